@@ -1,0 +1,150 @@
+"""The only door to child processes: argv tuples in, captured output out, readable errors.
+
+Never a shell. Values that may hold secrets travel on stdin and never appear in echoes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shlex
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+# Flags whose *next* argument is a secret, and `key=value` arguments whose key looks secret.
+_SECRET_FLAGS = {"--token", "--kube-token", "--password", "--set", "--set-string", "--set-file"}
+_SECRET_KEY = re.compile(r"(?i)(pass(word)?|token|secret|key|credential)[^=]*=")
+REDACTED = "<redacted>"
+
+
+class CommandError(RuntimeError):
+    """A child exited non-zero or could not start; the message names the command and its stderr."""
+
+    def __init__(self, cmd: Sequence[str], returncode: int, stderr: str, stdout: str = "") -> None:
+        super().__init__(cmd, returncode, stderr)
+        self.cmd, self.returncode, self.stderr, self.stdout = tuple(cmd), returncode, stderr, stdout
+
+    @property
+    def not_found(self) -> bool:
+        return self.returncode == 127
+
+    def __str__(self) -> str:
+        detail = self.stderr.strip() or "(no stderr)"
+        return f"`{shlex.join(redact_argv(self.cmd))}` exited {self.returncode}: {detail}"
+
+
+@dataclass
+class Stats:
+    """Spawn counter: benchmarks and tests check how many processes a command costs."""
+
+    spawns: int = 0
+
+
+stats = Stats()
+
+
+def redact_argv(argv: Sequence[str]) -> list[str]:
+    out: list[str] = []
+    hide_next = False
+    for arg in argv:
+        if hide_next:
+            out.append(REDACTED)
+            hide_next = False
+        elif arg in _SECRET_FLAGS:
+            out.append(arg)
+            hide_next = True
+        elif arg.startswith("--") and "=" in arg and arg.split("=", 1)[0] in _SECRET_FLAGS:
+            out.append(arg.split("=", 1)[0] + "=" + REDACTED)
+        elif not arg.startswith("-") and _SECRET_KEY.match(arg):
+            out.append(arg.split("=", 1)[0] + "=" + REDACTED)
+        else:
+            out.append(arg)
+    return out
+
+
+def child_env() -> dict[str, str]:
+    """The environment for children: PyInstaller's bundle path must not leak into kubectl/helm.
+
+    A onefile/onedir bootloader prepends its bundle to LD_LIBRARY_PATH and keeps the original in
+    LD_LIBRARY_PATH_ORIG; exec credential plugins (gcloud, aws) break if they inherit the bundle.
+    """
+    env = dict(os.environ)
+    if getattr(sys, "frozen", False) or "LD_LIBRARY_PATH_ORIG" in env:
+        for var in ("LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH"):
+            orig = env.pop(f"{var}_ORIG", None)
+            if orig is not None:
+                env[var] = orig
+            else:
+                env.pop(var, None)
+    return env
+
+
+def _echo(cmd: Sequence[str], stdin_note: str = "") -> None:
+    log.debug("$ %s%s", shlex.join(redact_argv(cmd)), stdin_note)
+
+
+def run(*cmd: str, stdin: str | None = None, timeout: float | None = None) -> str:
+    """Run argv and return stdout; raise CommandError on a non-zero exit or a missing binary."""
+    _echo(cmd, " < (stdin, not shown)" if stdin is not None else "")
+    stats.spawns += 1
+    try:
+        proc = subprocess.run(
+            cmd,
+            input=stdin,
+            stdin=None if stdin is not None else subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            env=child_env(),
+            timeout=timeout,
+        )
+    except FileNotFoundError:
+        raise CommandError(cmd, 127, f"{cmd[0]}: not found on PATH") from None
+    except PermissionError:
+        raise CommandError(cmd, 126, f"{cmd[0]}: not executable") from None
+    except subprocess.TimeoutExpired as e:
+        raise CommandError(cmd, 124, f"timed out after {e.timeout:g}s") from None
+    if proc.returncode:
+        raise CommandError(cmd, proc.returncode, proc.stderr, proc.stdout)
+    return proc.stdout
+
+
+class Stream:
+    """A running child whose merged stdout+stderr is read line by line (only for shown logs)."""
+
+    def __init__(self, cmd: Sequence[str]) -> None:
+        self.cmd = tuple(cmd)
+        _echo(self.cmd)
+        stats.spawns += 1
+        try:
+            self._p = subprocess.Popen(
+                self.cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                errors="replace",
+                env=child_env(),
+            )
+        except FileNotFoundError:
+            raise CommandError(self.cmd, 127, f"{self.cmd[0]}: not found on PATH") from None
+
+    def lines(self) -> Iterator[str]:
+        assert self._p.stdout is not None
+        for line in self._p.stdout:
+            yield line.rstrip("\n")
+
+    def wait(self) -> int:
+        return self._p.wait()
+
+    def stop(self) -> None:
+        if self._p.poll() is None:
+            self._p.terminate()
+            try:
+                self._p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._p.kill()
