@@ -60,3 +60,7 @@ class VerifyFailed(RollbackError):
 
 class ParseError(RollbackError):
     """Output from the cluster (exec listing, helm JSON, a manifest) is not what we expect."""
+
+
+class Interrupted(RollbackError):
+    exit_code = ExitCode.INTERRUPTED

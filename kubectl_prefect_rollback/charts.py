@@ -1,0 +1,65 @@
+"""Where the target chart comes from, and proof that it is the version asked for."""
+
+from __future__ import annotations
+
+import os
+import tarfile
+from pathlib import Path
+from typing import Any
+
+from kubectl_prefect_rollback import helm
+from kubectl_prefect_rollback.errors import BadInput, Refused
+from kubectl_prefect_rollback.target import Target
+
+# The vendor hands out `prefect-cloud-<version>.tgz`; operators run the rollback next to it.
+DEFAULT_CHART = "./prefect-cloud-{version}.tgz"
+
+
+def resolve(template: str, version: str) -> str:
+    return template.replace("{version}", version)
+
+
+def read_local_chart_yaml(path: str) -> dict[str, Any]:
+    """Chart.yaml of a chart directory or packaged .tgz, read without starting helm."""
+    import yaml
+
+    p = Path(os.path.expanduser(path))
+    if p.is_dir():
+        f = p / "Chart.yaml"
+        if not f.is_file():
+            raise BadInput(f"{path} is a directory without Chart.yaml: not a chart")
+        return yaml.safe_load(f.read_text()) or {}
+    if not p.exists():
+        raise BadInput(
+            f"chart {path} does not exist", hint="Pass --chart (a .tgz, a directory, repo/name or oci://…)."
+        )
+    try:
+        with tarfile.open(p, "r:*") as tar:
+            for member in tar:
+                parts = member.name.split("/")
+                if len(parts) == 2 and parts[1] == "Chart.yaml" and member.isfile():
+                    data = tar.extractfile(member)
+                    return yaml.safe_load(data.read()) if data else {}
+    except (tarfile.TarError, OSError) as e:
+        raise BadInput(f"{path} is not a readable chart archive: {e}") from None
+    raise BadInput(f"{path} holds no <chart>/Chart.yaml: not a packaged chart")
+
+
+def chart_metadata(t: Target, chart: str, version: str) -> dict[str, Any]:
+    if helm.is_local(chart):
+        return read_local_chart_yaml(chart)
+    return helm.show_chart(t, chart, version=version)
+
+
+def verify_version(meta: dict[str, Any], chart: str, want: str, chart_name: str) -> None:
+    """helm ignores --version for local files, so we check Chart.yaml ourselves."""
+    got = str(meta.get("version", ""))
+    if got.lstrip("v") != want.lstrip("v"):
+        raise Refused(
+            f"{chart} is chart version {got or '(none)'}, not {want}",
+            hint="helm would install it anyway (--version is ignored for local charts). "
+            "Pass the right --chart.",
+        )
+    name = meta.get("name")
+    if chart_name and name and name != chart_name:
+        raise Refused(f"{chart} is chart {name!r}, but the release runs {chart_name!r}")

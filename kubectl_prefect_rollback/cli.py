@@ -1,0 +1,182 @@
+"""Command-line wiring: options, plugin environments, and errors turned into exit codes once.
+
+Kept light on purpose: `--version` and `--help` import neither yaml nor the rollback machinery.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from kubectl_prefect_rollback import __version__
+from kubectl_prefect_rollback.errors import ExitCode, Interrupted
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+OUTPUTS = click.Choice(["table", "json", "yaml"])
+
+# Options that take a value, to find the subcommand among the arguments.
+_VALUED = {"-n", "--namespace", "--context", "--kube-context", "--kubeconfig", "--release"}
+
+
+def _store(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    if value not in (None, False, ()):
+        ctx.find_root().meta.setdefault("globals", {})[param.name] = value
+
+
+def global_options(f: Callable) -> Callable:
+    """The same global options before or after the subcommand, as kubectl and helm users type them."""
+    opts = [
+        click.option(
+            "-n",
+            "--namespace",
+            help="Namespace of the release (helm plugin: helm's -n).",
+            expose_value=False,
+            callback=_store,
+        ),
+        click.option(
+            "--context",
+            "--kube-context",
+            "context",
+            help="Kubeconfig context.",
+            expose_value=False,
+            callback=_store,
+        ),
+        click.option(
+            "--kubeconfig",
+            help="Kubeconfig file (default: $KUBECONFIG, ~/.kube/config).",
+            expose_value=False,
+            callback=_store,
+        ),
+        click.option(
+            "--release",
+            help="Helm release (default: the one prefect-cloud release in the namespace).",
+            expose_value=False,
+            callback=_store,
+        ),
+        click.option(
+            "-v",
+            "--verbose",
+            is_flag=True,
+            help="Echo every kubectl/helm command (secrets redacted).",
+            expose_value=False,
+            callback=_store,
+        ),
+        click.option(
+            "--no-color",
+            is_flag=True,
+            help="No colours (also: NO_COLOR).",
+            expose_value=False,
+            callback=_store,
+        ),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+class Group(click.Group):
+    """`helm prefect-rollback --to 1.2.3` means `rollback --to 1.2.3`; errors become exit codes here."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if (
+            args
+            and _command_index(args, self.commands) is None
+            and not set(args) <= {"-h", "--help", "--version"}
+        ):
+            args = ["rollback", *args]
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from kubectl_prefect_rollback import proc
+
+        try:
+            return super().invoke(ctx)
+        except proc.CommandError as e:
+            from kubectl_prefect_rollback.errors import RollbackError
+
+            hint = "Is it installed and on PATH?" if e.not_found else None
+            raise RollbackError(str(e), hint=hint) from None
+        except KeyboardInterrupt:
+            raise Interrupted("Interrupted.") from None
+
+
+def _command_index(args: list[str], commands: dict[str, Any]) -> int | None:
+    skip = False
+    for i, arg in enumerate(args):
+        if skip:
+            skip = False
+        elif arg in _VALUED:
+            skip = True
+        elif not arg.startswith("-"):
+            return i if arg in commands else None
+    return None
+
+
+def prog_name() -> str:
+    if os.environ.get("HELM_PLUGIN_NAME"):
+        return f"helm {os.environ['HELM_PLUGIN_NAME']}"
+    base = os.path.basename(sys.argv[0] if sys.argv else "")
+    return "kubectl prefect-rollback" if base.startswith("kubectl-") else (base or "kubectl-prefect_rollback")
+
+
+def make_config(ctx: click.Context):  # -> commands.Config
+    from kubectl_prefect_rollback import kubeconfig, output
+    from kubectl_prefect_rollback.commands import Config
+    from kubectl_prefect_rollback.target import Target, default_binaries
+
+    g = ctx.find_root().meta.get("globals", {})
+    env = os.environ
+    helm_mode = bool(env.get("HELM_PLUGIN_NAME"))
+    # helm strips its global flags and hands them over as environment; empty HELM_KUBECONTEXT = unset
+    context = g.get("context") or (env.get("HELM_KUBECONTEXT") or None if helm_mode else None)
+    kubeconfig_path = g.get("kubeconfig") or (env.get("KUBECONFIG") or None if helm_mode else None)
+    namespace = g.get("namespace") or (env.get("HELM_NAMESPACE") if helm_mode else None)
+    if not namespace:
+        namespace = kubeconfig.context_namespace(kubeconfig_path, context) or "default"
+    kubectl_bin, helm_bin = default_binaries()
+    verbose = g.get("verbose") or (helm_mode and env.get("HELM_DEBUG") == "true")
+    if verbose:
+        import logging
+
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log = logging.getLogger("kubectl_prefect_rollback.proc")
+        log.addHandler(handler)
+        log.setLevel(logging.DEBUG)
+    return Config(
+        target=Target(namespace, context, kubeconfig_path, kubectl_bin, helm_bin),
+        release=g.get("release"),
+        out=output.Output(colour=output.use_colour(bool(g.get("no_color")))),
+    )
+
+
+@click.group(cls=Group, context_settings=CONTEXT)
+@global_options
+@click.version_option(
+    __version__, "--version", prog_name="kubectl-prefect_rollback", message="%(prog)s %(version)s"
+)
+def cli() -> None:
+    """Roll a Prefect Customer-Managed release back: downgrade its databases with the newer image,
+    then the chart, safely and resumably.
+
+    \b
+    Without a command, the arguments are for `rollback`:
+      helm prefect-rollback --to 1.2.0
+      kubectl prefect-rollback plan --to 1.2.0 -n customer-managed
+
+    Exit codes: 0 ok, 1 error, 2 usage, 3 refused by a safety check or missing confirmation,
+    4 downgrade failed, 5 helm upgrade failed, 6 verification failed, 130 interrupted.
+    """
+
+
+def main() -> None:
+    from kubectl_prefect_rollback import commands_cli  # noqa: F401  (registers the subcommands)
+
+    try:
+        cli.main(prog_name=prog_name(), standalone_mode=True)
+    except KeyboardInterrupt:  # a second Ctrl-C during cleanup (onefile bootloaders forward it twice)
+        sys.exit(ExitCode.INTERRUPTED)

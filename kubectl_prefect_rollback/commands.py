@@ -1,0 +1,257 @@
+"""One plain function per command; cli.py only wires options into these."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from kubectl_prefect_rollback import heads, helm, lock, migrations, output, plan, release, rollback, show
+from kubectl_prefect_rollback.errors import Interrupted, Refused, RollbackError
+from kubectl_prefect_rollback.output import Output
+from kubectl_prefect_rollback.target import Target
+
+
+@dataclass(frozen=True)
+class Config:
+    target: Target
+    release: str | None
+    out: Output
+
+
+def revisions(
+    cfg: Config,
+    *,
+    full: bool,
+    to: str | None,
+    save: bool,
+    fmt: str,
+    pod: str | None,
+    selector: str | None,
+    container: str | None,
+) -> None:
+    t = cfg.target
+    rel = release.resolve(t, cfg.release)
+    server = heads.find_server_pod(t, rel.name, pod=pod, selector=selector, container=container)
+    if server is None:
+        raise RollbackError(
+            f"no Running server pod of {rel.name} in namespace {t.namespace}",
+            hint="Pass --pod NAME (and --container) to read a specific pod.",
+        )
+    chains = heads.read_chains(t, server)
+    target = _target_heads(cfg, rel, to) if to else None
+    if save:
+        heads.write_record(t, rel.name, rel.version, heads.heads_of(chains), f"pod {server.name}")
+        cfg.out.ok(f"heads of {rel.version} recorded in configmap {heads.record_name(rel.name)}")
+    doc = {
+        "apiVersion": show.API_VERSION,
+        "kind": "Revisions",
+        "release": {
+            "name": rel.name,
+            "namespace": t.namespace,
+            "chart": rel.chart,
+            "version": rel.version,
+            "appVersion": rel.app_version,
+            "revision": rel.revision,
+            "status": rel.status,
+        },
+        "source": {"pod": server.name, "container": server.container},
+        "databases": show.chains_dict(chains, full),
+    }
+    if target is not None:
+        doc["target"] = {"version": to, "heads": target}
+        for db, entry in doc["databases"].items():
+            chain = chains.get(db)
+            tgt = target.get(db)
+            entry["target"] = tgt
+            entry["toRevert"] = len(chain.path_to(tgt)) if chain and tgt and chain.contains(tgt) else None
+    if fmt != "table":
+        cfg.out.data(output.render(doc, fmt))
+        return
+    cfg.out.say(
+        f"release   {rel.name}  chart {rel.chart}-{rel.version}  app {rel.app_version}  "
+        f"(revision {rel.revision}, {rel.status})"
+    )
+    cfg.out.say(f"pod       {server.name}  container {server.container}\n")
+    cfg.out.data(_revisions_table(chains, doc, target is not None, full))
+
+
+def _revisions_table(chains: dict, doc: dict[str, Any], with_target: bool, full: bool) -> str:
+    headers = ["DATABASE", "HEAD", "MIGRATIONS", "NEWEST FILE"] + (
+        ["TARGET", "TO REVERT"] if with_target else []
+    )
+    rows = []
+    for db, entry in doc["databases"].items():
+        row = [db, entry["head"] or "-", entry["count"], entry.get("newestFile") or "(absent)"]
+        if with_target:
+            row += [entry.get("target") or "-", "?" if entry.get("toRevert") is None else entry["toRevert"]]
+        rows.append(row)
+    text = output.table(headers, rows)
+    if full:
+        for db, chain in chains.items():
+            if chain is None:
+                continue
+            text += f"\n\n{db} (newest first, ! = downgrade drops data)\n"
+            text += output.table(
+                ["", "REVISION", "DOWN REVISION", "FILE", "DESCRIPTION"],
+                [
+                    [
+                        "!" if m.destructive else "",
+                        m.revision,
+                        ",".join(m.down_revisions) or "-",
+                        m.file,
+                        m.description,
+                    ]
+                    for m in chain.migrations
+                ],
+            )
+    return text
+
+
+def _target_heads(cfg: Config, rel: helm.Release, to: str) -> dict[str, str | None]:
+    from kubectl_prefect_rollback import versions
+
+    versions.parse(to)
+    recorded = heads.recorded_heads(heads.read_records(cfg.target, rel.name), to)
+    if recorded is None:
+        raise RollbackError(
+            f"no heads recorded for {to} in configmap {heads.record_name(rel.name)}",
+            hint=f"`plan --to {to}` finds them with a probe pod; "
+            f"`revisions --save` records them while {to} runs.",
+        )
+    return recorded
+
+
+def history(cfg: Config, *, fmt: str) -> None:
+    t = cfg.target
+    rel = release.resolve(t, cfg.release)
+    records = heads.read_records(t, rel.name)
+    rows = []
+    for h in helm.history(t, rel.name):
+        rec = heads.recorded_heads(records, h.version) or {}
+        rows.append(
+            {
+                "revision": h.revision,
+                "updated": h.updated,
+                "status": h.status,
+                "chart": h.chart,
+                "version": h.version,
+                "appVersion": h.app_version,
+                "description": h.description,
+                "heads": rec or None,
+            }
+        )
+    if fmt != "table":
+        cfg.out.data(
+            output.render(
+                {"apiVersion": show.API_VERSION, "kind": "History", "release": rel.name, "revisions": rows},
+                fmt,
+            )
+        )
+        return
+    cfg.out.data(
+        output.table(
+            ["REVISION", "STATUS", "CHART", "APP", "NEBULA", "ORION", "EVENTS", "DESCRIPTION"],
+            [
+                [
+                    r["revision"],
+                    r["status"],
+                    f"{r['chart']}-{r['version']}",
+                    r["appVersion"],
+                    *((r["heads"] or {}).get(db) or "-" for db in migrations.DATABASES),
+                    r["description"][:60],
+                ]
+                for r in rows
+            ],
+        )
+    )
+
+
+def plan_command(cfg: Config, opts: plan.Options, *, fmt: str) -> None:
+    p = plan.build(cfg.target, opts)
+    if fmt == "text":
+        cfg.out.data(show.plan_text(p))
+    else:
+        cfg.out.data(output.render(show.plan_dict(p), fmt))
+
+
+def render(cfg: Config, opts: plan.Options) -> None:
+    from kubectl_prefect_rollback import manifests
+
+    p = plan.build(cfg.target, opts)
+    if not p.jobs:
+        cfg.out.say("nothing to revert: every database is already at the target revision")
+        return
+    cfg.out.data(manifests.dump(list(p.jobs)))
+
+
+def rollback_command(
+    cfg: Config,
+    opts: plan.Options,
+    run_opts: rollback.RunOptions,
+    *,
+    yes: bool,
+    dry_run: bool,
+    report: str | None,
+) -> None:
+    t, out = cfg.target, cfg.out
+    p = plan.build(t, opts)
+    existing = lock.read(t, p.release.name)
+    if existing:  # refuse a live holder before asking anything
+        lock.check_takeover(existing, p.to_version, force_unlock=run_opts.force_unlock, at=lock.now())
+    out.say(show.plan_text(p))
+    out.say()
+    if dry_run:
+        out.say("--dry-run: nothing was changed.")
+        return
+    _confirm(p, yes=yes, out=out)
+    run = rollback.Run(t, p, run_opts, out)
+    try:
+        rollback.execute(run, existing)
+    except KeyboardInterrupt:
+        _write(report, run, "interrupted")
+        raise _interrupted(p, t) from None
+    except RollbackError as e:
+        out.fail(e.message.splitlines()[0])
+        _write(report, run, "failed")
+        raise
+    _write(report, run, "succeeded")
+    total = sum(s.seconds for s in run.steps)
+    out.say(
+        f"\nRolled back {p.release.name} from {p.from_version} to {p.to_version} in {output.duration(total)}."
+    )
+
+
+def _write(path: str | None, run: rollback.Run, outcome: str) -> None:
+    if path:
+        rollback.write_report(path, run.report(outcome))
+
+
+def _confirm(p: plan.Plan, *, yes: bool, out: Output) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise Refused(
+            "refusing to roll back without confirmation: stdin is not a terminal.",
+            hint=f"Re-run with --yes after checking `kubectl prefect-rollback plan --to {p.to_version}`.",
+        )
+    out.say("Downgrading migrations can lose data. Make sure nebula, orion and events are backed up.")
+    answer = out.ask("Type the release name to continue")
+    if answer.strip() != p.release.name:
+        raise Refused(f"confirmation did not match {p.release.name!r}: nothing was changed")
+
+
+def _interrupted(p: plan.Plan, t: Target) -> Interrupted:
+    jobs = " ".join(j["metadata"]["name"] for j in p.jobs)
+    job_note = (
+        (
+            f" job/{jobs} keeps running in the cluster if it started. Re-run the same command to re-attach, "
+            f"or `kubectl delete job {jobs} -n {t.namespace}` to stop it."
+        )
+        if jobs
+        else ""
+    )
+    return Interrupted(
+        "Interrupted." + job_note,
+        hint="The lock stays until the rollback completes; a re-run takes it over.",
+    )

@@ -1,0 +1,186 @@
+"""The subcommands' click definitions: options in, one call into `commands` out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from kubectl_prefect_rollback.cli import OUTPUTS, cli, global_options, make_config
+
+
+def _plan_options(f: Callable) -> Callable:
+    opts = [
+        click.option("--to", "to", required=True, metavar="VERSION", help="Chart version to roll back to."),
+        click.option(
+            "--chart",
+            envvar="PREFECT_ROLLBACK_CHART",
+            default="./prefect-cloud-{version}.tgz",
+            show_default=True,
+            help="Target chart: a .tgz, a directory, repo/name or oci://…; {version} is replaced.",
+        ),
+        click.option(
+            "--target-values",
+            multiple=True,
+            metavar="FILE",
+            help="Values for the target release (repeatable). Default: the user values of the "
+            "newest history revision that ran the target version.",
+        ),
+        click.option("--nebula-revision", metavar="REV", help="Target nebula revision (skip discovery)."),
+        click.option("--orion-revision", metavar="REV", help="Target orion revision."),
+        click.option("--events-revision", metavar="REV", help="Target events revision."),
+        click.option("--pod", help="Server pod to read the current heads from."),
+        click.option("--selector", "-l", help="Label selector for the server pods."),
+        click.option("--container", "-c", help="Container of the server pod (default: image …/server)."),
+        click.option(
+            "--force", is_flag=True, help="Allow a target that is not older than the deployed version."
+        ),
+        click.option(
+            "--ignore-gitops", is_flag=True, help="Proceed although Argo CD / Flux reconciles the release."
+        ),
+        click.option(
+            "--render-from-chart",
+            is_flag=True,
+            help="Render the current migration Job with `helm template` (needs --chart for the current "
+            "version) instead of taking it from the deployed release.",
+        ),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return global_options(f)
+
+
+def _options(kw: dict[str, Any]):
+    from kubectl_prefect_rollback.plan import Options
+
+    return Options(
+        to=kw["to"],
+        release=None,
+        chart=kw["chart"],
+        target_values=tuple(kw["target_values"]),
+        revisions={db: kw[f"{db}_revision"] for db in ("nebula", "orion", "events") if kw[f"{db}_revision"]},
+        pod=kw["pod"],
+        selector=kw["selector"],
+        container=kw["container"],
+        force=kw["force"],
+        ignore_gitops=kw["ignore_gitops"],
+        render_from_chart=kw["render_from_chart"],
+        scale_down=not kw.get("no_scale_down", False),
+        wait=not kw.get("no_wait", False),
+        helm_timeout=kw.get("helm_timeout") or "10m",
+    )
+
+
+def _with_release(cfg, opts):
+    from dataclasses import replace
+
+    return replace(opts, release=cfg.release)
+
+
+@cli.command("revisions")
+@click.option("--all", "full", is_flag=True, help="Print each whole chain (revision, down revision, file).")
+@click.option("--to", metavar="VERSION", help="Also show the recorded heads of this chart version.")
+@click.option("--save", is_flag=True, help="Record the current heads in the records ConfigMap.")
+@click.option("-o", "--output", "fmt", type=OUTPUTS, default="table", show_default=True)
+@click.option("--pod", help="Server pod to read.")
+@click.option("--selector", "-l", help="Label selector for the server pods.")
+@click.option("--container", "-c", help="Container of the server pod.")
+@global_options
+@click.pass_context
+def revisions_command(ctx: click.Context, **kw: Any) -> None:
+    """Current migration head of nebula, orion and events, read from a server pod."""
+    from kubectl_prefect_rollback import commands
+
+    commands.revisions(make_config(ctx), **kw)
+
+
+@cli.command("plan")
+@_plan_options
+@click.option(
+    "-o", "--output", "fmt", type=click.Choice(["text", "json", "yaml"]), default="text", show_default=True
+)
+@click.pass_context
+def plan_cmd(ctx: click.Context, fmt: str, **kw: Any) -> None:
+    """Read-only: everything `rollback` would do, and why."""
+    from kubectl_prefect_rollback import commands
+
+    cfg = make_config(ctx)
+    commands.plan_command(cfg, _with_release(cfg, _options(kw)), fmt=fmt)
+
+
+@cli.command("render")
+@_plan_options
+@click.pass_context
+def render_cmd(ctx: click.Context, **kw: Any) -> None:
+    """Print only the downgrade Job manifest (for GitOps or a manual kubectl apply)."""
+    from kubectl_prefect_rollback import commands
+
+    cfg = make_config(ctx)
+    commands.render(cfg, _with_release(cfg, _options(kw)))
+
+
+@cli.command("rollback")
+@_plan_options
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation (required without a terminal).")
+@click.option("--dry-run", is_flag=True, help="Show the plan and stop (same as `plan`).")
+@click.option("--no-scale-down", is_flag=True, help="Leave the Deployments running during the downgrade.")
+@click.option("--no-wait", is_flag=True, help="Do not pass --wait to helm upgrade.")
+@click.option("--helm-timeout", default="10m", show_default=True, help="helm upgrade --timeout.")
+@click.option(
+    "--timeout",
+    "job_timeout",
+    default=3600,
+    type=click.IntRange(min=1),
+    show_default=True,
+    help="Seconds to wait for the downgrade Job; it keeps running after a timeout.",
+)
+@click.option("--retry", is_flag=True, help="Delete and recreate a downgrade Job that failed earlier.")
+@click.option(
+    "--force-unlock", is_flag=True, help="Take over a lock left by an unfinished rollback to another version."
+)
+@click.option("--report", type=click.Path(dir_okay=False, writable=True), help="Write a JSON report to FILE.")
+@click.pass_context
+def rollback_cmd(
+    ctx: click.Context,
+    yes: bool,
+    dry_run: bool,
+    job_timeout: int,
+    retry: bool,
+    force_unlock: bool,
+    report: str | None,
+    **kw: Any,
+) -> None:
+    """Roll back: lock, record, scale down, downgrade the databases, helm upgrade, verify."""
+    from kubectl_prefect_rollback import commands, rollback
+
+    cfg = make_config(ctx)
+    opts = _with_release(cfg, _options(kw))
+    run_opts = rollback.RunOptions(
+        force_unlock=force_unlock, retry=retry, scale_down=opts.scale_down, job_timeout=float(job_timeout)
+    )
+    commands.rollback_command(cfg, opts, run_opts, yes=yes, dry_run=dry_run, report=report)
+
+
+@cli.command("history")
+@click.option("-o", "--output", "fmt", type=OUTPUTS, default="table", show_default=True)
+@global_options
+@click.pass_context
+def history_cmd(ctx: click.Context, fmt: str) -> None:
+    """Helm history with chart versions and any recorded database heads."""
+    from kubectl_prefect_rollback import commands
+
+    commands.history(make_config(ctx), fmt=fmt)
+
+
+@cli.command("completion")
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion_cmd(shell: str) -> None:
+    """Print a shell completion script (for kubectl-prefect_rollback and the kubectl plugin)."""
+    from click.shell_completion import get_completion_class
+
+    # The variable click derives from the executable name that krew links and helm runs.
+    comp = get_completion_class(shell)(
+        cli, {}, "kubectl-prefect_rollback", "_KUBECTL_PREFECT_ROLLBACK_COMPLETE"
+    )
+    click.echo(comp.source())

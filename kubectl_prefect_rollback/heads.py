@@ -1,0 +1,203 @@
+"""Migration heads: read from a running server pod, a probe pod, or the records ConfigMap."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from kubectl_prefect_rollback import kube, manifests, migrations
+from kubectl_prefect_rollback.errors import RollbackError
+from kubectl_prefect_rollback.migrations import Chain
+from kubectl_prefect_rollback.target import Target
+
+MANAGED_BY = {"app.kubernetes.io/managed-by": "kubectl-prefect-rollback"}
+
+
+@dataclass(frozen=True)
+class ServerPod:
+    name: str
+    container: str
+    image: str
+
+
+def image_path(image: str) -> str:
+    """Repository path of an image reference, without tag or digest."""
+    path = image.split("@", 1)[0]
+    last = path.rsplit("/", 1)
+    if ":" in last[-1]:
+        path = path.rsplit(":", 1)[0]
+    return path
+
+
+def server_container(pod: dict[str, Any]) -> tuple[str, str] | None:
+    for c in (pod.get("spec") or {}).get("containers") or []:
+        if image_path(c.get("image", "")).endswith("/server"):
+            return c["name"], c["image"]
+    return None
+
+
+def _running(pod: dict[str, Any]) -> bool:
+    meta, status = pod.get("metadata") or {}, pod.get("status") or {}
+    return status.get("phase") == "Running" and not meta.get("deletionTimestamp")
+
+
+def _ready(pod: dict[str, Any]) -> bool:
+    return any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in (pod.get("status") or {}).get("conditions") or []
+    )
+
+
+def find_server_pod(
+    t: Target,
+    release: str,
+    *,
+    pod: str | None = None,
+    selector: str | None = None,
+    container: str | None = None,
+) -> ServerPod | None:
+    """A Running pod of the release whose container image path ends in /server (labels only break ties)."""
+    pods = kube.list_(t, "pods", selector)
+    if pod:
+        pods = [p for p in pods if p["metadata"]["name"] == pod]
+        if not pods:
+            raise RollbackError(f"pod {pod} not found in namespace {t.namespace}")
+    candidates = []
+    for p in pods:
+        labels = p["metadata"].get("labels") or {}
+        if (
+            "job-name" in labels
+            or labels.get("app.kubernetes.io/managed-by") == MANAGED_BY["app.kubernetes.io/managed-by"]
+        ):
+            continue  # migration or probe pods are not servers
+        found = server_container(p)
+        if container:
+            images = {c["name"]: c["image"] for c in p["spec"].get("containers") or []}
+            found = (container, images[container]) if container in images else None
+        if found and _running(p):
+            mine = labels.get("app.kubernetes.io/instance") == release
+            candidates.append((not mine, not _ready(p), p["metadata"]["name"], found))
+    if not candidates:
+        if pod:
+            raise RollbackError(
+                f"pod {pod} is not a running server pod (no Running container with a …/server image)"
+            )
+        return None
+    _, _, name, (cname, image) = min(candidates)
+    return ServerPod(name, cname, image)
+
+
+def read_chains(t: Target, server: ServerPod) -> dict[str, Chain | None]:
+    """One exec lists all three chains (script on argv, no stdin, explicit container)."""
+    out = kube.exec_(t, server.name, server.container, ("sh", "-c", migrations.listing_script()))
+    return migrations.parse_listing(out)
+
+
+def probe(t: Target, job: dict[str, Any], *, name: str, timeout: float = 300) -> dict[str, Chain | None]:
+    """Run the listing script in a short-lived pod built from a migration Job; always delete it."""
+    pod = manifests.probe_pod(job, name=name, script=migrations.listing_script(), labels=MANAGED_BY)
+    existing = kube.get(t, "pod", name)
+    if existing and (existing.get("status") or {}).get("phase") != "Succeeded":
+        kube.delete(t, "pod", name)
+        existing = None
+    try:
+        if existing is None:
+            kube.create(t, pod)
+        phase = _wait_finished(t, name, timeout)
+        text = kube.logs_text(t, name, pod["spec"]["containers"][0]["name"])
+        if phase != "Succeeded":
+            raise RollbackError(f"probe pod {name} ended {phase}: {text.strip()[-500:] or '(no output)'}")
+        return migrations.parse_listing(text)
+    finally:
+        kube.delete(t, "pod", name, wait=False)
+
+
+def _wait_finished(t: Target, name: str, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        pod = kube.get(t, "pod", name) or {}
+        status = pod.get("status") or {}
+        phase = status.get("phase", "Pending")
+        if phase in ("Succeeded", "Failed"):
+            return phase
+        for cs in status.get("containerStatuses") or []:
+            reason = ((cs.get("state") or {}).get("waiting") or {}).get("reason", "")
+            if reason in (
+                "ErrImagePull",
+                "ImagePullBackOff",
+                "InvalidImageName",
+                "CreateContainerConfigError",
+            ):
+                raise RollbackError(f"probe pod {name} cannot start: {reason} ({cs.get('image')})")
+        if time.monotonic() > deadline:
+            raise RollbackError(f"probe pod {name} did not finish within {timeout:.0f}s (phase {phase})")
+        time.sleep(0.5)
+
+
+# --- records: heads per chart version in a ConfigMap -------------------------------------------
+
+
+def record_name(release: str) -> str:
+    return f"{release}-prefect-rollback-revisions"
+
+
+def record_key(version: str) -> str:
+    return re.sub(r"[^-._a-zA-Z0-9]", "_", version)
+
+
+def read_records(t: Target, release: str) -> dict[str, dict[str, Any]]:
+    return read_records_from(kube.get(t, "configmap", record_name(release)) or {})
+
+
+def recorded_heads(records: dict[str, dict[str, Any]], version: str) -> dict[str, str | None] | None:
+    entry = records.get(record_key(version))
+    if not entry or not isinstance(entry.get("heads"), dict):
+        return None
+    heads = entry["heads"]
+    return {db: heads.get(db) for db in migrations.DATABASES}
+
+
+def write_record(t: Target, release: str, version: str, heads: dict[str, str | None], source: str) -> bool:
+    """Store heads for a chart version; returns False when the same heads are already recorded."""
+    cm = kube.get(t, "configmap", record_name(release))
+    key = record_key(version)
+    if cm and recorded_heads(read_records_from(cm), version) == heads:
+        return False
+    entry = json.dumps(
+        {"heads": heads, "source": source, "recorded": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    )
+    if cm is None:
+        kube.create(
+            t,
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {
+                    "name": record_name(release),
+                    "labels": {**MANAGED_BY, "app.kubernetes.io/instance": release},
+                },
+                "data": {key: entry},
+            },
+        )
+    else:
+        cm = {k: v for k, v in cm.items() if k != "status"}
+        cm.setdefault("data", {})[key] = entry
+        kube.replace(t, cm)
+    return True
+
+
+def read_records_from(cm: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    out = {}
+    for key, value in (cm.get("data") or {}).items():
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            continue
+    return out
+
+
+def heads_of(chains: dict[str, Chain | None]) -> dict[str, str | None]:
+    return {db: (c.head if c else None) for db, c in ((db, chains.get(db)) for db in migrations.DATABASES)}

@@ -1,0 +1,236 @@
+"""The rollback lock: a coordination.k8s.io/v1 Lease, renewed while the run lives.
+
+The Lease also carries what a resumed run must not re-derive (versions, heads, saved replicas),
+because by then the servers may be scaled down or already run the older image.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import json
+import socket
+import threading
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from kubectl_prefect_rollback import kube
+from kubectl_prefect_rollback.errors import Refused
+from kubectl_prefect_rollback.target import Target
+
+DURATION = 30  # seconds; a crashed run blocks others at most this long
+RENEW_EVERY = 10
+PREFIX = "prefect-rollback/"
+
+
+def lease_name(release: str) -> str:
+    return f"{release}-prefect-rollback"
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def micro_time(t: dt.datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text: str | None) -> dt.datetime | None:
+    if not text:
+        return None
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def identity() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}/{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(frozen=True)
+class LeaseView:
+    """What a Lease says, read-only."""
+
+    obj: dict[str, Any]
+
+    @property
+    def holder(self) -> str:
+        return (self.obj.get("spec") or {}).get("holderIdentity") or ""
+
+    @property
+    def target(self) -> str:
+        return self.annotations.get(PREFIX + "target-version", "")
+
+    @property
+    def annotations(self) -> dict[str, str]:
+        return (self.obj.get("metadata") or {}).get("annotations") or {}
+
+    def state(self, key: str) -> Any:
+        raw = self.annotations.get(PREFIX + key)
+        return json.loads(raw) if raw else None
+
+    def seconds_since_renewal(self, at: dt.datetime) -> float | None:
+        renewed = parse_time((self.obj.get("spec") or {}).get("renewTime"))
+        return None if renewed is None else (at - renewed).total_seconds()
+
+    def live(self, at: dt.datetime) -> bool:
+        """Held and renewed within its duration. A released lease (no holder) is never live."""
+        age = self.seconds_since_renewal(at)
+        duration = (self.obj.get("spec") or {}).get("leaseDurationSeconds") or DURATION
+        return bool(self.holder) and age is not None and age < duration
+
+
+def read(t: Target, release: str) -> LeaseView | None:
+    obj = kube.get(t, "lease", lease_name(release))
+    return LeaseView(obj) if obj else None
+
+
+def check_takeover(view: LeaseView, target_version: str, *, force_unlock: bool, at: dt.datetime) -> None:
+    """Refuse unless this run may take over the existing lease."""
+    if view.live(at):
+        age = view.seconds_since_renewal(at) or 0
+        raise Refused(
+            f"another rollback holds lease {view.obj['metadata']['name']}: {view.holder} "
+            f"(to {view.target or '?'}, renewed {age:.0f}s ago)",
+            hint="Two rollbacks never run at once. Wait for it to finish, or re-run after it stopped.",
+        )
+    if view.target and view.target != target_version and not force_unlock:
+        raise Refused(
+            f"an unfinished rollback to {view.target} left lease {view.obj['metadata']['name']} "
+            f"(last holder {view.holder or 'released'})",
+            hint=f"Re-run with --to {view.target} to finish it, or --force-unlock to abandon it.",
+        )
+
+
+class Keeper:
+    """Holds the lease for this run: takes it, renews it in the background, stores run state on it."""
+
+    def __init__(self, t: Target, release: str, target_version: str) -> None:
+        self.t, self.release, self.target_version = t, release, target_version
+        self.identity = identity()
+        self._obj: dict[str, Any] | None = None
+        self._mutex = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.lost: str | None = None
+
+    # -- taking it --------------------------------------------------------------------------
+    def acquire(self, existing: LeaseView | None, *, force_unlock: bool, state: dict[str, Any]) -> bool:
+        """Create or take over the lease; returns True when an earlier run's lease was taken over."""
+        at = now()
+        if existing is None:
+            body = self._body(at, state)
+            try:
+                self._obj = kube.create(self.t, body)
+                return False
+            except kube.Conflict:
+                existing = read(self.t, self.release)  # somebody created it between our read and create
+                if existing is None:
+                    raise Refused("the lock lease appeared and vanished while we took it; re-run") from None
+        check_takeover(existing, self.target_version, force_unlock=force_unlock, at=at)
+        obj = json.loads(json.dumps(existing.obj))
+        keep = {k: v for k, v in existing.annotations.items()}
+        if existing.target != self.target_version:  # --force-unlock of another target: start afresh
+            keep = {k: v for k, v in keep.items() if not k.startswith(PREFIX)}
+        obj["metadata"]["annotations"] = keep
+        self._fill(obj, at, state, only_missing=True)
+        obj["spec"]["acquireTime"] = micro_time(at)
+        obj["spec"]["leaseTransitions"] = int(obj["spec"].get("leaseTransitions") or 0) + 1
+        try:  # the resourceVersion we read makes this fail if another resumer won first
+            self._obj = kube.replace(self.t, obj)
+        except kube.Conflict:
+            raise Refused(
+                "another run took over the lock at the same moment; it proceeds, this one stops"
+            ) from None
+        return True
+
+    def _body(self, at: dt.datetime, state: dict[str, Any]) -> dict[str, Any]:
+        obj: dict[str, Any] = {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {
+                "name": lease_name(self.release),
+                "labels": {
+                    "app.kubernetes.io/managed-by": "kubectl-prefect-rollback",
+                    "app.kubernetes.io/instance": self.release,
+                },
+                "annotations": {},
+            },
+            "spec": {"acquireTime": micro_time(at), "leaseTransitions": 0},
+        }
+        self._fill(obj, at, state, only_missing=False)
+        return obj
+
+    def _fill(
+        self, obj: dict[str, Any], at: dt.datetime, state: dict[str, Any], *, only_missing: bool
+    ) -> None:
+        ann = obj["metadata"].setdefault("annotations", {})
+        ann[PREFIX + "target-version"] = self.target_version
+        for key, value in state.items():
+            if not (only_missing and PREFIX + key in ann):
+                ann[PREFIX + key] = json.dumps(value)
+        obj["spec"].update(
+            holderIdentity=self.identity, leaseDurationSeconds=DURATION, renewTime=micro_time(at)
+        )
+
+    # -- while running ----------------------------------------------------------------------
+    def start_renewing(self) -> None:
+        self._thread = threading.Thread(target=self._renew_loop, name="lease-renewal", daemon=True)
+        self._thread.start()
+
+    def _renew_loop(self) -> None:
+        while not self._stop.wait(RENEW_EVERY):
+            try:
+                self._update(lambda obj: None)
+            except Exception as e:  # noqa: BLE001 - reported by check(), the main thread decides
+                self.lost = str(e)
+                return
+
+    def _update(self, change: Any) -> None:
+        with self._mutex:
+            assert self._obj is not None
+            obj = json.loads(json.dumps(self._obj))
+            change(obj)
+            obj["spec"]["renewTime"] = micro_time(now())
+            self._obj = kube.replace(self.t, obj)
+
+    def state(self, key: str) -> Any:
+        return LeaseView(self._obj or {}).state(key)
+
+    def save(self, key: str, value: Any) -> None:
+        self._update(
+            lambda obj: (
+                obj["metadata"].setdefault("annotations", {}).__setitem__(PREFIX + key, json.dumps(value))
+            )
+        )
+
+    def check(self) -> None:
+        if self.lost:
+            raise Refused(f"lost the lock lease while running ({self.lost}); stopping before the next step")
+
+    # -- letting go -------------------------------------------------------------------------
+    def _stop_renewing(self) -> None:
+        self._stop.set()
+        if self._thread and self._thread is not threading.current_thread():
+            self._thread.join(timeout=RENEW_EVERY)
+
+    def release_for_resume(self) -> None:
+        """Failure or Ctrl-C: keep the lease (the rollback is unfinished) but let a re-run take it at once."""
+        self._stop_renewing()
+        if self._obj is None or self.lost:
+            return
+        try:
+            self._update(lambda obj: obj["spec"].update(holderIdentity=""))
+        except Exception:  # noqa: BLE001 - best effort; an unrenewed lease expires by itself
+            pass
+
+    def delete(self) -> None:
+        self._stop_renewing()
+        kube.delete(self.t, "lease", lease_name(self.release))
+        self._obj = None

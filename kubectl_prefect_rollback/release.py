@@ -1,0 +1,83 @@
+"""Which release we act on, and whether it is safe to touch at all."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from kubectl_prefect_rollback import helm
+from kubectl_prefect_rollback.errors import Refused, RollbackError
+from kubectl_prefect_rollback.helm import Release
+from kubectl_prefect_rollback.target import Target
+
+CHART_NAME = "prefect-cloud"
+
+
+def resolve(t: Target, name: str | None) -> Release:
+    """The release named, or the one release of a prefect-cloud chart in the namespace."""
+    releases = helm.list_releases(t)
+    if name:
+        found = [r for r in releases if r.name == name]
+        if not found:
+            raise RollbackError(
+                f"no helm release {name!r} in namespace {t.namespace}",
+                hint=_known(releases) or "Check -n/--namespace and --context.",
+            )
+        rel = found[0]
+    else:
+        ours = [r for r in releases if r.chart == CHART_NAME]
+        if not ours:
+            raise RollbackError(
+                f"no release of the {CHART_NAME} chart in namespace {t.namespace}",
+                hint=_known(releases) or "Check -n/--namespace and --context, or pass --release.",
+            )
+        if len(ours) > 1:
+            names = ", ".join(r.name for r in ours)
+            raise RollbackError(f"several {CHART_NAME} releases in {t.namespace} ({names}): pass --release")
+        rel = ours[0]
+    return rel
+
+
+def refuse_pending(rel: Release) -> None:
+    if rel.pending:
+        raise Refused(
+            f"release {rel.name} is {rel.status}: another helm operation is in progress or died half way",
+            hint="Its state cannot be trusted. Finish or repair it first (see `helm history`), then re-run.",
+        )
+
+
+def _known(releases: Iterable[Release]) -> str:
+    names = [f"{r.name} ({r.chart} {r.version})" for r in releases]
+    return f"Releases here: {', '.join(names)}." if names else ""
+
+
+def gitops_owner(objects: Iterable[dict[str, Any]]) -> str | None:
+    """Name the GitOps controller that reconciles these objects, if any: it would undo the rollback."""
+    for obj in objects:
+        meta = obj.get("metadata") or {}
+        labels, annotations = meta.get("labels") or {}, meta.get("annotations") or {}
+        if "helm.toolkit.fluxcd.io/name" in labels:
+            ns = labels.get("helm.toolkit.fluxcd.io/namespace", "")
+            return f"Flux HelmRelease {ns + '/' if ns else ''}{labels['helm.toolkit.fluxcd.io/name']}"
+        if "argocd.argoproj.io/tracking-id" in annotations or "argocd.argoproj.io/instance" in labels:
+            app = annotations.get("argocd.argoproj.io/tracking-id", "").split(":", 1)[0]
+            return f"Argo CD application {app or labels.get('argocd.argoproj.io/instance')}"
+    return None
+
+
+def newest_revision_at(history: list[Release], version: str) -> Release | None:
+    """The newest history entry that ran this chart version and got deployed (or superseded)."""
+    good = ("deployed", "superseded")
+    for rel in sorted(history, key=lambda r: r.revision, reverse=True):
+        if rel.version == version and rel.status in good:
+            return rel
+    return None
+
+
+def versions_between(history: list[Release], older: str, newer: str) -> list[str]:
+    """Distinct chart versions deployed after `older` up to `newer`, to warn about long jumps."""
+    from kubectl_prefect_rollback.versions import is_version, parse
+
+    lo, hi = parse(older), parse(newer)
+    seen = {r.version for r in history if r.version and is_version(r.version)}
+    return sorted((v for v in seen if lo < parse(v) <= hi), key=parse)

@@ -1,0 +1,274 @@
+"""Execute a Plan step by step. Every step asks the cluster first and skips work already done,
+so re-running the same command after any failure resumes where it stopped."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubectl_prefect_rollback import downgrade, heads, helm, kube, lock, proc
+from kubectl_prefect_rollback.downgrade import JobState
+from kubectl_prefect_rollback.errors import DowngradeFailed, HelmUpgradeFailed, RollbackError
+from kubectl_prefect_rollback.output import Output, duration
+from kubectl_prefect_rollback.plan import Plan
+from kubectl_prefect_rollback.target import Target
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    force_unlock: bool = False
+    retry: bool = False
+    scale_down: bool = True
+    job_timeout: float = 3600.0
+    ready_timeout: float = 600.0
+
+
+@dataclass
+class StepResult:
+    name: str
+    status: str  # done | skipped | failed
+    seconds: float
+    detail: str = ""
+
+
+@dataclass
+class Run:
+    t: Target
+    plan: Plan
+    opts: RunOptions
+    out: Output
+    keeper: lock.Keeper | None = None
+    steps: list[StepResult] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+
+    def step(self, name: str, fn: Callable[[], tuple[str, str]]) -> None:
+        """Run one step; fn returns (status, detail) where status is "done" or "skipped"."""
+        if self.keeper:
+            self.keeper.check()
+        t0 = time.monotonic()
+        try:
+            status, detail = fn()
+        except BaseException as e:
+            self.steps.append(StepResult(name, "failed", time.monotonic() - t0, _short(e)))
+            raise
+        seconds = time.monotonic() - t0
+        self.steps.append(StepResult(name, status, seconds, detail))
+        if status == "skipped":
+            self.out.skip(detail)
+        else:
+            self.out.ok(detail, seconds)
+
+    def report(self, outcome: str) -> dict[str, Any]:
+        p = self.plan
+        return {
+            "apiVersion": "prefect-rollback/v1",
+            "kind": "RollbackReport",
+            "outcome": outcome,
+            "release": {"name": p.release.name, "namespace": p.namespace},
+            "from": {"version": p.from_version, "heads": p.heads("current")},
+            "to": {"version": p.to_version, "heads": p.heads("target")},
+            "resumed": p.resumed,
+            "steps": [s.__dict__ | {"seconds": round(s.seconds, 3)} for s in self.steps],
+            "seconds": round(time.monotonic() - self.started, 3),
+        }
+
+
+def _short(e: BaseException) -> str:
+    if isinstance(e, KeyboardInterrupt):
+        return "interrupted"
+    return str(e).splitlines()[0][:300] if str(e) else type(e).__name__
+
+
+def execute(run: Run, existing: lock.LeaseView | None) -> Run:
+    run.keeper = lock.Keeper(run.t, run.plan.release.name, run.plan.to_version)
+    try:
+        run.step("lock", lambda: _lock(run, existing))
+        run.step("record", lambda: _record(run))
+        run.step("scale-down", lambda: _scale_down(run))
+        run.step("downgrade", lambda: _downgrade(run))
+        run.step("chart", lambda: _chart(run))
+        run.step("verify", lambda: _verify(run))
+        run.step("unlock", lambda: _unlock(run))
+    except BaseException:
+        run.keeper.release_for_resume()
+        raise
+    return run
+
+
+def _lock(run: Run, existing: lock.LeaseView | None) -> tuple[str, str]:
+    p = run.plan
+    state = {
+        "from-version": p.from_version,
+        "from-revision": p.from_revision,
+        "heads": {"from": p.heads("current"), "to": p.heads("target")},
+    }
+    took_over = run.keeper.acquire(existing, force_unlock=run.opts.force_unlock, state=state)
+    run.keeper.start_renewing()
+    return (
+        "done",
+        f"lock {'taken over from an unfinished run' if took_over else 'taken'}: lease {p.lock_name}",
+    )
+
+
+def _record(run: Run) -> tuple[str, str]:
+    p = run.plan
+    wrote = heads.write_record(run.t, p.release.name, p.from_version, p.heads("current"), p.current_source)
+    if "probe" in p.target_source:
+        wrote = (
+            heads.write_record(run.t, p.release.name, p.to_version, p.heads("target"), p.target_source)
+            or wrote
+        )
+    if not wrote:
+        return "skipped", f"heads already recorded in configmap {p.record_name}"
+    return "done", f"heads recorded in configmap {p.record_name}"
+
+
+def _scale_down(run: Run) -> tuple[str, str]:
+    if not run.opts.scale_down:
+        return "skipped", "scale-down disabled by --no-scale-down"
+    if not run.plan.deployments:
+        return "skipped", "the release has no Deployments"
+    saved = run.keeper.state("replicas")
+    if saved is None:  # first run: what the operator had; a resumed run must keep these, not the zeros
+        saved = dict(run.plan.deployments)
+        run.keeper.save("replicas", saved)
+    live = {
+        d["metadata"]["name"]: int(d["spec"].get("replicas", 1)) for d in kube.list_(run.t, "deployments")
+    }
+    todo = [name for name in saved if live.get(name, 0) > 0]
+    if not todo:
+        return "skipped", "deployments already scaled down"
+    for name in todo:
+        kube.scale(run.t, "deployment", name, 0)
+    _wait_scaled_down(run, todo)
+    return "done", "scaled down " + ", ".join(f"{n} ({live[n]}→0)" for n in todo)
+
+
+def _wait_scaled_down(run: Run, names: list[str], timeout: float = 300) -> None:
+    """Old servers must be gone before the downgrade: they migrate the database up when they start."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = [
+            d["metadata"]["name"]
+            for d in kube.list_(run.t, "deployments")
+            if d["metadata"]["name"] in names and int((d.get("status") or {}).get("replicas") or 0) > 0
+        ]
+        if not left:
+            return
+        if time.monotonic() > deadline:
+            raise RollbackError(f"deployments still have pods after {timeout:.0f}s: {', '.join(left)}")
+        time.sleep(1)
+
+
+def _chart_done(run: Run) -> bool:
+    rel = next((r for r in helm.list_releases(run.t) if r.name == run.plan.release.name), None)
+    return rel is not None and rel.status == "deployed" and rel.version == run.plan.to_version
+
+
+def _downgrade(run: Run) -> tuple[str, str]:
+    p = run.plan
+    if not p.jobs:
+        return "skipped", "nothing to revert: every database is already at the target revision"
+    if run.keeper.state("downgrade") == "done":
+        return "skipped", "downgrade already finished (recorded on the lock lease)"
+    if p.resumed and _chart_done(run):
+        return "skipped", f"release already at {p.to_version}, so the downgrade finished earlier"
+    results = []
+    for job in p.jobs:
+        results.append(_run_job(run, job))
+    run.keeper.save("downgrade", "done")
+    return "done", "downgrade: " + ", ".join(results)
+
+
+def _run_job(run: Run, job: dict[str, Any]) -> str:
+    name = job["metadata"]["name"]
+    containers = downgrade.migration_containers(job)
+    state = downgrade.job_state(kube.get(run.t, "job", name))
+    if state is JobState.SUCCEEDED:
+        run.out.skip(f"job/{name} already succeeded")
+        return f"job/{name} succeeded earlier"
+    if state is JobState.FAILED:
+        if not run.opts.retry:
+            raise DowngradeFailed(
+                f"job/{name} failed in an earlier run",
+                hint=f"Read `kubectl logs job/{name} -n {run.t.namespace} --all-containers`, fix the cause, "
+                "then re-run with --retry to recreate it.",
+            )
+        kube.delete(run.t, "job", name)
+        state = JobState.ABSENT
+    if state is JobState.ABSENT:
+        kube.apply(run.t, job)
+        run.out.progress(f"job/{name} created; following {', '.join(sorted(containers.values()))}")
+    else:
+        run.out.progress(f"job/{name} is running: attaching")
+    try:
+        outcome = downgrade.follow(run.t, name, containers, run.out, timeout=run.opts.job_timeout)
+    except TimeoutError:
+        raise DowngradeFailed(
+            f"job/{name} did not finish within {duration(run.opts.job_timeout)}; it keeps running",
+            hint=f"Re-run the same command to re-attach, "
+            f"or `kubectl delete job {name} -n {run.t.namespace}` to stop it.",
+        ) from None
+    codes = ", ".join(f"{containers[c]} exit {code}" for c, code in sorted(outcome.exit_codes.items()))
+    if not outcome.ok:
+        raise DowngradeFailed(
+            f"downgrade failed: {codes}",
+            hint="The chart was NOT changed. Fix the cause, then re-run the same command with --retry "
+            f"to recreate job/{name} (finished steps are skipped).",
+        )
+    if downgrade.job_state(kube.get(run.t, "job", name)) is JobState.ACTIVE:
+        kube.delete(run.t, "job", name, wait=False)  # a sidecar keeps it alive; the work is done
+    return codes
+
+
+def _chart(run: Run) -> tuple[str, str]:
+    p = run.plan
+    if _chart_done(run):
+        return "skipped", f"release already deployed at {p.release.chart} {p.to_version}"
+    run.out.progress(
+        "helm upgrade to "
+        + f"{p.release.chart} {p.to_version}"
+        + (" (waiting for pods)" if "--wait" in p.helm_argv else "")
+    )
+    try:
+        helm.upgrade(p.helm_argv, values=p.values)
+    except proc.CommandError as e:
+        raise HelmUpgradeFailed(
+            f"helm upgrade failed: {e.stderr.strip() or e}",
+            hint="The databases are already at the target revisions and the servers stay scaled down. "
+            "Fix the cause, then re-run the same command: the downgrade is skipped.",
+        ) from None
+    _restore_replicas(run)
+    return "done", f"helm upgrade to {p.release.chart} {p.to_version}"
+
+
+def _restore_replicas(run: Run) -> None:
+    """Charts without a replicas field leave our zero in place: put back what the operator had."""
+    saved = run.keeper.state("replicas") or {}
+    for d in kube.list_(run.t, "deployments"):
+        name = d["metadata"]["name"]
+        if saved.get(name) and int(d["spec"].get("replicas", 1)) == 0:
+            kube.scale(run.t, "deployment", name, int(saved[name]))
+
+
+def _verify(run: Run) -> tuple[str, str]:
+    from kubectl_prefect_rollback import verify
+
+    return "done", verify.verify(run.t, run.plan, timeout=run.opts.ready_timeout)
+
+
+def _unlock(run: Run) -> tuple[str, str]:
+    run.keeper.delete()
+    return "done", "lock released"
+
+
+def write_report(path: str, report: dict[str, Any]) -> None:
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(report, f, indent=2)
+            f.write("\n")
+    except OSError as e:
+        raise RollbackError(f"cannot write report {path}: {e}") from None
