@@ -1,0 +1,37 @@
+"""The `kubesim` pytest fixture: one started KubeSim per test session, a fresh namespace per test.
+
+Registered for the whole test tree by `tests/conftest.py` (`pytest_plugins`). Sharing the server keeps
+the suite fast (no restart, kubectl's discovery cache stays warm per HOME); namespaces keep tests
+apart, and fault injection is reset after every test.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterator
+
+import pytest
+
+from .harness import KubeSim
+
+_counter = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def kubesim_server() -> Iterator[KubeSim]:
+    with KubeSim(tls=True) as sim:
+        yield sim
+
+
+@pytest.fixture
+def kubesim(kubesim_server: KubeSim, request: pytest.FixtureRequest) -> Iterator[KubeSim]:
+    """A started KubeSim whose `namespace` (and kubeconfig default namespace) is fresh for this test."""
+    base = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
+    kubesim_server.use_namespace(f"t{next(_counter)}-{base}")
+    kubesim_server.requests.clear()
+    try:
+        yield kubesim_server
+    finally:
+        kubesim_server.reset_faults()
+        kubesim_server.delete("Namespace", "", kubesim_server.namespace)
