@@ -75,7 +75,7 @@ class KubeSim:
         self.controllers = Controllers(self.store)
         for ns in ("default", "kube-system", "kube-public"):
             self.store.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-        app = build_app(self.store, self.kubelet, self.token, self.faults, self.requests)
+        app = build_app(self.store, self.kubelet, self.token, self.faults, self.requests, self.tls)
         # handler_cancellation: without it, handlers of disconnected watches and `logs -f` pile up
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
