@@ -80,11 +80,13 @@ def test_listing_never_reads_stdin(shell: list[str], tmp_path: Path) -> None:
     (tmp_path / "nebula/migrations/versions/__pycache__").mkdir(parents=True)
     (tmp_path / "orion/migrations/versions").mkdir(parents=True)
     script = migrations.listing_script(str(tmp_path))
+    # stdin stays an open pipe that is never written nor closed until the script has finished
     with subprocess.Popen([*shell, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE) as proc:
         try:
-            out, _ = proc.communicate(timeout=10)  # communicate() closes stdin only after... never here
+            assert proc.wait(timeout=10) == 0
         finally:
             proc.kill()
+        out = proc.stdout.read()
     assert out.decode().splitlines()[-1] == migrations.FOOTER
 
 
