@@ -67,6 +67,8 @@ def _map(entries: list[bytes], as_bytes: bool = False) -> dict:
 
 def _time(v: bytes) -> str:
     seconds = dict(fields(v)).get(1, 0)
+    if not seconds:
+        return ""  # Go always writes the (non-pointer) Time; zero means unset
     return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
