@@ -122,7 +122,7 @@ def _decode(kind: str, raw: bytes) -> dict:
     if kind == "Secret":
         if 2 in grouped:
             obj["data"] = _map(grouped[2], as_bytes=True)
-        if 3 in first:
+        if first.get(3):
             obj["type"] = _str(first[3])
         if 4 in grouped:
             obj["stringData"] = _map(grouped[4])

@@ -166,8 +166,9 @@ class Store:
             for child in self.owned_by(obj["metadata"]["uid"]):
                 self._delete_quietly(child)
         if kind == "Namespace":
-            for (k, ns, n) in [key for key in self.objects if key[1] == name]:
-                self._delete_quietly(self.objects[(k, ns, n)])
+            for key in [key for key in self.objects if key[1] == name]:
+                if key in self.objects:  # an earlier cascade may have taken it already
+                    self._delete_quietly(self.objects[key])
         return obj
 
     def _delete_quietly(self, obj: dict) -> None:
