@@ -9,6 +9,7 @@ from typing import Any
 from kubectl_prefect_rollback import heads, helm, lock, migrations, output, plan, release, rollback, show
 from kubectl_prefect_rollback.errors import Interrupted, Refused, RollbackError
 from kubectl_prefect_rollback.output import Output
+from kubectl_prefect_rollback.proc import CommandError
 from kubectl_prefect_rollback.target import Target
 
 
@@ -211,8 +212,8 @@ def rollback_command(
     except KeyboardInterrupt:
         _write(report, run, "interrupted")
         raise _interrupted(p, t) from None
-    except RollbackError as e:
-        out.fail(e.message.splitlines()[0])
+    except (RollbackError, CommandError) as e:  # a kubectl/helm failure is a failed step too
+        out.fail(str(e).splitlines()[0])
         _write(report, run, "failed")
         raise
     _write(report, run, "succeeded")
