@@ -33,5 +33,5 @@ def kubesim(kubesim_server: KubeSim, request: pytest.FixtureRequest) -> Iterator
     try:
         yield kubesim_server
     finally:
-        kubesim_server.reset_faults()
+        kubesim_server.reset()
         kubesim_server.delete("Namespace", "", kubesim_server.namespace)

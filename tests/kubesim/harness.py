@@ -72,6 +72,9 @@ class KubeSim:
         self.store = Store()
         self.kubelet = Kubelet(self.store, self.images, self.state_dir, self._binds)
         self.kubelet.start_delay = self._start_delay
+        self.kubelet.binds[:] = [runtime.Bind.parse(b) for b in self._binds]
+
+    reset_faults = reset
         self.controllers = Controllers(self.store)
         for ns in ("default", "kube-system", "kube-public"):
             self.store.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
@@ -183,8 +186,12 @@ class KubeSim:
     def set_start_delay(self, seconds: float) -> None:
         self.kubelet.start_delay = seconds
 
-    def reset_faults(self) -> None:
+    def reset(self) -> None:
+        """Undo test-local changes: faults, latency, start delay, binds added with add_bind."""
         self.faults.rules.clear()
         self.faults.latency = 0.0
         self.kubelet.failures.clear()
         self.kubelet.start_delay = self._start_delay
+        self.kubelet.binds[:] = [runtime.Bind.parse(b) for b in self._binds]
+
+    reset_faults = reset
