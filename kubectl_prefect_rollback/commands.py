@@ -39,7 +39,7 @@ def revisions(
             f"no Running server pod of {rel.name} in namespace {t.namespace}",
             hint="Pass --pod NAME (and --container) to read a specific pod.",
         )
-    chains = heads.read_chains(t, server)
+    chains = heads.read_chains(t, server).chains
     target = _target_heads(cfg, rel, to) if to else None
     if save:
         heads.write_record(t, rel.name, rel.version, heads.heads_of(chains), f"pod {server.name}")

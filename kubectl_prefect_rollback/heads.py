@@ -90,15 +90,39 @@ def find_server_pod(
     return ServerPod(name, cname, image)
 
 
-def read_chains(t: Target, server: ServerPod) -> dict[str, Chain | None]:
+# Does the image's CLI ask "Are you sure?" unless given -y? A Job has no stdin: the prompt aborts it.
+HELP_MARK = "#downgrade-help"
+HELP_SCRIPT = f"echo '{HELP_MARK}'; prefect-cloud nebula database downgrade --help 2>&1 | head -n 60; exit 0"
+_YES = re.compile(r"(^|[\s,\[(])(-y|--yes)\b", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Listing:
+    chains: dict[str, Chain | None]
+    yes_flag: bool | None = None  # None: not asked
+
+
+def _split(text: str, with_help: bool) -> Listing:
+    listing, _, help_text = text.partition(HELP_MARK + "\n")
+    return Listing(migrations.parse_listing(listing), bool(_YES.search(help_text)) if with_help else None)
+
+
+def _script(with_help: bool) -> str:
+    script = migrations.listing_script()
+    return f"{script}\n{HELP_SCRIPT}\n" if with_help else script
+
+
+def read_chains(t: Target, server: ServerPod, *, with_help: bool = False) -> Listing:
     """One exec lists all three chains (script on argv, no stdin, explicit container)."""
-    out = kube.exec_(t, server.name, server.container, ("sh", "-c", migrations.listing_script()))
-    return migrations.parse_listing(out)
+    out = kube.exec_(t, server.name, server.container, ("sh", "-c", _script(with_help)))
+    return _split(out, with_help)
 
 
-def probe(t: Target, job: dict[str, Any], *, name: str, timeout: float = 300) -> dict[str, Chain | None]:
+def probe(
+    t: Target, job: dict[str, Any], *, name: str, timeout: float = 300, with_help: bool = False
+) -> Listing:
     """Run the listing script in a short-lived pod built from a migration Job; always delete it."""
-    pod = manifests.probe_pod(job, name=name, script=migrations.listing_script(), labels=MANAGED_BY)
+    pod = manifests.probe_pod(job, name=name, script=_script(with_help), labels=MANAGED_BY)
     existing = kube.get(t, "pod", name)
     if existing and (existing.get("status") or {}).get("phase") != "Succeeded":
         kube.delete(t, "pod", name)
@@ -110,7 +134,7 @@ def probe(t: Target, job: dict[str, Any], *, name: str, timeout: float = 300) ->
         text = kube.logs_text(t, name, pod["spec"]["containers"][0]["name"])
         if phase != "Succeeded":
             raise RollbackError(f"probe pod {name} ended {phase}: {text.strip()[-500:] or '(no output)'}")
-        return migrations.parse_listing(text)
+        return _split(text, with_help)
     finally:
         kube.delete(t, "pod", name, wait=False)
 

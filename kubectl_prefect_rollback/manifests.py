@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import yaml
@@ -88,7 +88,9 @@ def _is_migration(container: Mapping[str, Any]) -> bool:
     return bool(classify(container_argv(container)))
 
 
-def _rewrite_pod(spec: dict, targets: Mapping[str, str | None]) -> tuple[dict, set[str]]:
+def _rewrite_pod(
+    spec: dict, targets: Mapping[str, str | None], extra: Sequence[str] = ()
+) -> tuple[dict, set[str]]:
     """The pod spec with its migrations rewritten; the databases it still downgrades."""
     new, dbs = dict(spec), set()
     for key in ("initContainers", "containers"):
@@ -100,7 +102,7 @@ def _rewrite_pod(spec: dict, targets: Mapping[str, str | None]) -> tuple[dict, s
             if not found:
                 out.append(c)  # a sidecar or a helper: untouched
                 continue
-            rewritten = rewrite_container(c, targets)
+            rewritten = rewrite_container(c, targets, extra)
             if rewritten is not None:
                 out.append(rewritten)
                 dbs |= {db for db in found if targets.get(db) is not None}
@@ -144,8 +146,11 @@ def downgrade_jobs(
     name: str,
     labels: Mapping[str, str],
     annotations: Mapping[str, str],
+    extra_args: Sequence[str] = (),
 ) -> list[dict]:
     """The downgrade Jobs made from the migration Jobs; [] when no database has anything to revert.
+
+    extra_args go after `-r <rev>`: `-y` when the image's CLI would otherwise ask for confirmation.
 
     Raises Refused when no container runs a database upgrade (never apply an unmodified upgrade Job).
     """
@@ -156,7 +161,7 @@ def downgrade_jobs(
     for i, job in enumerate(jobs, start=1):
         pod = ((job.get("spec") or {}).get("template") or {}).get("spec") or {}
         matched = matched or any(_is_migration(c) for _, c in _containers(pod))
-        new_pod, dbs = _rewrite_pod(pod, targets)
+        new_pod, dbs = _rewrite_pod(pod, targets, extra_args)
         if dbs:
             made.append((i, sorted(dbs, key=DATABASES.index), _clean_job(job, new_pod, labels, annotations)))
     if not matched:

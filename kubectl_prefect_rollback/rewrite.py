@@ -99,11 +99,13 @@ def _binary(original: str) -> str:
     return original if original.endswith("/" + BINARY) else BINARY
 
 
-def _downgrade(binary: str, db: str, target: str) -> list[str]:
-    return [binary, db, "database", "downgrade", "-r", target]
+def _downgrade(binary: str, db: str, target: str, extra: Sequence[str] = ()) -> list[str]:
+    return [binary, db, "database", "downgrade", "-r", target, *extra]
 
 
-def rewrite_script(script: str, targets: Mapping[str, str | None]) -> tuple[str, bool]:
+def rewrite_script(
+    script: str, targets: Mapping[str, str | None], extra: Sequence[str] = ()
+) -> tuple[str, bool]:
     """The script with each upgrade turned into a downgrade (or removed); True if a downgrade remains."""
     lines = script.split("\n")
     by_line: dict[int, list[re.Match[str]]] = {}
@@ -115,7 +117,7 @@ def rewrite_script(script: str, targets: Mapping[str, str | None]) -> tuple[str,
         for m in reversed(matches):
             target = targets.get(_db(m))
             if target is not None:
-                new = " ".join(_downgrade(_binary(m.group("bin")), _db(m), target))
+                new = " ".join(_downgrade(_binary(m.group("bin")), _db(m), target, extra))
                 kept = True
             elif len(matches) == 1 and _ALONE.match(line).group("cmd") == m.group(0):  # type: ignore[union-attr]
                 drop_lines.add(n)
@@ -127,7 +129,9 @@ def rewrite_script(script: str, targets: Mapping[str, str | None]) -> tuple[str,
     return "\n".join(line for n, line in enumerate(lines) if n not in drop_lines), kept
 
 
-def rewrite_container(container: Mapping[str, Any], targets: Mapping[str, str | None]) -> dict | None:
+def rewrite_container(
+    container: Mapping[str, Any], targets: Mapping[str, str | None], extra: Sequence[str] = ()
+) -> dict | None:
     """A copy turned into downgrades; None when it has nothing to revert. Raises KeyError if no upgrade."""
     new = dict(container)
     command, args = list(new.get("command") or []), list(new.get("args") or [])
@@ -136,7 +140,7 @@ def rewrite_container(container: Mapping[str, Any], targets: Mapping[str, str | 
     if i is not None:
         if not classify(argv[i]):
             raise KeyError("no upgrade")
-        script, kept = rewrite_script(argv[i], targets)
+        script, kept = rewrite_script(argv[i], targets, extra)
         if not kept:
             return None
         if i < len(command):
@@ -150,7 +154,7 @@ def rewrite_container(container: Mapping[str, Any], targets: Mapping[str, str | 
     if targets.get(db) is None:
         return None
     explicit = argv and _basename(argv[0]) in _BINARIES
-    down = _downgrade(_binary(argv[0]) if explicit else BINARY, db, targets[db])  # type: ignore[arg-type]
+    down = _downgrade(_binary(argv[0]) if explicit else BINARY, db, targets[db], extra)  # type: ignore[arg-type]
     if not explicit:  # args only, run by the image's entrypoint
         new["args"] = down[1:]
     elif len(command) == 1 and args:

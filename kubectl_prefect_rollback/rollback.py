@@ -104,6 +104,7 @@ def _lock(run: Run, existing: lock.LeaseView | None) -> tuple[str, str]:
         "from-version": p.from_version,
         "from-revision": p.from_revision,
         "heads": {"from": p.heads("current"), "to": p.heads("target")},
+        "yes-flag": p.yes_flag,
     }
     took_over = run.keeper.acquire(existing, force_unlock=run.opts.force_unlock, state=state)
     run.keeper.start_renewing()

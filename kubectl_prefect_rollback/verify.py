@@ -63,7 +63,7 @@ def verify(t: Target, plan: Plan, *, timeout: float) -> str:
                 "when its database is ahead of it.",
             )
         time.sleep(2)
-    got = heads.heads_of(heads.read_chains(t, server))
+    got = heads.heads_of(heads.read_chains(t, server).chains)
     want = plan.heads("target")
     wrong = [f"{db} {got[db]} (want {want[db]})" for db in want if got.get(db) != want[db]]
     if wrong:

@@ -1,0 +1,123 @@
+"""Where each fact of a plan comes from: values, the deployed migration Job, current and target heads,
+and the release's Deployments. Read-only, apart from a short-lived probe pod when nothing else knows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from kubectl_prefect_rollback import charts, heads, helm, kube, manifests, migrations, release, versions
+from kubectl_prefect_rollback.errors import BadInput, RollbackError
+from kubectl_prefect_rollback.helm import Release
+from kubectl_prefect_rollback.target import Target
+
+
+def target_values(
+    t: Target, name: str, history: list[Release], to: str, files: tuple[str, ...]
+) -> tuple[str | None, str, tuple[str, ...]]:
+    """(values YAML for stdin, where they come from, the operator's own files)."""
+    if files:
+        for f in files:
+            if not Path(f).is_file():
+                raise BadInput(f"values file {f} does not exist")
+        return None, "files " + ", ".join(files), files
+    known = release.newest_revision_at(history, to)
+    if known is None:
+        raise BadInput(
+            f"no revision of {name}'s history ran chart {to}, so no values are known to work with it",
+            hint="Pass --target-values FILE (the values file you used with that release).",
+        )
+    import yaml
+
+    values = helm.get_values(t, name, revision=known.revision)
+    return yaml.safe_dump(values, sort_keys=False), f"revision {known.revision}, the last that ran {to}", ()
+
+
+def migration_jobs(
+    t: Target, name: str, revision: int, *, render_from: str | None, version: str
+) -> list[dict[str, Any]]:
+    """The migration Job as deployed at the current version: its image knows the way down."""
+    if render_from:
+        import yaml
+
+        values = yaml.safe_dump(helm.get_values(t, name, revision=revision))
+        chart = charts.resolve(render_from, version)
+        text = helm.template(
+            t, name, chart, version=version, values=values, show_only=manifests.MIGRATION_TEMPLATE
+        )
+        jobs = manifests.migration_jobs(text)
+    else:
+        jobs = manifests.migration_jobs(helm.get_hooks(t, name, revision=revision))
+        if not jobs:
+            jobs = manifests.migration_jobs(helm.get_manifest(t, name, revision=revision))
+    if not jobs:
+        raise RollbackError(
+            f"release {name} (revision {revision}) has no Job from {manifests.MIGRATION_TEMPLATE}",
+            hint="Pass --render-from-chart with --chart to render it from the chart instead.",
+        )
+    return jobs
+
+
+def current_chains(
+    t: Target,
+    rel: Release,
+    jobs: list[dict[str, Any]],
+    *,
+    pod: str | None,
+    selector: str | None,
+    container: str | None,
+) -> tuple[heads.Listing, str]:
+    """From a running server; when none runs (scaled down by an earlier attempt), from a probe pod."""
+    server = heads.find_server_pod(t, rel.name, pod=pod, selector=selector, container=container)
+    if server:
+        listing = heads.read_chains(t, server, with_help=True)
+        return listing, f"pod {server.name}, container {server.container}"
+    name = f"{rel.name}-probe-{versions.dashed(rel.version)}"
+    listing = heads.probe(t, jobs[0], name=name, with_help=True)
+    return listing, f"probe pod {name} (image of the deployed migration Job)"
+
+
+def target_heads(
+    t: Target,
+    rel: Release,
+    to: str,
+    chart: str,
+    values: str | None,
+    files: tuple[str, ...],
+    flags: dict[str, str],
+) -> tuple[dict[str, str | None], str]:
+    """Flags, else the records ConfigMap, else a probe pod from the target chart's migration Job."""
+    if set(flags) >= {"nebula", "orion"}:
+        return {db: flags.get(db) for db in migrations.DATABASES}, "--*-revision flags"
+    recorded = heads.recorded_heads(heads.read_records(t, rel.name), to)
+    if recorded:
+        return {**recorded, **flags}, f"configmap {heads.record_name(rel.name)}"
+    text = helm.template(
+        t,
+        rel.name,
+        chart,
+        version=to,
+        values=values,
+        values_files=files,
+        show_only=manifests.MIGRATION_TEMPLATE,
+    )
+    jobs = manifests.migration_jobs(text)
+    if not jobs:
+        raise RollbackError(
+            f"chart {chart} renders no migration Job, so the target heads are unknown",
+            hint="Pass --nebula-revision, --orion-revision and --events-revision.",
+        )
+    name = f"{rel.name}-probe-{versions.dashed(to)}"
+    chains = heads.probe(t, jobs[0], name=name).chains
+    return {**heads.heads_of(chains), **flags}, f"probe pod {name} (image of chart {to})"
+
+
+def deployments(t: Target, name: str, revision: int) -> tuple[list[tuple[str, int]], list[dict[str, Any]]]:
+    """The release's Deployments (by its manifest, not by labels) and their live objects."""
+    wanted = {
+        doc.get("metadata", {}).get("name")
+        for _, doc in manifests.load_documents(helm.get_manifest(t, name, revision=revision))
+        if doc.get("kind") == "Deployment"
+    }
+    live = [d for d in kube.list_(t, "deployments") if d["metadata"]["name"] in wanted]
+    return [(d["metadata"]["name"], int(d["spec"].get("replicas", 1))) for d in live], live
