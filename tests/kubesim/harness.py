@@ -72,9 +72,6 @@ class KubeSim:
         self.store = Store()
         self.kubelet = Kubelet(self.store, self.images, self.state_dir, self._binds)
         self.kubelet.start_delay = self._start_delay
-        self.kubelet.binds[:] = [runtime.Bind.parse(b) for b in self._binds]
-
-    reset_faults = reset
         self.controllers = Controllers(self.store)
         for ns in ("default", "kube-system", "kube-public"):
             self.store.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
