@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -122,14 +123,12 @@ def probe(
     t: Target, job: dict[str, Any], *, name: str, timeout: float = 300, with_help: bool = False
 ) -> Listing:
     """Run the listing script in a short-lived pod built from a migration Job; always delete it."""
+    # A random suffix: two plans at once (one of them about to be refused by the lock) must not
+    # delete each other's probe.
+    name = manifests.fit_name(f"{name}-{secrets.token_hex(3)}")
     pod = manifests.probe_pod(job, name=name, script=_script(with_help), labels=MANAGED_BY)
-    existing = kube.get(t, "pod", name)
-    if existing and (existing.get("status") or {}).get("phase") != "Succeeded":
-        kube.delete(t, "pod", name)
-        existing = None
     try:
-        if existing is None:
-            kube.create(t, pod)
+        kube.create(t, pod)
         phase = _wait_finished(t, name, timeout)
         text = kube.logs_text(t, name, pod["spec"]["containers"][0]["name"])
         if phase != "Succeeded":

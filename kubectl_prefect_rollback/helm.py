@@ -53,8 +53,10 @@ def _release(row: dict[str, Any], namespace: str) -> Release:
 
 
 def list_releases(t: Target) -> list[Release]:
-    # --all: pending-* releases are hidden by default, and those are exactly the ones to refuse.
-    out = proc.run(t.helm, "list", "--all", "--output", "json", *t.helm_flags())
+    # pending-* releases are hidden by default, and those are exactly the ones to refuse. Helm 4 dropped
+    # --all, so name the states (these flags exist in every helm 3 and 4).
+    states = ("--deployed", "--failed", "--pending", "--uninstalling")
+    out = proc.run(t.helm, "list", *states, "--output", "json", *t.helm_flags())
     return [_release(r, t.namespace) for r in _json(out, "list") or []]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from typing import Any
 
@@ -90,7 +91,7 @@ def plan_text(plan: Plan) -> str:
         lines.append(f"  {d.name:<7} {d.current} -> {d.target}   {count}")
         for m in sorted(d.revert, key=lambda m: not m.destructive):
             flag = "!" if m.destructive else " "
-            drops = f"   downgrade drops {', '.join(m.drops)}" if m.drops else ""
+            drops = f"   downgrade drops {', '.join(_dropped(x) for x in m.drops)}" if m.drops else ""
             lines.append(f"          {flag} {m.revision}  {m.description or m.file}{drops}")
     lines += ["", "Steps"]
     for i, s in enumerate(steps(plan), 1):
@@ -99,6 +100,17 @@ def plan_text(plan: Plan) -> str:
         lines.append("Warnings")
         lines += [f"  - {w}" for w in plan.warnings]
     return "\n".join(lines)
+
+
+_DROP = re.compile(r"""drop_(table|column)\(\s*["']([^"']+)["'](?:\s*,\s*["']([^"']+)["'])?""")
+
+
+def _dropped(line: str) -> str:
+    """`op.drop_column("account", "sso_domain")` -> `column account.sso_domain`; raw SQL stays as is."""
+    m = _DROP.search(line)
+    if not m:
+        return line
+    return f"table {m.group(2)}" if m.group(1) == "table" else f"column {m.group(2)}.{m.group(3) or '?'}"
 
 
 def chains_dict(chains: dict[str, Chain | None], full: bool) -> dict[str, Any]:

@@ -128,7 +128,7 @@ class App:
         return fixture.tables(self.host_urls[db])
 
     def release(self) -> dict:
-        rows = json.loads(self.helm("list", "--all", "-o", "json").stdout)
+        rows = json.loads(self.helm("list", "--deployed", "--failed", "--pending", "-o", "json").stdout)
         return next(r for r in rows if r["name"] == RELEASE)
 
     def resource_versions(self) -> dict[str, str]:
