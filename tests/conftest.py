@@ -1,1 +1,2 @@
 pytest_plugins = ["tests.kubesim.fixture"]
+pytest_plugins += ["tests.fakes.fixture"]

@@ -27,7 +27,9 @@ async def read_body(request: web.Request) -> object:
         if "yaml" in ctype:
             return yaml.safe_load(raw) or {}
         if "cbor" in ctype:
-            raise ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format: {ctype}")
+            raise ApiError(
+                415, "UnsupportedMediaType", f"the body of the request was in an unknown format: {ctype}"
+            )
         return json.loads(raw) if raw else {}
     except protobuf.UnsupportedKind as e:
         raise ApiError(415, "UnsupportedMediaType", f"kubesim cannot decode protobuf {e}") from e
@@ -56,8 +58,14 @@ def collection_get(request: web.Request, store: Store, res: Resource, namespace:
         raise ApiError(400, "BadRequest", str(e)) from e
     if "as=Table" in request.headers.get("Accept", ""):
         return answer(kinds.table(res.kind, items, str(store.rv)))
-    return answer({"kind": f"{res.kind}List", "apiVersion": res.api_version,
-                   "metadata": {"resourceVersion": str(store.rv)}, "items": items})
+    return answer(
+        {
+            "kind": f"{res.kind}List",
+            "apiVersion": res.api_version,
+            "metadata": {"resourceVersion": str(store.rv)},
+            "items": items,
+        }
+    )
 
 
 def _fill(body: dict, res: Resource, namespace: str | None) -> dict:
@@ -66,13 +74,19 @@ def _fill(body: dict, res: Resource, namespace: str | None) -> dict:
     body.setdefault("kind", res.kind)
     body.setdefault("apiVersion", res.api_version)
     if body["kind"] != res.kind:
-        raise ApiError(400, "BadRequest", f"the API version in the data ({body['kind']}) does not match "
-                                          f"the expected kind ({res.kind})")
+        raise ApiError(
+            400,
+            "BadRequest",
+            f"the API version in the data ({body['kind']}) does not match the expected kind ({res.kind})",
+        )
     meta = body.setdefault("metadata", {})
     if res.namespaced:
         if namespace and meta.get("namespace", namespace) != namespace:
-            raise ApiError(400, "BadRequest", "the namespace of the provided object does not match "
-                                              "the namespace sent on the request")
+            raise ApiError(
+                400,
+                "BadRequest",
+                "the namespace of the provided object does not match the namespace sent on the request",
+            )
         meta["namespace"] = namespace or meta.get("namespace") or "default"
     return body
 
@@ -89,8 +103,9 @@ def get(store: Store, res: Resource, namespace: str | None, name: str) -> web.Re
     return answer(store.get(res.kind, namespace or "", name))
 
 
-async def replace(request: web.Request, store: Store, res: Resource, namespace: str | None, name: str,
-                  sub: str | None) -> web.Response:
+async def replace(
+    request: web.Request, store: Store, res: Resource, namespace: str | None, name: str, sub: str | None
+) -> web.Response:
     body = _fill(await read_body(request), res, namespace)
     body["metadata"]["name"] = name
     old = store.get(res.kind, namespace or "", name)
@@ -100,15 +115,19 @@ async def replace(request: web.Request, store: Store, res: Resource, namespace: 
 def _own_fields(old: dict, new: dict, sub: str | None) -> dict:
     """Writes to `/status` change only the status; writes to the object keep the server-owned status."""
     if sub == "status":
-        return {**old, "status": new.get("status", {}),
-                "metadata": {**old["metadata"], "resourceVersion": new["metadata"].get("resourceVersion")}}
+        return {
+            **old,
+            "status": new.get("status", {}),
+            "metadata": {**old["metadata"], "resourceVersion": new["metadata"].get("resourceVersion")},
+        }
     if old["kind"] in STATUS_OWNED and "status" in old:
         new["status"] = old["status"]
     return new
 
 
-async def apply_patch(request: web.Request, store: Store, res: Resource, namespace: str | None, name: str,
-                      sub: str | None) -> web.Response:
+async def apply_patch(
+    request: web.Request, store: Store, res: Resource, namespace: str | None, name: str, sub: str | None
+) -> web.Response:
     body = await read_body(request)
     ctype = request.content_type
     live = store.find(res.kind, namespace or "", name)
@@ -134,8 +153,14 @@ async def apply_patch(request: web.Request, store: Store, res: Resource, namespa
     return answer(store.update(_own_fields(live, result, sub), check_rv=check_rv))
 
 
-def delete(request_body: dict, store: Store, res: Resource, namespace: str | None, name: str,
-           query_policy: str | None) -> web.Response:
+def delete(
+    request_body: dict,
+    store: Store,
+    res: Resource,
+    namespace: str | None,
+    name: str,
+    query_policy: str | None,
+) -> web.Response:
     policy = query_policy or (request_body or {}).get("propagationPolicy") or "Background"
     obj = store.delete(res.kind, namespace or "", name, propagation=policy)
     if res.kind == "Namespace":
@@ -143,7 +168,9 @@ def delete(request_body: dict, store: Store, res: Resource, namespace: str | Non
     return answer(obj)
 
 
-def delete_collection(request: web.Request, store: Store, res: Resource, namespace: str | None) -> web.Response:
+def delete_collection(
+    request: web.Request, store: Store, res: Resource, namespace: str | None
+) -> web.Response:
     for obj in store.list(res.kind, namespace, *_query_selector(request)):
         store.delete(res.kind, obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
     return answer({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"})
@@ -152,12 +179,20 @@ def delete_collection(request: web.Request, store: Store, res: Resource, namespa
 # -- scale -----------------------------------------------------------------------------------------------
 def scale_of(obj: dict) -> dict:
     meta = obj["metadata"]
-    return {"kind": "Scale", "apiVersion": "autoscaling/v1",
-            "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
-                         if k in meta},
-            "spec": {"replicas": obj["spec"].get("replicas", 1)},
-            "status": {"replicas": (obj.get("status") or {}).get("replicas", 0),
-                       "selector": selectors.from_label_selector(obj["spec"].get("selector"))}}
+    return {
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            k: meta[k]
+            for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+            if k in meta
+        },
+        "spec": {"replicas": obj["spec"].get("replicas", 1)},
+        "status": {
+            "replicas": (obj.get("status") or {}).get("replicas", 0),
+            "selector": selectors.from_label_selector(obj["spec"].get("selector")),
+        },
+    }
 
 
 def _patch_scale(store: Store, live: dict, body: dict, ctype: str) -> web.Response:

@@ -35,14 +35,20 @@ def resolve_env(store: Store, namespace: str, image: runtime.Image, container: d
         return {k: base64.b64decode(v).decode() for k, v in data.items()} if kind == "Secret" else data
 
     for ref in container.get("envFrom") or []:
-        kind, spec = ("Secret", ref["secretRef"]) if "secretRef" in ref else ("ConfigMap", ref.get("configMapRef", {}))
+        kind, spec = (
+            ("Secret", ref["secretRef"]) if "secretRef" in ref else ("ConfigMap", ref.get("configMapRef", {}))
+        )
         env.update({ref.get("prefix", "") + k: v for k, v in source(kind, spec.get("name", "")).items()})
     for var in container.get("env") or []:
         if "value" in var:
             env[var["name"]] = expand(str(var["value"]), env)
         elif "valueFrom" in var:
             vf = var["valueFrom"]
-            kind, key = ("Secret", vf["secretKeyRef"]) if "secretKeyRef" in vf else ("ConfigMap", vf.get("configMapKeyRef"))
+            kind, key = (
+                ("Secret", vf["secretKeyRef"])
+                if "secretKeyRef" in vf
+                else ("ConfigMap", vf.get("configMapKeyRef"))
+            )
             if key:
                 value = source(kind, key.get("name", "")).get(key.get("key", ""))
                 if value is not None:
@@ -53,7 +59,7 @@ def resolve_env(store: Store, namespace: str, image: runtime.Image, container: d
 
 
 class ContainerRun:
-    def __init__(self, pod: "PodContext", spec: dict, *, init: bool) -> None:
+    def __init__(self, pod: PodContext, spec: dict, *, init: bool) -> None:
         self.pod, self.spec, self.init = pod, spec, init
         self.name = spec["name"]
         self.log_path = pod.dir / f"{self.name}.log"
@@ -72,17 +78,26 @@ class ContainerRun:
         return "running" in self.state
 
     def status(self) -> dict:
-        out = {"name": self.name, "image": self.spec.get("image", ""), "imageID": "",
-               "containerID": self.container_id, "ready": self.ready, "started": self.running,
-               "restartCount": self.restart_count, "state": self.state, "lastState": self.last_state}
+        out = {
+            "name": self.name,
+            "image": self.spec.get("image", ""),
+            "imageID": "",
+            "containerID": self.container_id,
+            "ready": self.ready,
+            "started": self.running,
+            "restartCount": self.restart_count,
+            "state": self.state,
+            "lastState": self.last_state,
+        }
         if self.container_id:
             out["imageID"] = "kubesim://" + self.spec.get("image", "")
         return out
 
     def argv(self, command: list[str], env: dict) -> list[str]:
         image = self.pod.image(self.spec)
-        return runtime.sandbox_argv(image, self.pod.tmp_dir(self.name), self.pod.binds(), env,
-                                    self.spec.get("workingDir"), command)
+        return runtime.sandbox_argv(
+            image, self.pod.tmp_dir(self.name), self.pod.binds(), env, self.spec.get("workingDir"), command
+        )
 
     async def run(self) -> None:
         policy = self.pod.restart_policy
@@ -94,8 +109,12 @@ class ContainerRun:
                 self.pod.changed()
                 return
             self.last_state = {"terminated": self.state["terminated"]}
-            self.state = {"waiting": {"reason": "CrashLoopBackOff",
-                                      "message": f"back-off restarting failed container {self.name}"}}
+            self.state = {
+                "waiting": {
+                    "reason": "CrashLoopBackOff",
+                    "message": f"back-off restarting failed container {self.name}",
+                }
+            }
             self.pod.changed()
             await asyncio.sleep(BACKOFF)
             self.restart_count += 1
@@ -110,8 +129,12 @@ class ContainerRun:
         with open(self.log_path, "ab") as log:
             try:
                 self.proc = await asyncio.create_subprocess_exec(
-                    *self.argv(command, env), stdin=asyncio.subprocess.DEVNULL, stdout=log,
-                    stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+                    *self.argv(command, env),
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=asyncio.subprocess.STDOUT,
+                    start_new_session=True,
+                )
             except OSError as e:
                 log.write(f"kubesim: cannot start container: {e}\n".encode())
                 return self._terminated(128, "StartError")
@@ -133,9 +156,15 @@ class ContainerRun:
 
     def _terminated(self, code: int, reason: str, started: str | None = None) -> int:
         self.exit_code = code
-        self.state = {"terminated": {"exitCode": code if code >= 0 else 128 - code, "reason": reason,
-                                     "startedAt": started or now(), "finishedAt": now(),
-                                     "containerID": self.container_id}}
+        self.state = {
+            "terminated": {
+                "exitCode": code if code >= 0 else 128 - code,
+                "reason": reason,
+                "startedAt": started or now(),
+                "finishedAt": now(),
+                "containerID": self.container_id,
+            }
+        }
         return self.state["terminated"]["exitCode"]
 
     async def stop(self) -> None:
@@ -162,8 +191,12 @@ class ContainerRun:
         try:
             if "exec" in probe:
                 proc = await asyncio.create_subprocess_exec(
-                    *self.argv(probe["exec"].get("command", []), env), stdin=asyncio.subprocess.DEVNULL,
-                    stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL, start_new_session=True)
+                    *self.argv(probe["exec"].get("command", []), env),
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.DEVNULL,
+                    start_new_session=True,
+                )
                 try:
                     return await asyncio.wait_for(proc.wait(), timeout) == 0
                 except asyncio.TimeoutError:

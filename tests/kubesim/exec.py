@@ -16,6 +16,7 @@ from aiohttp import WSMsgType, web
 
 from .containers import resolve_env
 from .kubelet import Kubelet
+from .runtime import kill_group
 from .store import ApiError
 
 PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
@@ -26,17 +27,24 @@ def _status(code: int, command: list[str]) -> bytes:
     if code == 0:
         body: dict = {"metadata": {}, "status": "Success"}
     else:
-        body = {"metadata": {}, "status": "Failure", "reason": "NonZeroExitCode",
-                "message": f"command terminated with non-zero exit code: error executing command {command}, "
-                           f"exit code {code}",
-                "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]}}
+        body = {
+            "metadata": {},
+            "status": "Failure",
+            "reason": "NonZeroExitCode",
+            "message": f"command terminated with non-zero exit code: error executing command {command}, "
+            f"exit code {code}",
+            "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]},
+        }
     return bytes([STATUS]) + json.dumps(body).encode()
 
 
 async def serve(request: web.Request, kubelet: Kubelet, namespace: str, name: str) -> web.StreamResponse:
     if request.headers.get("Upgrade", "").lower() != "websocket":
-        raise ApiError(400, "BadRequest", "kubesim only speaks the WebSocket exec protocol (v5.channel.k8s.io); "
-                                          "SPDY is not supported")
+        raise ApiError(
+            400,
+            "BadRequest",
+            "kubesim only speaks the WebSocket exec protocol (v5.channel.k8s.io); SPDY is not supported",
+        )
     pod = kubelet.store.get("Pod", namespace, name)
     command = request.query.getall("command", [])
     container = request.query.get("container") or pod["spec"]["containers"][0]["name"]
@@ -50,8 +58,12 @@ async def serve(request: web.Request, kubelet: Kubelet, namespace: str, name: st
     await ws.prepare(request)
     try:
         proc = await asyncio.create_subprocess_exec(
-            *run.argv(command, env), stdin=asyncio.subprocess.PIPE if with_stdin else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True)
+            *run.argv(command, env),
+            stdin=asyncio.subprocess.PIPE if with_stdin else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+        )
     except OSError as e:
         await ws.send_bytes(bytes([STDERR]) + f"kubesim: {e}\n".encode())
         await ws.send_bytes(_status(126, command))
@@ -75,7 +87,6 @@ async def serve(request: web.Request, kubelet: Kubelet, namespace: str, name: st
                 proc.stdin.close()
         # the client went away: do not leave the command running
         if proc.returncode is None:
-            from .runtime import kill_group
             kill_group(proc.pid)
 
     feeder = asyncio.ensure_future(feed())
@@ -87,6 +98,5 @@ async def serve(request: web.Request, kubelet: Kubelet, namespace: str, name: st
     finally:
         feeder.cancel()
         if proc.returncode is None:
-            from .runtime import kill_group
             kill_group(proc.pid)
     return ws

@@ -27,8 +27,15 @@ from .store import ApiError, Store
 
 
 class KubeSim:
-    def __init__(self, tls: bool = True, binds: list | None = None, start_delay: float = 0.0,
-                 port: int = 0, state_dir: str | None = None, kubeconfig_path: str | None = None) -> None:
+    def __init__(
+        self,
+        tls: bool = True,
+        binds: list | None = None,
+        start_delay: float = 0.0,
+        port: int = 0,
+        state_dir: str | None = None,
+        kubeconfig_path: str | None = None,
+    ) -> None:
         self.tls, self.port = tls, port
         self._own_state = state_dir is None
         self.state_dir = Path(state_dir or tempfile.mkdtemp(prefix="kubesim-"))
@@ -79,8 +86,9 @@ class KubeSim:
         # handler_cancellation: without it, handlers of disconnected watches and `logs -f` pile up
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port,
-                           ssl_context=tls.server_context() if self.tls else None)
+        site = web.TCPSite(
+            self._runner, "127.0.0.1", self.port, ssl_context=tls.server_context() if self.tls else None
+        )
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]
         self.url = f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
@@ -107,6 +115,7 @@ class KubeSim:
     def _call(self, fn: Callable[[], Any]) -> Any:
         async def run() -> Any:
             return fn()
+
         return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout=30)
 
     # -- kubeconfig and namespaces ---------------------------------------------------------------------
@@ -138,6 +147,7 @@ class KubeSim:
             if self.store.find(res.kind, meta.get("namespace", ""), meta["name"]) is None:
                 return self.store.create(obj)
             return self.store.update(obj, check_rv=False)
+
         return self._call(put)
 
     def get(self, kind: str, namespace: str | None, name: str) -> dict | None:
@@ -156,6 +166,7 @@ class KubeSim:
                 self.store.delete(res.kind, namespace or self.namespace, name)
             except ApiError:
                 pass
+
         self._call(drop)
 
     # -- images and sandbox ----------------------------------------------------------------------------

@@ -16,7 +16,7 @@ _ips = itertools.count(10)
 
 
 def default(obj: dict, old: dict | None = None) -> None:
-    kind, meta = obj["kind"], obj["metadata"]
+    kind = obj["kind"]
     spec = obj.setdefault("spec", {}) if kind not in _NO_SPEC else None
     if kind == "Namespace":
         obj.setdefault("status", {"phase": "Active"})
@@ -37,8 +37,10 @@ def default(obj: dict, old: dict | None = None) -> None:
     elif kind in ("Deployment", "ReplicaSet", "StatefulSet"):
         spec.setdefault("replicas", 1)
         if kind == "Deployment":
-            spec.setdefault("strategy", {"type": "RollingUpdate",
-                                         "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}})
+            spec.setdefault(
+                "strategy",
+                {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}},
+            )
             spec.setdefault("revisionHistoryLimit", 10)
             spec.setdefault("progressDeadlineSeconds", 600)
         _default_pod_spec(spec.get("template", {}).get("spec"))
@@ -47,11 +49,19 @@ def default(obj: dict, old: dict | None = None) -> None:
     elif kind == "Pod":
         _default_pod_spec(spec)
         obj.setdefault("status", {"phase": "Pending", "qosClass": "BestEffort"})
-    _ = meta
 
 
-_NO_SPEC = {"Secret", "ConfigMap", "ServiceAccount", "Event", "Role", "RoleBinding", "ClusterRole",
-            "ClusterRoleBinding", "Namespace"}
+_NO_SPEC = {
+    "Secret",
+    "ConfigMap",
+    "ServiceAccount",
+    "Event",
+    "Role",
+    "RoleBinding",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "Namespace",
+}
 
 
 def _default_pod_spec(spec: dict | None) -> None:
@@ -68,15 +78,24 @@ def _default_pod_spec(spec: dict | None) -> None:
 
 def _default_job(job: dict, spec: dict) -> None:
     uid, name = job["metadata"]["uid"], job["metadata"]["name"]
-    for key, value in (("backoffLimit", 6), ("completions", 1), ("parallelism", 1),
-                       ("completionMode", "NonIndexed"), ("suspend", False)):
+    for key, value in (
+        ("backoffLimit", 6),
+        ("completions", 1),
+        ("parallelism", 1),
+        ("completionMode", "NonIndexed"),
+        ("suspend", False),
+    ):
         spec.setdefault(key, value)
     if not spec.get("manualSelector"):
         spec.setdefault("selector", {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}})
     template = spec.setdefault("template", {})
     labels = template.setdefault("metadata", {}).setdefault("labels", {})
-    for key, value in (("batch.kubernetes.io/controller-uid", uid), ("controller-uid", uid),
-                       ("batch.kubernetes.io/job-name", name), ("job-name", name)):
+    for key, value in (
+        ("batch.kubernetes.io/controller-uid", uid),
+        ("controller-uid", uid),
+        ("batch.kubernetes.io/job-name", name),
+        ("job-name", name),
+    ):
         labels.setdefault(key, value)
     _default_pod_spec(template.setdefault("spec", {}))
 
@@ -88,8 +107,12 @@ def validate_update(old: dict, new: dict) -> None:
     if kind == "Job":
         for field in ("template", "selector", "completions"):
             if old["spec"].get(field) != new["spec"].get(field):
-                raise invalid(kind, name, f"spec.{field}",
-                              f"Invalid value: {json.dumps(new['spec'].get(field))[:200]}: field is immutable")
+                raise invalid(
+                    kind,
+                    name,
+                    f"spec.{field}",
+                    f"Invalid value: {json.dumps(new['spec'].get(field))[:200]}: field is immutable",
+                )
     if kind in ("Deployment", "ReplicaSet") and old["spec"].get("selector") != new["spec"].get("selector"):
         raise invalid(kind, name, "spec.selector", "Invalid value: field is immutable")
 
@@ -123,17 +146,24 @@ def _columns(kind: str) -> tuple[list[str], callable]:
     if kind == "Pod":
         return ["Ready", "Status", "Restarts"], _pod_cells
     if kind == "Job":
+
         def job(o: dict) -> list:
             st = o.get("status", {})
             done = [c["type"] for c in st.get("conditions") or [] if c.get("status") == "True"]
             status = "Complete" if "Complete" in done else "Failed" if "Failed" in done else "Running"
             return [status, f"{st.get('succeeded', 0)}/{o['spec'].get('completions', 1)}"]
+
         return ["Status", "Completions"], job
     if kind == "Deployment":
+
         def deploy(o: dict) -> list:
             st = o.get("status", {})
-            return [f"{st.get('readyReplicas', 0)}/{o['spec'].get('replicas', 1)}",
-                    st.get("updatedReplicas", 0), st.get("availableReplicas", 0)]
+            return [
+                f"{st.get('readyReplicas', 0)}/{o['spec'].get('replicas', 1)}",
+                st.get("updatedReplicas", 0),
+                st.get("availableReplicas", 0),
+            ]
+
         return ["Ready", "Up-to-date", "Available"], deploy
     return [], lambda o: []
 
@@ -143,8 +173,21 @@ def table(kind: str, objects: list[dict], resource_version: str) -> dict:
     columns = [{"name": "Name", "type": "string", "format": "name", "description": "Name", "priority": 0}]
     columns += [{"name": n, "type": "string", "format": "", "description": n, "priority": 0} for n in names]
     columns.append({"name": "Age", "type": "string", "format": "", "description": "Age", "priority": 0})
-    rows = [{"cells": [o["metadata"]["name"], *cells(o), _age(o)],
-             "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
-                        "metadata": o["metadata"]}} for o in objects]
-    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1",
-            "metadata": {"resourceVersion": resource_version}, "columnDefinitions": columns, "rows": rows}
+    rows = [
+        {
+            "cells": [o["metadata"]["name"], *cells(o), _age(o)],
+            "object": {
+                "kind": "PartialObjectMetadata",
+                "apiVersion": "meta.k8s.io/v1",
+                "metadata": o["metadata"],
+            },
+        }
+        for o in objects
+    ]
+    return {
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": {"resourceVersion": resource_version},
+        "columnDefinitions": columns,
+        "rows": rows,
+    }

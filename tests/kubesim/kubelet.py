@@ -83,11 +83,18 @@ class PodRunner(PodContext):
             for c in self.init + self.main:
                 if c in missing:
                     reason = "ErrImagePull" if attempts == 0 else "ImagePullBackOff"
-                    c.state = {"waiting": {"reason": reason,
-                                           "message": f'Back-off pulling image "{c.spec.get("image")}"'}}
+                    c.state = {
+                        "waiting": {
+                            "reason": reason,
+                            "message": f'Back-off pulling image "{c.spec.get("image")}"',
+                        }
+                    }
                 else:
-                    c.state = {"waiting": {"reason": "PodInitializing" if self.init and not c.init
-                                           else "ContainerCreating"}}
+                    c.state = {
+                        "waiting": {
+                            "reason": "PodInitializing" if self.init and not c.init else "ContainerCreating"
+                        }
+                    }
             self.publish()
             if not missing:
                 return
@@ -114,19 +121,33 @@ class PodRunner(PodContext):
         status = "True" if ok else "False"
         if self.transitions.get(kind, ("", ""))[0] != status:
             self.transitions[kind] = (status, now())
-        return {"type": kind, "status": status, "lastProbeTime": None,
-                "lastTransitionTime": self.transitions[kind][1]}
+        return {
+            "type": kind,
+            "status": status,
+            "lastProbeTime": None,
+            "lastTransitionTime": self.transitions[kind][1],
+        }
 
     def status(self) -> dict:
         phase = self._phase()
         ready = phase == "Running" and all(c.ready for c in self.main)
-        conditions = [self._condition("PodReadyToStartContainers", self.initialized or phase != "Pending"),
-                      self._condition("Initialized", self.initialized),
-                      self._condition("Ready", ready), self._condition("ContainersReady", ready),
-                      self._condition("PodScheduled", True)]
-        status = {"phase": phase, "conditions": conditions, "hostIP": "127.0.0.1", "podIP": "127.0.0.1",
-                  "podIPs": [{"ip": "127.0.0.1"}], "startTime": self.started_at, "qosClass": "BestEffort",
-                  "containerStatuses": [c.status() for c in self.main]}
+        conditions = [
+            self._condition("PodReadyToStartContainers", self.initialized or phase != "Pending"),
+            self._condition("Initialized", self.initialized),
+            self._condition("Ready", ready),
+            self._condition("ContainersReady", ready),
+            self._condition("PodScheduled", True),
+        ]
+        status = {
+            "phase": phase,
+            "conditions": conditions,
+            "hostIP": "127.0.0.1",
+            "podIP": "127.0.0.1",
+            "podIPs": [{"ip": "127.0.0.1"}],
+            "startTime": self.started_at,
+            "qosClass": "BestEffort",
+            "containerStatuses": [c.status() for c in self.main],
+        }
         if self.init:
             status["initContainerStatuses"] = [c.status() for c in self.init]
         return status

@@ -29,17 +29,23 @@ async def serve(request: web.Request, kubelet: Kubelet, namespace: str, name: st
     container_name = request.query.get("container")
     if not container_name:
         if len(names) != 1:
-            raise ApiError(400, "BadRequest", f"a container name must be specified for pod {name}, "
-                                              f"choose one of: [{' '.join(names)}]")
+            raise ApiError(
+                400,
+                "BadRequest",
+                f"a container name must be specified for pod {name}, choose one of: [{' '.join(names)}]",
+            )
         container_name = names[0]
     runner = kubelet.runner(namespace, name)
     run = runner.container(container_name) if runner else None
-    if run is None and container_name not in names + [c["name"] for c in pod["spec"].get("initContainers") or []]:
+    if run is None and container_name not in names + [
+        c["name"] for c in pod["spec"].get("initContainers") or []
+    ]:
         raise ApiError(400, "BadRequest", f"container {container_name} is not valid for pod {name}")
     if run is None or not run.container_id:
         reason = (run.state.get("waiting", {}).get("reason") if run else None) or "ContainerCreating"
-        raise ApiError(400, "BadRequest",
-                       f'container "{container_name}" in pod "{name}" is waiting to start: {reason}')
+        raise ApiError(
+            400, "BadRequest", f'container "{container_name}" in pod "{name}" is waiting to start: {reason}'
+        )
     follow = request.query.get("follow") == "true"
     resp = web.StreamResponse(headers={"Content-Type": "text/plain"})
     resp.enable_chunked_encoding()

@@ -12,9 +12,17 @@ from typing import Any
 
 # field name -> merge key (for lists of objects); "ports" depends on its parent, see _merge_key
 MERGE_KEYS = {
-    "containers": "name", "initContainers": "name", "ephemeralContainers": "name", "env": "name",
-    "volumes": "name", "volumeMounts": "mountPath", "volumeDevices": "devicePath",
-    "imagePullSecrets": "name", "conditions": "type", "ownerReferences": "uid", "hostAliases": "ip",
+    "containers": "name",
+    "initContainers": "name",
+    "ephemeralContainers": "name",
+    "env": "name",
+    "volumes": "name",
+    "volumeMounts": "mountPath",
+    "volumeDevices": "devicePath",
+    "imagePullSecrets": "name",
+    "conditions": "type",
+    "ownerReferences": "uid",
+    "hostAliases": "ip",
     "topologySpreadConstraints": "topologyKey",
 }
 PRIMITIVE_SETS = {"finalizers"}  # lists of scalars with patchStrategy=merge
@@ -44,7 +52,7 @@ def strategic_merge(live: Any, patch: Any) -> Any:
         if key in ("$patch", "$retainKeys") or key.startswith(ORDER):
             continue
         if key.startswith(DELETE_PRIMITIVE):
-            field = key[len(DELETE_PRIMITIVE):]
+            field = key[len(DELETE_PRIMITIVE) :]
             out[field] = [v for v in out.get(field) or [] if v not in value]
         elif value is None:
             out.pop(key, None)
@@ -60,8 +68,8 @@ def strategic_merge(live: Any, patch: Any) -> Any:
     if retain is not None:
         out = {k: v for k, v in out.items() if k in retain or k in patch}
     for key, order in patch.items():
-        if key.startswith(ORDER) and isinstance(out.get(key[len(ORDER):]), list):
-            field = key[len(ORDER):]
+        if key.startswith(ORDER) and isinstance(out.get(key[len(ORDER) :]), list):
+            field = key[len(ORDER) :]
             out[field] = _reorder(field, out[field], order)
     return out
 
@@ -76,8 +84,9 @@ def _merge_list(field: str, live: list, patch: list) -> list:
         return copy.deepcopy(patch)
     out = copy.deepcopy(live)
     for item in patch:
-        idx = next((i for i, cur in enumerate(out) if isinstance(cur, dict) and cur.get(key) == item.get(key)),
-                   None)
+        idx = next(
+            (i for i, cur in enumerate(out) if isinstance(cur, dict) and cur.get(key) == item.get(key)), None
+        )
         if item.get("$patch") == "delete":
             if idx is not None:
                 del out[idx]

@@ -42,11 +42,11 @@ def fields(buf: bytes) -> Iterator[tuple[int, int | bytes]]:
             value, pos = _varint(buf, pos)
         elif wire == 2:
             size, pos = _varint(buf, pos)
-            value, pos = buf[pos:pos + size], pos + size
+            value, pos = buf[pos : pos + size], pos + size
         elif wire == 1:
-            value, pos = int.from_bytes(buf[pos:pos + 8], "little"), pos + 8
+            value, pos = int.from_bytes(buf[pos : pos + 8], "little"), pos + 8
         elif wire == 5:
-            value, pos = int.from_bytes(buf[pos:pos + 4], "little"), pos + 4
+            value, pos = int.from_bytes(buf[pos : pos + 4], "little"), pos + 4
         else:
             raise ValueError(f"unsupported wire type {wire}")
         yield number, value
@@ -153,7 +153,7 @@ def _decode(kind: str, raw: bytes) -> dict:
 def decode(body: bytes) -> dict:
     if not body.startswith(MAGIC):
         raise ValueError("missing protobuf magic k8s\\0")
-    unknown = dict(fields(body[len(MAGIC):]))
+    unknown = dict(fields(body[len(MAGIC) :]))
     type_meta = dict(fields(unknown.get(1, b"")))
     api_version, kind = _str(type_meta.get(1, b"")), _str(type_meta.get(2, b""))
     obj = _decode(kind, unknown.get(2, b""))

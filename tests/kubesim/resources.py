@@ -32,8 +32,9 @@ class Resource:
 
 
 RESOURCES = (
-    Resource("", "v1", "namespaces", "Namespace", namespaced=False, short_names=("ns",),
-             subresources=("status",)),
+    Resource(
+        "", "v1", "namespaces", "Namespace", namespaced=False, short_names=("ns",), subresources=("status",)
+    ),
     Resource("", "v1", "pods", "Pod", short_names=("po",), subresources=("status", "log", "exec")),
     Resource("", "v1", "services", "Service", short_names=("svc",), subresources=("status",)),
     Resource("", "v1", "configmaps", "ConfigMap", short_names=("cm",)),
@@ -41,10 +42,12 @@ RESOURCES = (
     Resource("", "v1", "serviceaccounts", "ServiceAccount", short_names=("sa",)),
     Resource("", "v1", "events", "Event", short_names=("ev",)),
     Resource("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", short_names=("pvc",)),
-    Resource("apps", "v1", "deployments", "Deployment", short_names=("deploy",),
-             subresources=("status", "scale")),
-    Resource("apps", "v1", "replicasets", "ReplicaSet", short_names=("rs",),
-             subresources=("status", "scale")),
+    Resource(
+        "apps", "v1", "deployments", "Deployment", short_names=("deploy",), subresources=("status", "scale")
+    ),
+    Resource(
+        "apps", "v1", "replicasets", "ReplicaSet", short_names=("rs",), subresources=("status", "scale")
+    ),
     Resource("apps", "v1", "statefulsets", "StatefulSet", short_names=("sts",)),
     Resource("batch", "v1", "jobs", "Job", subresources=("status",)),
     Resource("batch", "v1", "cronjobs", "CronJob", short_names=("cj",)),
@@ -52,8 +55,9 @@ RESOURCES = (
     Resource("rbac.authorization.k8s.io", "v1", "roles", "Role"),
     Resource("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding"),
     Resource("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", namespaced=False),
-    Resource("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding",
-             namespaced=False),
+    Resource(
+        "rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", namespaced=False
+    ),
     Resource("networking.k8s.io", "v1", "ingresses", "Ingress", short_names=("ing",)),
     Resource("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", short_names=("pdb",)),
 )
@@ -83,8 +87,11 @@ def groups() -> dict[str, list[str]]:
 
 
 def api_versions() -> dict:
-    return {"kind": "APIVersions", "versions": ["v1"],
-            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]}
+    return {
+        "kind": "APIVersions",
+        "versions": ["v1"],
+        "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}],
+    }
 
 
 def api_group_list() -> dict:
@@ -100,8 +107,7 @@ def api_group(name: str) -> dict | None:
     if not versions:
         return None
     gvs = [{"groupVersion": f"{name}/{v}", "version": v} for v in versions]
-    return {"kind": "APIGroup", "apiVersion": "v1", "name": name, "versions": gvs,
-            "preferredVersion": gvs[0]}
+    return {"kind": "APIGroup", "apiVersion": "v1", "name": name, "versions": gvs, "preferredVersion": gvs[0]}
 
 
 def resource_list(group: str, version: str) -> dict | None:
@@ -109,13 +115,28 @@ def resource_list(group: str, version: str) -> dict | None:
     for r in RESOURCES:
         if (r.group, r.version) != (group, version):
             continue
-        entries.append({"name": r.plural, "singularName": r.kind.lower(), "namespaced": r.namespaced,
-                        "kind": r.kind, "verbs": VERBS, "shortNames": list(r.short_names)})
+        entries.append(
+            {
+                "name": r.plural,
+                "singularName": r.kind.lower(),
+                "namespaced": r.namespaced,
+                "kind": r.kind,
+                "verbs": VERBS,
+                "shortNames": list(r.short_names),
+            }
+        )
         for sub in r.subresources:
             sub_kind = {"scale": "Scale", "exec": "PodExecOptions"}.get(sub, r.kind)
             verbs = {"log": ["get"], "exec": ["create", "get"]}.get(sub, ["get", "patch", "update"])
-            entries.append({"name": f"{r.plural}/{sub}", "singularName": "", "namespaced": r.namespaced,
-                            "kind": sub_kind, "verbs": verbs})
+            entries.append(
+                {
+                    "name": f"{r.plural}/{sub}",
+                    "singularName": "",
+                    "namespaced": r.namespaced,
+                    "kind": sub_kind,
+                    "verbs": verbs,
+                }
+            )
     if not entries:
         return None
     gv = f"{group}/{version}" if group else version
@@ -123,7 +144,13 @@ def resource_list(group: str, version: str) -> dict | None:
 
 
 VERSION_INFO = {
-    "major": "1", "minor": "32", "gitVersion": "v1.32.4-kubesim", "gitCommit": "kubesim",
-    "gitTreeState": "clean", "buildDate": "2025-01-01T00:00:00Z", "goVersion": "go1.23.0",
-    "compiler": "gc", "platform": "linux/amd64",
+    "major": "1",
+    "minor": "32",
+    "gitVersion": "v1.32.4-kubesim",
+    "gitCommit": "kubesim",
+    "gitTreeState": "clean",
+    "buildDate": "2025-01-01T00:00:00Z",
+    "goVersion": "go1.23.0",
+    "compiler": "gc",
+    "platform": "linux/amd64",
 }

@@ -36,9 +36,14 @@ class Image:
         ref = ref or meta.get("ref")
         if not ref:
             raise ValueError(f"{root}: no image reference given and no .kubesim/image.json 'ref'")
-        return cls(ref=ref, root=root, env=dict(meta.get("env") or {}),
-                   working_dir=meta.get("workingDir") or "/", entrypoint=meta.get("entrypoint"),
-                   cmd=meta.get("cmd"))
+        return cls(
+            ref=ref,
+            root=root,
+            env=dict(meta.get("env") or {}),
+            working_dir=meta.get("workingDir") or "/",
+            entrypoint=meta.get("entrypoint"),
+            cmd=meta.get("cmd"),
+        )
 
 
 class Images:
@@ -75,16 +80,21 @@ class Bind:
         if isinstance(spec, Bind):
             return spec
         if isinstance(spec, tuple | list):
-            return cls(str(spec[0]), str(spec[1] if len(spec) > 1 else spec[0]),
-                       bool(spec[2]) if len(spec) > 2 else True)
+            return cls(
+                str(spec[0]),
+                str(spec[1] if len(spec) > 1 else spec[0]),
+                bool(spec[2]) if len(spec) > 2 else True,
+            )
         parts = spec.split(":")
         host = str(Path(parts[0]).resolve())
-        return cls(host, parts[1] if len(parts) > 1 and parts[1] else host,
-                   len(parts) > 2 and parts[2] == "ro")
+        return cls(
+            host, parts[1] if len(parts) > 1 and parts[1] else host, len(parts) > 2 and parts[2] == "ro"
+        )
 
 
-def sandbox_argv(image: Image, tmp_dir: Path, binds: list[Bind], env: dict[str, str],
-                 workdir: str | None, argv: list[str]) -> list[str]:
+def sandbox_argv(
+    image: Image, tmp_dir: Path, binds: list[Bind], env: dict[str, str], workdir: str | None, argv: list[str]
+) -> list[str]:
     """The bwrap command line running `argv` in a fresh sandbox for one container."""
     out = [shutil.which("bwrap") or "bwrap", "--ro-bind", "/usr", "/usr"]
     for name in ("bin", "lib", "lib64", "sbin"):
@@ -99,7 +109,13 @@ def sandbox_argv(image: Image, tmp_dir: Path, binds: list[Bind], env: dict[str, 
     for b in binds:
         out += ["--ro-bind" if b.read_only else "--bind", b.host, b.sandbox]
     # --unshare-pid + --die-with-parent: if bwrap dies, everything inside the sandbox dies with it
-    out += ["--unshare-pid", "--die-with-parent", "--chdir", workdir or image.working_dir or "/", "--clearenv"]
+    out += [
+        "--unshare-pid",
+        "--die-with-parent",
+        "--chdir",
+        workdir or image.working_dir or "/",
+        "--clearenv",
+    ]
     for key, value in env.items():
         out += ["--setenv", key, value]
     return [*out, "--", *argv]

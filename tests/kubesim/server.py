@@ -7,12 +7,12 @@ Resource URLs are parsed by hand rather than with aiohttp routes: `/api/v1/names
 from __future__ import annotations
 
 import asyncio
-import re
 from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from . import api, exec as exec_, logs, resources, watch
+from . import api, logs, resources, watch
+from . import exec as exec_
 from .kubelet import Kubelet
 from .resources import BY_PATH, Resource
 from .store import ApiError, Store
@@ -58,8 +58,9 @@ def parse(group: str, version: str, tail: str) -> Target:
     return Target(res, namespace, name, sub)
 
 
-def build_app(store: Store, kubelet: Kubelet, token: str, faults: Faults, requests: list,
-              tls: bool = True) -> web.Application:
+def build_app(
+    store: Store, kubelet: Kubelet, token: str, faults: Faults, requests: list, tls: bool = True
+) -> web.Application:
     @web.middleware
     async def middleware(request: web.Request, handler):
         requests.append((request.method, request.path_qs))
@@ -72,8 +73,11 @@ def build_app(store: Store, kubelet: Kubelet, token: str, faults: Faults, reques
                 raise ApiError(401, "Unauthorized", "Unauthorized")
             status = faults.match(request.method, request.path_qs)
             if status:
-                raise ApiError(status, "InternalError" if status >= 500 else "BadRequest",
-                               f"kubesim: injected failure ({status})")
+                raise ApiError(
+                    status,
+                    "InternalError" if status >= 500 else "BadRequest",
+                    f"kubesim: injected failure ({status})",
+                )
             return await handler(request)
         except ApiError as e:
             return api.answer(e.status(), e.code)
@@ -113,11 +117,14 @@ def build_app(store: Store, kubelet: Kubelet, token: str, faults: Faults, reques
         elif m == "DELETE":
             body = await api.read_body(request) if request.can_read_body else {}
             return api.delete(body, store, t.res, t.namespace, t.name, q.get("propagationPolicy"))
-        raise ApiError(405, "MethodNotAllowed", f"the server does not allow this method on the requested resource")
+        raise ApiError(
+            405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
+        )
 
     def static(doc) -> web.RequestHandler:
         async def handler(request: web.Request) -> web.Response:
             return api.answer(doc)
+
         return handler
 
     async def api_group(request: web.Request) -> web.Response:
@@ -155,6 +162,3 @@ def build_app(store: Store, kubelet: Kubelet, token: str, faults: Faults, reques
     app.router.add_get("/apis/{group}/{version}", resource_list)
     app.router.add_route("*", "/apis/{group}/{version}/{tail:.*}", resource)
     return app
-
-
-__all__ = ["build_app", "Faults", "parse", "re"]

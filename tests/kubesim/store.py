@@ -32,8 +32,15 @@ class ApiError(Exception):
         self.code, self.reason, self.message, self.details = code, reason, message, details
 
     def status(self) -> dict:
-        body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                "message": self.message, "reason": self.reason, "code": self.code}
+        body = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        }
         if self.details:
             body["details"] = self.details
         return body
@@ -46,28 +53,48 @@ def _qualified(kind: str) -> tuple[str, str]:
 
 def not_found(kind: str, name: str) -> ApiError:
     what, group = _qualified(kind)
-    return ApiError(404, "NotFound", f'{what} "{name}" not found',
-                    {"name": name, "group": group, "kind": BY_KIND[kind].plural})
+    return ApiError(
+        404,
+        "NotFound",
+        f'{what} "{name}" not found',
+        {"name": name, "group": group, "kind": BY_KIND[kind].plural},
+    )
 
 
 def already_exists(kind: str, name: str) -> ApiError:
     what, group = _qualified(kind)
-    return ApiError(409, "AlreadyExists", f'{what} "{name}" already exists',
-                    {"name": name, "group": group, "kind": BY_KIND[kind].plural})
+    return ApiError(
+        409,
+        "AlreadyExists",
+        f'{what} "{name}" already exists',
+        {"name": name, "group": group, "kind": BY_KIND[kind].plural},
+    )
 
 
 def conflict(kind: str, name: str) -> ApiError:
     what, group = _qualified(kind)
-    return ApiError(409, "Conflict", f'Operation cannot be fulfilled on {what} "{name}": the object has '
-                    "been modified; please apply your changes to the latest version and try again",
-                    {"name": name, "group": group, "kind": BY_KIND[kind].plural})
+    return ApiError(
+        409,
+        "Conflict",
+        f'Operation cannot be fulfilled on {what} "{name}": the object has '
+        "been modified; please apply your changes to the latest version and try again",
+        {"name": name, "group": group, "kind": BY_KIND[kind].plural},
+    )
 
 
 def invalid(kind: str, name: str, field: str, message: str) -> ApiError:
     res = BY_KIND[kind]
-    return ApiError(422, "Invalid", f'{kind}.{res.group or "core"} "{name}" is invalid: {field}: {message}',
-                    {"name": name, "group": res.group, "kind": kind,
-                     "causes": [{"reason": "FieldValueInvalid", "message": message, "field": field}]})
+    return ApiError(
+        422,
+        "Invalid",
+        f'{kind}.{res.group or "core"} "{name}" is invalid: {field}: {message}',
+        {
+            "name": name,
+            "group": res.group,
+            "kind": kind,
+            "causes": [{"reason": "FieldValueInvalid", "message": message, "field": field}],
+        },
+    )
 
 
 Key = tuple[str, str, str]  # (kind, namespace or "", name)
@@ -94,16 +121,23 @@ class Store:
         except ApiError:
             return None
 
-    def list(self, kind: str, namespace: str | None = None, label_selector: str = "",
-             field_selector: str = "") -> list[dict]:
+    def list(
+        self, kind: str, namespace: str | None = None, label_selector: str = "", field_selector: str = ""
+    ) -> list[dict]:
         match = selectors.matcher(label_selector, field_selector)
-        out = [copy.deepcopy(o) for (k, ns, _), o in sorted(self.objects.items())
-               if k == kind and (not namespace or ns == namespace) and match(o)]
+        out = [
+            copy.deepcopy(o)
+            for (k, ns, _), o in sorted(self.objects.items())
+            if k == kind and (not namespace or ns == namespace) and match(o)
+        ]
         return out
 
     def owned_by(self, uid: str) -> list[dict]:
-        return [copy.deepcopy(o) for o in self.objects.values()
-                if any(r.get("uid") == uid for r in o["metadata"].get("ownerReferences", []))]
+        return [
+            copy.deepcopy(o)
+            for o in self.objects.values()
+            if any(r.get("uid") == uid for r in o["metadata"].get("ownerReferences", []))
+        ]
 
     def namespace_exists(self, name: str) -> bool:
         return ("Namespace", "", name) in self.objects
@@ -137,8 +171,11 @@ class Store:
         obj = copy.deepcopy(obj)
         kind, meta = obj["kind"], obj.setdefault("metadata", {})
         old = self.get(kind, meta.get("namespace", ""), meta.get("name", ""))
-        if check_rv and meta.get("resourceVersion") and meta["resourceVersion"] != old["metadata"][
-                "resourceVersion"]:
+        if (
+            check_rv
+            and meta.get("resourceVersion")
+            and meta["resourceVersion"] != old["metadata"]["resourceVersion"]
+        ):
             raise conflict(kind, meta["name"])
         for k in ("uid", "creationTimestamp", "namespace"):
             if k in old["metadata"]:
@@ -160,7 +197,9 @@ class Store:
         if propagation == "Orphan":
             for child in self.owned_by(obj["metadata"]["uid"]):
                 refs = child["metadata"]["ownerReferences"]
-                child["metadata"]["ownerReferences"] = [r for r in refs if r.get("uid") != obj["metadata"]["uid"]]
+                child["metadata"]["ownerReferences"] = [
+                    r for r in refs if r.get("uid") != obj["metadata"]["uid"]
+                ]
                 self.update(child, check_rv=False)
         else:
             for child in self.owned_by(obj["metadata"]["uid"]):

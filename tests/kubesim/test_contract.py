@@ -32,13 +32,21 @@ class Cli:
 
     def __init__(self, binary: str, sim: KubeSim, home: Path) -> None:
         self.binary, self.sim = binary, sim
-        self.env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home),
-                    "KUBECONFIG": sim.kubeconfig, "HELM_DATA_HOME": str(home / "helm-data"),
-                    "HELM_CONFIG_HOME": str(home / "helm-config"), "HELM_CACHE_HOME": str(home / "helm-cache")}
+        self.env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(home),
+            "KUBECONFIG": sim.kubeconfig,
+            "HELM_DATA_HOME": str(home / "helm-data"),
+            "HELM_CONFIG_HOME": str(home / "helm-config"),
+            "HELM_CACHE_HOME": str(home / "helm-cache"),
+        }
 
-    def __call__(self, *args: str, stdin: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
-        return subprocess.run((self.binary, *args), input=stdin, capture_output=True, text=True,
-                              env=self.env, timeout=timeout)
+    def __call__(
+        self, *args: str, stdin: str | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            (self.binary, *args), input=stdin, capture_output=True, text=True, env=self.env, timeout=timeout
+        )
 
     def ok(self, *args: str, stdin: str | None = None) -> str:
         proc = self(*args, stdin=stdin)
@@ -63,20 +71,54 @@ def helm(request, sim, tmp_path) -> Cli:
 
 
 def job_yaml(name: str, script: str, backoff_limit: int = 0) -> str:
-    return yaml.safe_dump({
-        "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
-        "spec": {"backoffLimit": backoff_limit, "template": {"spec": {
-            "restartPolicy": "Never",
-            "containers": [{"name": "main", "image": IMAGE, "command": ["/bin/sh", "-c", script]}]}}}})
+    return yaml.safe_dump(
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": name},
+            "spec": {
+                "backoffLimit": backoff_limit,
+                "template": {
+                    "spec": {
+                        "restartPolicy": "Never",
+                        "containers": [
+                            {"name": "main", "image": IMAGE, "command": ["/bin/sh", "-c", script]}
+                        ],
+                    }
+                },
+            },
+        }
+    )
 
 
 def deployment_yaml(name: str, replicas: int = 1) -> str:
-    return yaml.safe_dump({
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
-        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
-                 "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [
-                     {"name": "srv", "image": IMAGE, "command": ["/bin/sh", "-c", "echo up > /tmp/up; exec sleep 600"],
-                      "readinessProbe": {"exec": {"command": ["cat", "/tmp/up"]}, "periodSeconds": 1}}]}}}})
+    return yaml.safe_dump(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": name},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": {"app": name}},
+                "template": {
+                    "metadata": {"labels": {"app": name}},
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "srv",
+                                "image": IMAGE,
+                                "command": ["/bin/sh", "-c", "echo up > /tmp/up; exec sleep 600"],
+                                "readinessProbe": {
+                                    "exec": {"command": ["cat", "/tmp/up"]},
+                                    "periodSeconds": 1,
+                                },
+                            }
+                        ]
+                    },
+                },
+            },
+        }
+    )
 
 
 def eventually(predicate, timeout: float = 15, what: str = "condition"):
@@ -113,7 +155,9 @@ def test_apply_reapply_immutable_and_create_conflict(kubectl):
     assert kubectl.ok("apply", "-f", "-", stdin=job_yaml("mig", "echo one")) == "job.batch/mig unchanged\n"
     changed = kubectl("apply", "-f", "-", stdin=job_yaml("mig", "echo two"))
     assert changed.returncode == 1 and "field is immutable" in changed.stderr
-    cm = yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": "v"}})
+    cm = yaml.safe_dump(
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": "v"}}
+    )
     assert kubectl.ok("create", "-f", "-", stdin=cm) == "configmap/c created\n"
     again = kubectl("create", "-f", "-", stdin=cm)
     assert again.returncode == 1 and 'configmaps "c" already exists' in again.stderr
@@ -121,8 +165,10 @@ def test_apply_reapply_immutable_and_create_conflict(kubectl):
 
 def test_logs_follow_and_wait_complete(kubectl):
     kubectl.ok("apply", "-f", "-", stdin=job_yaml("talk", "for i in 1 2 3; do echo line $i; sleep 0.2; done"))
-    logs = eventually(lambda: (p := kubectl("logs", "job/talk", "-c", "main", "-f")).returncode == 0 and p.stdout,
-                      what="the container to start")
+    logs = eventually(
+        lambda: (p := kubectl("logs", "job/talk", "-c", "main", "-f")).returncode == 0 and p.stdout,
+        what="the container to start",
+    )
     assert logs == "line 1\nline 2\nline 3\n"
     out = kubectl.ok("wait", "--for=condition=complete", "job/talk", "--timeout=30s")
     assert out == "job.batch/talk condition met\n"
@@ -198,17 +244,34 @@ def test_helm_release_lifecycle(helm, sim):
     hook = sim.get("Job", None, "rel-migrate")
     assert [c["type"] for c in hook["status"]["conditions"]] == ["SuccessCriteriaMet", "Complete"]
 
-    failed = helm("upgrade", "rel", str(CHART), "--set", "message=v3", "--set", "hook.exitCode=3",
-                  "--wait", "--timeout", "60s")
+    failed = helm(
+        "upgrade",
+        "rel",
+        str(CHART),
+        "--set",
+        "message=v3",
+        "--set",
+        "hook.exitCode=3",
+        "--wait",
+        "--timeout",
+        "60s",
+    )
     assert failed.returncode == 1
     if helm.binary.endswith("4.1.4/helm"):
-        assert "pre-upgrade hooks failed: resource Job/" + sim.namespace + "/rel-migrate not ready. status: Failed" \
+        assert (
+            "pre-upgrade hooks failed: resource Job/"
+            + sim.namespace
+            + "/rel-migrate not ready. status: Failed"
             in failed.stderr
+        )
     else:
         assert "pre-upgrade hooks failed" in failed.stderr and "BackoffLimitExceeded" in failed.stderr
     assert history(helm) == [(1, "superseded"), (2, "deployed"), (3, "failed")]
 
-    assert json.loads(helm.ok("get", "values", "rel", "-o", "json")) == {"message": "v3", "hook": {"exitCode": 3}}
+    assert json.loads(helm.ok("get", "values", "rel", "-o", "json")) == {
+        "message": "v3",
+        "hook": {"exitCode": 3},
+    }
     assert '"helm.sh/hook": pre-upgrade' in helm.ok("get", "hooks", "rel")
     manifest = helm.ok("get", "manifest", "rel", "--revision", "2")
     assert {d["kind"] for d in yaml.safe_load_all(manifest) if d} == {"ConfigMap", "Service", "Deployment"}
@@ -225,7 +288,9 @@ def test_helm_release_lifecycle(helm, sim):
 
 def test_helm_template_show_only_needs_no_server(helm, sim):
     sim.requests.clear()
-    out = helm.ok("template", "rel", str(CHART), "--show-only", "templates/configmap.yaml", "--set", "message=x")
+    out = helm.ok(
+        "template", "rel", str(CHART), "--show-only", "templates/configmap.yaml", "--set", "message=x"
+    )
     assert yaml.safe_load(out)["data"] == {"message": "x"}
     assert sim.requests == []
 

@@ -29,17 +29,33 @@ def envelope(api_version, kind, raw):
     return protobuf.MAGIC + field(1, field(1, api_version) + field(2, kind)) + field(2, raw)
 
 
-META = field(1, "sh.helm.release.v1.rel.v1") + field(3, "ns") + field(6, "") + field(7, 0) \
-    + entry(11, "owner", "helm") + entry(11, "name", "rel") + entry(12, "note", "x") + field(8, b"")
+META = (
+    field(1, "sh.helm.release.v1.rel.v1")
+    + field(3, "ns")
+    + field(6, "")
+    + field(7, 0)
+    + entry(11, "owner", "helm")
+    + entry(11, "name", "rel")
+    + entry(12, "note", "x")
+    + field(8, b"")
+)
 
 
 def test_secret():
     raw = field(1, META) + entry(2, "release", b"\x00\x01gz") + field(3, "helm.sh/release.v1")
     obj = protobuf.decode(envelope("v1", "Secret", raw))
-    assert obj == {"apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
-                   "data": {"release": base64.b64encode(b"\x00\x01gz").decode()},
-                   "metadata": {"name": "sh.helm.release.v1.rel.v1", "namespace": "ns",
-                                "labels": {"owner": "helm", "name": "rel"}, "annotations": {"note": "x"}}}
+    assert obj == {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "helm.sh/release.v1",
+        "data": {"release": base64.b64encode(b"\x00\x01gz").decode()},
+        "metadata": {
+            "name": "sh.helm.release.v1.rel.v1",
+            "namespace": "ns",
+            "labels": {"owner": "helm", "name": "rel"},
+            "annotations": {"note": "x"},
+        },
+    }
 
 
 def test_configmap_namespace_serviceaccount():
@@ -55,12 +71,15 @@ def test_owner_references():
     ref = field(1, "Job") + field(3, "j") + field(4, "uid-1") + field(5, "batch/v1") + field(6, 1)
     cm = protobuf.decode(envelope("v1", "ConfigMap", field(1, field(1, "c") + field(13, ref))))
     assert cm["metadata"]["ownerReferences"] == [
-        {"kind": "Job", "name": "j", "uid": "uid-1", "apiVersion": "batch/v1", "controller": True}]
+        {"kind": "Job", "name": "j", "uid": "uid-1", "apiVersion": "batch/v1", "controller": True}
+    ]
 
 
 def test_delete_options():
     assert protobuf.decode(envelope("meta.k8s.io/v1", "DeleteOptions", b"")) == {
-        "apiVersion": "meta.k8s.io/v1", "kind": "DeleteOptions"}
+        "apiVersion": "meta.k8s.io/v1",
+        "kind": "DeleteOptions",
+    }
     opts = protobuf.decode(envelope("v1", "DeleteOptions", field(1, 0) + field(4, "Foreground")))
     assert opts["propagationPolicy"] == "Foreground"
 

@@ -38,19 +38,30 @@ def statuses(sim, name, key="containerStatuses"):
 
 def test_unknown_image_keeps_the_pod_pending(sim):
     sim.seed(pod("ghost", [sh("main", "true", image="registry.local/nope:9")]))
-    eventually(lambda: statuses(sim, "ghost")["main"]["state"].get("waiting", {}).get("reason")
-               == "ImagePullBackOff", what="ImagePullBackOff")
+    eventually(
+        lambda: (
+            statuses(sim, "ghost")["main"]["state"].get("waiting", {}).get("reason") == "ImagePullBackOff"
+        ),
+        what="ImagePullBackOff",
+    )
     assert phase(sim, "ghost") == "Pending"
 
 
 def test_init_containers_run_in_order_then_the_main_ones(sim, tmp_path):
     sim.add_bind(str(tmp_path), "/shared", read_only=False)
-    sim.seed(pod("ordered", [sh("main", "echo main >> /shared/order")],
-                 init=[sh("first", "echo first >> /shared/order"), sh("second", "echo second >> /shared/order")]))
+    sim.seed(
+        pod(
+            "ordered",
+            [sh("main", "echo main >> /shared/order")],
+            init=[sh("first", "echo first >> /shared/order"), sh("second", "echo second >> /shared/order")],
+        )
+    )
     eventually(lambda: phase(sim, "ordered") == "Succeeded", what="Succeeded")
     assert (tmp_path / "order").read_text() == "first\nsecond\nmain\n"
-    assert {n: s["state"]["terminated"]["exitCode"] for n, s in statuses(sim, "ordered", "initContainerStatuses")
-            .items()} == {"first": 0, "second": 0}
+    assert {
+        n: s["state"]["terminated"]["exitCode"]
+        for n, s in statuses(sim, "ordered", "initContainerStatuses").items()
+    } == {"first": 0, "second": 0}
 
 
 def test_a_sidecar_keeps_the_pod_running_after_the_main_container_exits(sim):
@@ -64,18 +75,37 @@ def test_a_sidecar_keeps_the_pod_running_after_the_main_container_exits(sim):
 
 def test_restart_policy_always_restarts_with_crash_loop_back_off(sim):
     sim.seed(pod("crashy", [sh("main", "exit 1")], restart="Always"))
-    st = eventually(lambda: (s := statuses(sim, "crashy")["main"])["restartCount"] >= 1 and s, what="a restart")
+    st = eventually(
+        lambda: (s := statuses(sim, "crashy")["main"])["restartCount"] >= 1 and s, what="a restart"
+    )
     assert st["lastState"]["terminated"]["exitCode"] == 1
     assert phase(sim, "crashy") == "Running"
 
 
 def test_env_layers_image_secret_configmap_and_expansion(sim):
-    sim.seed({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"}, "data": {"COLOR": "blue"}})
-    sim.seed({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "sec"}, "stringData": {"pw": "s3cret"}})
-    env = [{"name": "PW", "valueFrom": {"secretKeyRef": {"name": "sec", "key": "pw"}}},
-           {"name": "GREETING", "value": "hi $(IMAGE_NAME)"}]
-    sim.seed(pod("envy", [sh("main", 'echo "$IMAGE_NAME $COLOR $PW $GREETING $(pwd)"', env=env,
-                             envFrom=[{"configMapRef": {"name": "cfg"}}])]))
+    sim.seed(
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"}, "data": {"COLOR": "blue"}}
+    )
+    sim.seed(
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "sec"}, "stringData": {"pw": "s3cret"}}
+    )
+    env = [
+        {"name": "PW", "valueFrom": {"secretKeyRef": {"name": "sec", "key": "pw"}}},
+        {"name": "GREETING", "value": "hi $(IMAGE_NAME)"},
+    ]
+    sim.seed(
+        pod(
+            "envy",
+            [
+                sh(
+                    "main",
+                    'echo "$IMAGE_NAME $COLOR $PW $GREETING $(pwd)"',
+                    env=env,
+                    envFrom=[{"configMapRef": {"name": "cfg"}}],
+                )
+            ],
+        )
+    )
     eventually(lambda: phase(sim, "envy") == "Succeeded", what="Succeeded")
     log = Path(sim.state_dir, "pods", sim.get("Pod", None, "envy")["metadata"]["uid"], "main.log")
     assert log.read_text() == "tiny blue s3cret hi tiny /\n"
@@ -83,10 +113,19 @@ def test_env_layers_image_secret_configmap_and_expansion(sim):
 
 def test_deployment_rollout_creates_a_new_replicaset_and_scales_the_old_one_down(sim):
     def deploy(message, replicas=1):
-        return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "roll"},
-                "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "roll"}},
-                         "template": {"metadata": {"labels": {"app": "roll"}, "annotations": {"m": message}},
-                                      "spec": {"containers": [sh("srv", "exec sleep 600")]}}}}
+        return {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "roll"},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": {"app": "roll"}},
+                "template": {
+                    "metadata": {"labels": {"app": "roll"}, "annotations": {"m": message}},
+                    "spec": {"containers": [sh("srv", "exec sleep 600")]},
+                },
+            },
+        }
 
     def rs_replicas():
         return {r["metadata"]["name"]: r["spec"]["replicas"] for r in sim.list("ReplicaSet", sim.namespace)}
@@ -98,16 +137,26 @@ def test_deployment_rollout_creates_a_new_replicaset_and_scales_the_old_one_down
     (old,) = first
     assert both[old] == 0 and [v for k, v in both.items() if k != old] == [1]
     new_rs = next(k for k in both if k != old)
-    pods = eventually(lambda: [p for p in sim.list("Pod", sim.namespace, "app=roll")
-                               if p["status"]["phase"] == "Running"] if len(sim.list("Pod", sim.namespace,
-                                                                                      "app=roll")) == 1 else None,
-                      what="only the new pod")
+    pods = eventually(
+        lambda: (
+            [p for p in sim.list("Pod", sim.namespace, "app=roll") if p["status"]["phase"] == "Running"]
+            if len(sim.list("Pod", sim.namespace, "app=roll")) == 1
+            else None
+        ),
+        what="only the new pod",
+    )
     assert pods[0]["metadata"]["name"].startswith(new_rs + "-")
-    status = eventually(lambda: (d := sim.get("Deployment", None, "roll"))["status"].get("availableReplicas") == 1
-                        and d["status"], what="available")
+    status = eventually(
+        lambda: (
+            (d := sim.get("Deployment", None, "roll"))["status"].get("availableReplicas") == 1 and d["status"]
+        ),
+        what="available",
+    )
     assert status["observedGeneration"] == 2 and status["updatedReplicas"] == 1
     assert {c["type"]: c["reason"] for c in status["conditions"]} == {
-        "Available": "MinimumReplicasAvailable", "Progressing": "NewReplicaSetAvailable"}
+        "Available": "MinimumReplicasAvailable",
+        "Progressing": "NewReplicaSetAvailable",
+    }
     sim.seed(deploy("two", replicas=0))
     eventually(lambda: not sim.list("Pod", sim.namespace, "app=roll"), what="pods to stop")
 

@@ -10,8 +10,12 @@ def ns(name):
 
 
 def cm(name, namespace="a", **data):
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": namespace},
-            "data": data}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": namespace},
+        "data": data,
+    }
 
 
 @pytest.fixture
@@ -46,8 +50,12 @@ def test_stale_resource_version_conflicts(store):
 
 
 def test_generation_counts_spec_changes_only(store):
-    dep = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "namespace": "a"},
-           "spec": {"replicas": 1, "selector": {"matchLabels": {"a": "b"}}, "template": {}}}
+    dep = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "d", "namespace": "a"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"a": "b"}}, "template": {}},
+    }
     live = store.create(dep)
     live["metadata"]["labels"] = {"x": "y"}
     live = store.update(live)
@@ -62,10 +70,17 @@ def test_noop_update_keeps_the_resource_version(store):
 
 
 def test_job_template_is_immutable(store):
-    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j", "namespace": "a"},
-           "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "i"}]}}}}
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "j", "namespace": "a"},
+        "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "i"}]}}},
+    }
     live = store.create(job)
-    assert live["spec"]["selector"]["matchLabels"]["batch.kubernetes.io/controller-uid"] == live["metadata"]["uid"]
+    assert (
+        live["spec"]["selector"]["matchLabels"]["batch.kubernetes.io/controller-uid"]
+        == live["metadata"]["uid"]
+    )
     assert live["spec"]["template"]["metadata"]["labels"]["job-name"] == "j"
     live["spec"]["template"]["spec"]["containers"][0]["image"] = "other"
     with pytest.raises(ApiError) as e:
@@ -97,6 +112,12 @@ def test_since_replays_newer_events(store):
 
 
 def test_secret_string_data_becomes_data(store):
-    sec = store.create({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "a"},
-                        "stringData": {"k": "v"}})
+    sec = store.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "s", "namespace": "a"},
+            "stringData": {"k": "v"},
+        }
+    )
     assert sec["data"] == {"k": "dg=="} and sec["type"] == "Opaque" and "stringData" not in sec

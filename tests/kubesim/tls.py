@@ -26,14 +26,51 @@ def certificates() -> tuple[Path, Path, Path]:
     """(ca.crt, server.crt, server.key) in a directory that lives as long as the process."""
     d = Path(tempfile.mkdtemp(prefix="kubesim-tls-"))
     ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
-    _openssl("req", "-x509", *ec, "-keyout", str(d / "ca.key"), "-out", str(d / "ca.crt"),
-             "-days", "30", "-subj", "/CN=kubesim-ca")
-    _openssl("req", "-new", *ec, "-keyout", str(d / "server.key"), "-out", str(d / "server.csr"),
-             "-subj", "/CN=kubesim")
-    (d / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n"
-                               "extendedKeyUsage=serverAuth\nkeyUsage=digitalSignature,keyEncipherment\n")
-    _openssl("x509", "-req", "-in", str(d / "server.csr"), "-CA", str(d / "ca.crt"), "-CAkey", str(d / "ca.key"),
-             "-CAcreateserial", "-out", str(d / "server.crt"), "-days", "30", "-extfile", str(d / "ext.cnf"))
+    _openssl(
+        "req",
+        "-x509",
+        *ec,
+        "-keyout",
+        str(d / "ca.key"),
+        "-out",
+        str(d / "ca.crt"),
+        "-days",
+        "30",
+        "-subj",
+        "/CN=kubesim-ca",
+    )
+    _openssl(
+        "req",
+        "-new",
+        *ec,
+        "-keyout",
+        str(d / "server.key"),
+        "-out",
+        str(d / "server.csr"),
+        "-subj",
+        "/CN=kubesim",
+    )
+    (d / "ext.cnf").write_text(
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+        "extendedKeyUsage=serverAuth\nkeyUsage=digitalSignature,keyEncipherment\n"
+    )
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        str(d / "server.csr"),
+        "-CA",
+        str(d / "ca.crt"),
+        "-CAkey",
+        str(d / "ca.key"),
+        "-CAcreateserial",
+        "-out",
+        str(d / "server.crt"),
+        "-days",
+        "30",
+        "-extfile",
+        str(d / "ext.cnf"),
+    )
     return d / "ca.crt", d / "server.crt", d / "server.key"
 
 
@@ -50,11 +87,15 @@ def kubeconfig(url: str, token: str, namespace: str, tls: bool) -> dict:
         ca = certificates()[0]
         cluster["certificate-authority-data"] = base64.b64encode(ca.read_bytes()).decode()
     return {
-        "apiVersion": "v1", "kind": "Config", "preferences": {}, "current-context": "kubesim",
+        "apiVersion": "v1",
+        "kind": "Config",
+        "preferences": {},
+        "current-context": "kubesim",
         "clusters": [{"name": "kubesim", "cluster": cluster}],
         "users": [{"name": "kubesim", "user": {"token": token}}],
-        "contexts": [{"name": "kubesim", "context": {"cluster": "kubesim", "user": "kubesim",
-                                                      "namespace": namespace}}],
+        "contexts": [
+            {"name": "kubesim", "context": {"cluster": "kubesim", "user": "kubesim", "namespace": namespace}}
+        ],
     }
 
 

@@ -31,7 +31,9 @@ def _bookmark(res: Resource, rv: int, initial_end: bool = False) -> bytes:
     return _line("BOOKMARK", {"kind": res.kind, "apiVersion": res.api_version, "metadata": meta})
 
 
-async def serve(request: web.Request, store: Store, res: Resource, namespace: str | None) -> web.StreamResponse:
+async def serve(
+    request: web.Request, store: Store, res: Resource, namespace: str | None
+) -> web.StreamResponse:
     q = request.query
     try:
         match = selectors.matcher(q.get("labelSelector", ""), q.get("fieldSelector", ""))
@@ -41,8 +43,11 @@ async def serve(request: web.Request, store: Store, res: Resource, namespace: st
     bookmarks = q.get("allowWatchBookmarks") == "true"
 
     def wanted(obj: dict) -> bool:
-        return (obj["kind"] == res.kind and (not namespace or obj["metadata"].get("namespace") == namespace)
-                and match(obj))
+        return (
+            obj["kind"] == res.kind
+            and (not namespace or obj["metadata"].get("namespace") == namespace)
+            and match(obj)
+        )
 
     # subscribe and take the starting snapshot in one synchronous step: nothing can slip between them
     queue: asyncio.Queue = asyncio.Queue()
