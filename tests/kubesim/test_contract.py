@@ -161,6 +161,11 @@ def test_apply_reapply_immutable_and_create_conflict(kubectl):
     assert kubectl.ok("create", "-f", "-", stdin=cm) == "configmap/c created\n"
     again = kubectl("create", "-f", "-", stdin=cm)
     assert again.returncode == 1 and 'configmaps "c" already exists' in again.stderr
+    kubectl.ok("patch", "configmap", "c", "--type=merge", "-p", '{"data": {"m": "1"}}')
+    kubectl.ok("patch", "configmap", "c", "--type=json", "-p", '[{"op": "remove", "path": "/data/k"}]')
+    assert json.loads(kubectl.ok("get", "configmap", "c", "-o", "json"))["data"] == {"m": "1"}
+    ssa = cm.replace("name: c", "name: ssa")
+    assert kubectl.ok("apply", "--server-side", "-f", "-", stdin=ssa) == "configmap/ssa serverside-applied\n"
 
 
 def test_logs_follow_and_wait_complete(kubectl):
