@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import logging
 
 from .deployments import DeploymentController
 from .owners import TERMINAL, condition, owner_ref, pod_ready, suffix
 from .store import ApiError, Store, now
+
+log = logging.getLogger("kubesim")
 
 
 class Controllers(DeploymentController):
@@ -40,6 +43,8 @@ class Controllers(DeploymentController):
                         reconcile(obj)
                     except ApiError:
                         self.wake.set()  # a conflict or a vanished owner: try again next pass
+                    except Exception:  # a malformed object must not stop every controller
+                        log.exception("reconciling %s %s failed", kind, obj["metadata"].get("name"))
 
     def _pods(self, owner: dict) -> list[dict]:
         return [o for o in self.store.owned_by(owner["metadata"]["uid"]) if o["kind"] == "Pod"]

@@ -9,6 +9,7 @@ per-container exit codes, exactly as on a real cluster with an injected proxy.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import shutil
 from pathlib import Path
@@ -16,6 +17,8 @@ from pathlib import Path
 from . import runtime
 from .containers import ContainerRun, PodContext
 from .store import ApiError, Store, now
+
+log = logging.getLogger("kubesim")
 
 
 class PodRunner(PodContext):
@@ -62,6 +65,16 @@ class PodRunner(PodContext):
 
     # -- lifecycle -------------------------------------------------------------------------------------
     async def run(self) -> None:
+        try:
+            await self._run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a bug or a malformed spec: show it, and fail the pod rather than hang it
+            log.exception("pod %s/%s crashed in kubesim", self.namespace, self.name)
+            self.phase = "Failed"
+            self.publish()
+
+    async def _run(self) -> None:
         await asyncio.sleep(self.kubelet.start_delay)
         self.publish()
         await self._pull_images()
