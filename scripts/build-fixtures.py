@@ -7,6 +7,7 @@ Run it with the virtualenv's Python: the images' `prefect-cloud` launcher gets t
 (sys.executable) as its shebang, so that Python (with alembic, SQLAlchemy, psycopg) must be bound
 read-only into the containers. Idempotent and fast; see tests/fixtures/README.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,7 +20,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _load_builder():
-    spec = importlib.util.spec_from_file_location("_fixture_builder", ROOT / "tests" / "fixtures" / "builder.py")
+    spec = importlib.util.spec_from_file_location(
+        "_fixture_builder", ROOT / "tests" / "fixtures" / "builder.py"
+    )
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     sys.modules[spec.name] = module  # type: ignore[union-attr]
     spec.loader.exec_module(module)  # type: ignore[union-attr]
@@ -29,14 +32,18 @@ def _load_builder():
 def main(argv: list[str] | None = None) -> int:
     builder = _load_builder()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=str(builder.DEFAULT_OUT), help="output folder (default: %(default)s)")
+    parser.add_argument(
+        "--out", default=str(builder.DEFAULT_OUT), help="output folder (default: %(default)s)"
+    )
     parser.add_argument(
         "--helm",
         default=None,
         help="helm binary used to package the charts (default: helm on PATH, else .tools/helm-3.17.3/helm; "
         "'none' packages with Python's tarfile)",
     )
-    parser.add_argument("--python", default=None, help="interpreter for the launcher shebang (default: this one)")
+    parser.add_argument(
+        "--python", default=None, help="interpreter for the launcher shebang (default: this one)"
+    )
     args = parser.parse_args(argv)
     started = time.monotonic()
     try:
@@ -44,7 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         import sqlalchemy  # noqa: F401
     except ImportError as exc:
         if not args.python:
-            print(f"build-fixtures: warning: {exc}; the images' prefect-cloud needs alembic and SQLAlchemy", file=sys.stderr)
+            print(
+                f"build-fixtures: warning: {exc}; the images' prefect-cloud needs alembic and SQLAlchemy",
+                file=sys.stderr,
+            )
     result = builder.build(args.out, helm=args.helm, python=args.python)
     print(
         f"build-fixtures: {len(result.images)} images, {len(result.charts)} charts in {result.out} "
