@@ -5,13 +5,16 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help venv install tools fixtures test test-unit test-e2e lint format demo bench clean
+.PHONY: help venv install tools fixtures test test-unit test-e2e lint format demo bench clean \
+	binary dist krew-manifest bench-startup
 
 help:
 	@echo "make demo     a real rollback on the embedded kubesim cluster"
 	@echo "make test     every test layer (installs what it needs)"
 	@echo "make install  the plugin into $(VENV) (kubectl-prefect_rollback on its bin/)"
 	@echo "make lint     ruff"
+	@echo "make binary   dist/kubectl-prefect_rollback/ (PyInstaller onedir build)"
+	@echo "make dist     release archives, checksums.txt and plugins/prefect-rollback.yaml in dist/"
 
 $(VENV)/.stamp: setup.cfg pyproject.toml requirements-test.txt
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +55,30 @@ demo: venv tools fixtures
 
 bench: venv
 	$(PY) scripts/bench_plan.py
+
+# -- packaging: PyInstaller build, release archives, krew manifest -----------------------------------
+RELEASE_URL ?= https://github.com/prefect-rollback/kubectl-prefect-rollback/releases/download/v$(VERSION)
+BINARY := dist/kubectl-prefect_rollback/kubectl-prefect_rollback
+PACKAGE_SOURCES := $(wildcard kubectl_prefect_rollback/*.py) packaging/pyinstaller.spec packaging/entry.py
+
+$(BINARY): $(VENV)/.stamp $(PACKAGE_SOURCES)
+	$(VENV)/bin/pyinstaller --noconfirm --clean --log-level WARN \
+		--distpath dist --workpath build/pyinstaller packaging/pyinstaller.spec
+	@touch $@
+
+binary: $(BINARY)
+
+dist: binary
+	$(PY) packaging/make_dist.py --version $(VERSION) --dist dist
+	$(PY) scripts/krew-manifest.py --version $(VERSION) --dist dist --base-url $(RELEASE_URL) \
+		--output plugins/prefect-rollback.yaml
+
+krew-manifest:
+	$(PY) scripts/krew-manifest.py --version $(VERSION) --dist dist --base-url $(RELEASE_URL) \
+		--output plugins/prefect-rollback.yaml
+
+bench-startup: binary
+	$(PY) scripts/bench_startup.py dist/kubectl-prefect_rollback --max-ratio 1.5
 
 clean:
 	rm -rf build dist tests/fixtures/build .pytest_cache
