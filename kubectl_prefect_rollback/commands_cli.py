@@ -10,9 +10,36 @@ import click
 from kubectl_prefect_rollback.cli import OUTPUTS, cli, global_options, make_config
 
 
+def complete_versions(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    """`--to` candidates: the chart versions in the release's helm history, newest first.
+
+    Runs while the user presses TAB, so it is quiet: any error (no cluster, no helm, several releases)
+    simply yields no candidates.
+    """
+    try:
+        from kubectl_prefect_rollback import helm, release
+
+        cfg = make_config(ctx)
+        rel = release.resolve(cfg.target, cfg.release)
+        versions: list[str] = []
+        for r in sorted(helm.history(cfg.target, rel.name), key=lambda r: -r.revision):
+            if r.version and r.version not in versions and r.version.startswith(incomplete):
+                versions.append(r.version)
+        return versions
+    except Exception:  # noqa: BLE001 (completion must never fail loudly)
+        return []
+
+
 def _plan_options(f: Callable) -> Callable:
     opts = [
-        click.option("--to", "to", required=True, metavar="VERSION", help="Chart version to roll back to."),
+        click.option(
+            "--to",
+            "to",
+            required=True,
+            metavar="VERSION",
+            help="Chart version to roll back to.",
+            shell_complete=complete_versions,
+        ),
         click.option(
             "--chart",
             envvar="PREFECT_ROLLBACK_CHART",
@@ -80,7 +107,12 @@ def _with_release(cfg, opts):
 
 @cli.command("revisions")
 @click.option("--all", "full", is_flag=True, help="Print each whole chain (revision, down revision, file).")
-@click.option("--to", metavar="VERSION", help="Also show the recorded heads of this chart version.")
+@click.option(
+    "--to",
+    metavar="VERSION",
+    help="Also show the recorded heads of this chart version.",
+    shell_complete=complete_versions,
+)
 @click.option("--save", is_flag=True, help="Record the current heads in the records ConfigMap.")
 @click.option("-o", "--output", "fmt", type=OUTPUTS, default="table", show_default=True)
 @click.option("--pod", help="Server pod to read.")
@@ -184,3 +216,33 @@ def completion_cmd(shell: str) -> None:
         cli, {}, "kubectl-prefect_rollback", "_KUBECTL_PREFECT_ROLLBACK_COMPLETE"
     )
     click.echo(comp.source())
+
+
+# cobra's completion protocol, spoken by kubectl (>= 1.26, via kubectl_complete-prefect_rollback) and by
+# helm (via plugin.complete): the words after the plugin name, the last one being the word under the
+# cursor (maybe empty); one candidate a line, then ":<directive>".
+_NO_FILE_COMP, _FILTER_DIRS, _DEFAULT = 4, 16, 0
+
+
+@cli.command(
+    "__complete",
+    hidden=True,
+    add_help_option=False,
+    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+)
+@click.argument("words", nargs=-1, type=click.UNPROCESSED)
+def complete_cmd(words: tuple[str, ...]) -> None:
+    """Shell completion for kubectl's and helm's plugin completion hooks."""
+    from click.shell_completion import ShellComplete
+
+    *args, incomplete = words or ("",)
+    comp = ShellComplete(cli, {}, "kubectl-prefect_rollback", "_KUBECTL_PREFECT_ROLLBACK_COMPLETE")
+    directive = _NO_FILE_COMP
+    for item in comp.get_completions(args, incomplete):
+        if item.type == "file":
+            directive = _DEFAULT
+        elif item.type == "dir":
+            directive = _FILTER_DIRS
+        else:
+            click.echo(item.value)
+    click.echo(f":{directive}")

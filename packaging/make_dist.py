@@ -5,7 +5,8 @@
 
 Writes into --dist:
   kubectl-prefect-rollback_<version>_<os>_<arch>.tar.gz   bin/ (the onedir build), LICENSE, README.md,
-                                                          plugin.yaml, scripts/install-binary.sh
+                                                          plugin.yaml, scripts/install-binary.sh,
+                                                          plugin.complete, kubectl_complete-prefect_rollback
   prefect-rollback-<version>.tgz                          the same files under prefect-rollback/, for
                                                           `helm plugin install <url>` (helm names the
                                                           plugin folder after the file: <name>-<version>)
@@ -26,7 +27,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 NAME = "kubectl-prefect_rollback"
-PLUGIN_FILES = ("LICENSE", "README.md", "plugin.yaml", "scripts/install-binary.sh")
+PLUGIN_FILES = (
+    "LICENSE", "README.md", "plugin.yaml", "scripts/install-binary.sh",
+    "plugin.complete", "kubectl_complete-prefect_rollback",  # shell completion for helm and kubectl
+)
 MTIME = 0
 ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
