@@ -83,9 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     for label, (wall, cpu) in medians.items():
         ratio = wall / base_wall
         worst = max(worst, ratio)
-        print(f"{label:<{width}}  {wall * 1000:5.0f} ms  {ratio:4.2f}x  {cpu * 1000:5.0f} ms  {cpu / base_cpu:4.2f}x")
+        cpu_ratio = cpu / base_cpu
+        ms = f"{wall * 1000:5.0f} ms  {ratio:4.2f}x  {cpu * 1000:5.0f} ms  {cpu_ratio:4.2f}x"
+        print(f"{label:<{width}}  {ms}")
     if args.max_ratio and worst > args.max_ratio:
-        print(f"slowest is {worst:.2f}x kubectl, above the goal of {args.max_ratio}x", file=sys.stderr)
+        print(f"slowest is {worst:.2f}x kubectl, above {args.max_ratio}x", file=sys.stderr)
         return 1
     return 0
 

@@ -20,7 +20,9 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-ARCHIVE = re.compile(r"^kubectl-prefect-rollback_(?P<version>[^_]+)_(?P<os>[a-z]+)_(?P<arch>[a-z0-9]+)\.tar\.gz$")
+ARCHIVE = re.compile(
+    r"^kubectl-prefect-rollback_(?P<version>[^_]+)_(?P<os>[a-z]+)_(?P<arch>[a-z0-9]+)\.tar\.gz$"
+)
 HOMEPAGE = "https://github.com/prefect-rollback/kubectl-prefect-rollback"
 SHORT = "Roll back Prefect Customer-Managed with DB downgrades"
 DESCRIPTION = """\
