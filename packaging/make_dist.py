@@ -7,7 +7,7 @@ Writes into --dist:
   kubectl-prefect-rollback_<version>_<os>_<arch>.tar.gz   bin/ (the onedir build), LICENSE, README.md,
                                                           plugin.yaml, scripts/install-binary.sh,
                                                           plugin.complete, kubectl_complete-prefect_rollback
-  prefect-rollback-<version>.tgz                          the same files under prefect-rollback/, for
+  prefect-rollback-<version>.tgz                          the same files, for
                                                           `helm plugin install <url>` (helm names the
                                                           plugin folder after the file: <name>-<version>)
   checksums.txt                                           sha256 of every archive, `sha256sum` format
@@ -59,6 +59,12 @@ def _info(name: str, src: Path) -> tarfile.TarInfo:
 def write_archive(path: Path, files: list[tuple[str, Path]], prefix: str = "") -> None:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        # explicit folder entries: helm 3's extractor does not create missing parents
+        for folder in sorted({str(p) for name, _ in files for p in Path(prefix + name).parents} - {"."}):
+            info = tarfile.TarInfo(folder)
+            info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, MTIME
+            info.uname = info.gname = "root"
+            tar.addfile(info)
         for name, src in files:
             info = _info(prefix + name, src)
             if info.issym():
@@ -85,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     platform_tgz = args.dist / f"kubectl-prefect-rollback_{args.version}_{args.os}_{args.arch}.tar.gz"
     helm_tgz = args.dist / f"prefect-rollback-{args.version}.tgz"
     write_archive(platform_tgz, files)
-    write_archive(helm_tgz, files, prefix="prefect-rollback/")
+    write_archive(helm_tgz, files)  # flat: helm 3.10 looks for plugin.yaml at the archive's root
     # other platforms' runners add their lines; keep any that are already there
     sums_path = args.dist / "checksums.txt"
     sums = dict(
