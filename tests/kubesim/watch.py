@@ -77,5 +77,7 @@ async def serve(
                 await resp.write(_line(event, obj))
         await resp.write_eof()
         return resp
+    except ConnectionResetError:  # the client hung up (kubectl wait done, helm moved on): normal
+        return resp
     finally:
         store.watchers.discard(queue)
