@@ -85,6 +85,9 @@ def run(argv: list[str], **kw) -> subprocess.CompletedProcess:
 
 def test_version_help_and_completion(binary: str) -> None:
     assert run([binary, "--version"]).stdout == f"{NAME} {VERSION}\n"
+    # the frozen entry answers a lone --version without click; the package's own answer must match
+    source = run([sys.executable, "-m", "kubectl_prefect_rollback", "--version"])
+    assert run([binary, "--version"]).stdout == source.stdout
     help_ = run([binary, "--help"])
     assert help_.returncode == 0 and "Usage: kubectl prefect-rollback" in help_.stdout
     for command in ("rollback", "plan", "revisions", "history", "render", "completion"):
