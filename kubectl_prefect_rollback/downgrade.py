@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from kubectl_prefect_rollback import kube
+from kubectl_prefect_rollback import kube, proc
 from kubectl_prefect_rollback.errors import DowngradeFailed
 from kubectl_prefect_rollback.output import Output
 from kubectl_prefect_rollback.target import Target
@@ -136,7 +136,8 @@ def follow(t: Target, job_name: str, containers: dict[str, str], out: Output, *,
     for f in followers.values():
         f.start()
     try:
-        codes = _wait_exit_codes(t, name, containers, deadline, followers)
+        with proc.waiting():
+            codes = _wait_exit_codes(t, name, containers, deadline, followers)
         for f in followers.values():
             f.join(timeout=10)
         return Outcome(codes, name)

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from kubectl_prefect_rollback import kube, manifests, migrations
+from kubectl_prefect_rollback import kube, manifests, migrations, proc
 from kubectl_prefect_rollback.errors import RollbackError
 from kubectl_prefect_rollback.migrations import Chain
 from kubectl_prefect_rollback.target import Target
@@ -129,7 +129,8 @@ def probe(
     pod = manifests.probe_pod(job, name=name, script=_script(with_help), labels=MANAGED_BY)
     try:
         kube.create(t, pod)
-        phase = _wait_finished(t, name, timeout)
+        with proc.waiting():
+            phase = _wait_finished(t, name, timeout)
         text = kube.logs_text(t, name, pod["spec"]["containers"][0]["name"])
         if phase != "Succeeded":
             raise RollbackError(f"probe pod {name} ended {phase}: {text.strip()[-500:] or '(no output)'}")

@@ -133,7 +133,8 @@ def upgrade_argv(
 
 
 def upgrade(argv: tuple[str, ...], *, values: str | None) -> str:
-    return proc.run(*argv, stdin=values)
+    with proc.waiting():
+        return proc.run(*argv, stdin=values)
 
 
 def is_local(chart: str) -> bool:

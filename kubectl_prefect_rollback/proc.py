@@ -5,12 +5,14 @@ Never a shell. Values that may hold secrets travel on stdin and never appear in 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import shlex
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -40,12 +42,23 @@ class CommandError(RuntimeError):
 
 @dataclass
 class Stats:
-    """Spawn counter: benchmarks and tests check how many processes a command costs."""
+    """What a command cost: benchmarks and tests read the spawn count and the time spent waiting for
+    the cluster (Jobs, pods, helm), which is not the plugin's own overhead."""
 
     spawns: int = 0
+    waited: float = 0.0
 
 
 stats = Stats()
+
+
+@contextlib.contextmanager
+def waiting() -> Iterator[None]:
+    t0 = time.monotonic()
+    try:
+        yield
+    finally:
+        stats.waited += time.monotonic() - t0
 
 
 def redact_argv(argv: Sequence[str]) -> list[str]:

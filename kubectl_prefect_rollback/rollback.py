@@ -73,6 +73,8 @@ class Run:
             "resumed": p.resumed,
             "steps": [s.__dict__ | {"seconds": round(s.seconds, 3)} for s in self.steps],
             "seconds": round(time.monotonic() - self.started, 3),
+            "waitedSeconds": round(proc.stats.waited, 3),
+            "processes": proc.stats.spawns,
         }
 
 
@@ -144,7 +146,8 @@ def _scale_down(run: Run) -> tuple[str, str]:
         return "skipped", "deployments already scaled down"
     for name in todo:
         kube.scale(run.t, "deployment", name, 0)
-    _wait_scaled_down(run, todo)
+    with proc.waiting():
+        _wait_scaled_down(run, todo)
     return "done", "scaled down " + ", ".join(f"{n} ({live[n]}→0)" for n in todo)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from kubectl_prefect_rollback import heads, helm, kube
+from kubectl_prefect_rollback import heads, helm, kube, proc
 from kubectl_prefect_rollback.errors import VerifyFailed
 from kubectl_prefect_rollback.plan import Plan
 from kubectl_prefect_rollback.target import Target
@@ -44,17 +44,12 @@ def _is_ready(pod: dict[str, Any]) -> bool:
     )
 
 
-def verify(t: Target, plan: Plan, *, timeout: float) -> str:
-    rel = next((r for r in helm.list_releases(t) if r.name == plan.release.name), None)
-    if rel is None or rel.status != "deployed" or rel.version != plan.to_version:
-        got = f"{rel.status} at {rel.version}" if rel else "missing"
-        raise VerifyFailed(f"release {plan.release.name} is {got}, expected deployed at {plan.to_version}")
-    images = _wanted_images(t, plan)
+def _wait_ready_server(t: Target, plan: Plan, images: set[str], timeout: float) -> heads.ServerPod:
     deadline = time.monotonic() + timeout
     while True:
         server, seen = _ready_server(t, plan, images)
         if server:
-            break
+            return server
         if time.monotonic() > deadline:
             raise VerifyFailed(
                 f"no Ready server pod runs {', '.join(sorted(images)) or 'the target image'} "
@@ -63,6 +58,16 @@ def verify(t: Target, plan: Plan, *, timeout: float) -> str:
                 "when its database is ahead of it.",
             )
         time.sleep(2)
+
+
+def verify(t: Target, plan: Plan, *, timeout: float) -> str:
+    rel = next((r for r in helm.list_releases(t) if r.name == plan.release.name), None)
+    if rel is None or rel.status != "deployed" or rel.version != plan.to_version:
+        got = f"{rel.status} at {rel.version}" if rel else "missing"
+        raise VerifyFailed(f"release {plan.release.name} is {got}, expected deployed at {plan.to_version}")
+    images = _wanted_images(t, plan)
+    with proc.waiting():
+        server = _wait_ready_server(t, plan, images, timeout)
     got = heads.heads_of(heads.read_chains(t, server).chains)
     want = plan.heads("target")
     wrong = [f"{db} {got[db]} (want {want[db]})" for db in want if got.get(db) != want[db]]
