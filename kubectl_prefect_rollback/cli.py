@@ -82,11 +82,7 @@ class Group(click.Group):
     """`helm prefect-rollback --to 1.2.3` means `rollback --to 1.2.3`; errors become exit codes here."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if (
-            args
-            and _command_index(args, self.commands) is None
-            and not set(args) <= {"-h", "--help", "--version"}
-        ):
+        if args and _command_index(args, self.commands) is None and not _only_globals(args):
             args = ["rollback", *args]
         return super().parse_args(ctx, args)
 
@@ -114,6 +110,19 @@ def _command_index(args: list[str], commands: dict[str, Any]) -> int | None:
         elif not arg.startswith("-"):
             return i if arg in commands else None
     return None
+
+
+def _only_globals(args: list[str]) -> bool:
+    """`-n x --version` or `--context c --help` are about the group, not an implicit `rollback`."""
+    rest, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in _VALUED:
+            skip = True
+        elif arg.split("=", 1)[0] not in _VALUED and arg not in ("-v", "--verbose", "--no-color"):
+            rest.append(arg)
+    return set(rest) <= {"-h", "--help", "--version"}
 
 
 def prog_name() -> str:
@@ -177,6 +186,9 @@ def main() -> None:
     from kubectl_prefect_rollback import commands_cli  # noqa: F401  (registers the subcommands)
 
     try:
-        cli.main(prog_name=prog_name(), standalone_mode=True)
+        # click would derive the completion variable from the shown name, which has a space in it
+        cli.main(
+            prog_name=prog_name(), complete_var="_KUBECTL_PREFECT_ROLLBACK_COMPLETE", standalone_mode=True
+        )
     except KeyboardInterrupt:  # a second Ctrl-C during cleanup (onefile bootloaders forward it twice)
         sys.exit(ExitCode.INTERRUPTED)

@@ -129,15 +129,12 @@ def test_to_completes_chart_versions_from_helm_history(kubesim, tmp_path: Path, 
     assert candidates(out.stdout) == (["1.3.0", "1.2.0", "1.1.0"], ":4"), out.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="cli.main derives click's complete_var from the display name "
-                   "'kubectl prefect-rollback' (a space), not _KUBECTL_PREFECT_ROLLBACK_COMPLETE; "
-                   "fix: cli.main(..., complete_var='_KUBECTL_PREFECT_ROLLBACK_COMPLETE')")
 def test_completion_bash_script_completes_under_the_krew_name(on_path: dict[str, str]) -> None:
     if not shutil.which("bash"):
         require_tool("bash")
     script = subprocess.run(["kubectl-prefect_rollback", "completion", "bash"], env=on_path,
                             capture_output=True, text=True, check=True).stdout
     probe = (script + '\nCOMP_WORDS=(kubectl-prefect_rollback pl); COMP_CWORD=1\n'
-             '_kubectl_prefect_rollback_completion\nprintf "%s\\n" "${COMPREPLY[@]}"\n')
+             '_kubectl_prefect_rollback_completion kubectl-prefect_rollback\nprintf "%s\\n" "${COMPREPLY[@]}"\n')
     out = subprocess.run(["bash", "-c", probe], env=on_path, capture_output=True, text=True)
     assert out.stdout.split() == ["plan"], out.stdout + out.stderr
