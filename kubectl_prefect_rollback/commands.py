@@ -6,7 +6,19 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from kubectl_prefect_rollback import heads, helm, lock, migrations, output, plan, release, rollback, show
+from kubectl_prefect_rollback import (
+    heads,
+    helm,
+    kube,
+    lock,
+    migrations,
+    output,
+    plan,
+    records,
+    release,
+    rollback,
+    show,
+)
 from kubectl_prefect_rollback.errors import Interrupted, Refused, RollbackError
 from kubectl_prefect_rollback.output import Output
 from kubectl_prefect_rollback.proc import CommandError
@@ -33,7 +45,8 @@ def revisions(
 ) -> None:
     t = cfg.target
     rel = release.resolve(t, cfg.release)
-    server = heads.find_server_pod(t, rel.name, pod=pod, selector=selector, container=container)
+    pods = kube.list_(t, "pods", selector)
+    server = heads.find_server_pod(pods, rel.name, pod=pod, container=container)
     if server is None:
         raise RollbackError(
             f"no Running server pod of {rel.name} in namespace {t.namespace}",
@@ -42,8 +55,8 @@ def revisions(
     chains = heads.read_chains(t, server).chains
     target = _target_heads(cfg, rel, to) if to else None
     if save:
-        heads.write_record(t, rel.name, rel.version, heads.heads_of(chains), f"pod {server.name}")
-        cfg.out.ok(f"heads of {rel.version} recorded in configmap {heads.record_name(rel.name)}")
+        records.write(t, rel.name, {rel.version: (heads.heads_of(chains), f"pod {server.name}")})
+        cfg.out.ok(f"heads of {rel.version} recorded in configmap {records.name(rel.name)}")
     doc = {
         "apiVersion": show.API_VERSION,
         "kind": "Revisions",
@@ -113,10 +126,10 @@ def _target_heads(cfg: Config, rel: helm.Release, to: str) -> dict[str, str | No
     from kubectl_prefect_rollback import versions
 
     versions.parse(to)
-    recorded = heads.recorded_heads(heads.read_records(cfg.target, rel.name), to)
+    recorded = records.heads(records.read(cfg.target, rel.name), to)
     if recorded is None:
         raise RollbackError(
-            f"no heads recorded for {to} in configmap {heads.record_name(rel.name)}",
+            f"no heads recorded for {to} in configmap {records.name(rel.name)}",
             hint=f"`plan --to {to}` finds them with a probe pod; "
             f"`revisions --save` records them while {to} runs.",
         )
@@ -126,10 +139,10 @@ def _target_heads(cfg: Config, rel: helm.Release, to: str) -> dict[str, str | No
 def history(cfg: Config, *, fmt: str) -> None:
     t = cfg.target
     rel = release.resolve(t, cfg.release)
-    records = heads.read_records(t, rel.name)
+    recorded = records.read(t, rel.name)
     rows = []
     for h in helm.history(t, rel.name):
-        rec = heads.recorded_heads(records, h.version) or {}
+        rec = records.heads(recorded, h.version) or {}
         rows.append(
             {
                 "revision": h.revision,

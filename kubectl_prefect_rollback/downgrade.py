@@ -17,6 +17,7 @@ from kubectl_prefect_rollback.target import Target
 
 _DOWNGRADE = re.compile(r"\b(nebula|orion|events)\s+database\s+downgrade\b")
 _KUBECTL_ERROR = re.compile(r"^(Error from server|error:|Unable to connect)")
+POLL = 0.5  # seconds between looks at the pod; logs stream meanwhile
 _STUCK = (
     "ErrImagePull",
     "ImagePullBackOff",
@@ -59,6 +60,7 @@ def migration_containers(job: dict[str, Any]) -> dict[str, str]:
 class Outcome:
     exit_codes: dict[str, int]
     pod: str
+    phase: str  # the pod's; Running with all migrations done means a sidecar is still up
 
     @property
     def ok(self) -> bool:
@@ -114,7 +116,7 @@ class _Follower(threading.Thread):
                     self.printed = seen
             if self._stream.wait() == 0 or self.finished.is_set():
                 return
-            time.sleep(1)
+            time.sleep(POLL)
 
     def stop(self) -> None:
         if self._stream:
@@ -130,17 +132,17 @@ def follow(t: Target, job_name: str, containers: dict[str, str], out: Output, *,
         if pod is None:
             if time.monotonic() > deadline:
                 raise DowngradeFailed(f"job/{job_name} created no pod within {timeout:.0f}s")
-            time.sleep(1)
+            time.sleep(POLL)
     name = pod["metadata"]["name"]
     followers = {c: _Follower(t, name, c, db, i, out) for i, (c, db) in enumerate(sorted(containers.items()))}
     for f in followers.values():
         f.start()
     try:
         with proc.waiting():
-            codes = _wait_exit_codes(t, name, containers, deadline, followers)
+            codes, phase = _wait_exit_codes(t, name, containers, deadline, followers)
         for f in followers.values():
             f.join(timeout=10)
-        return Outcome(codes, name)
+        return Outcome(codes, name, phase)
     finally:
         for f in followers.values():
             f.stop()
@@ -148,7 +150,7 @@ def follow(t: Target, job_name: str, containers: dict[str, str], out: Output, *,
 
 def _wait_exit_codes(
     t: Target, pod_name: str, containers: dict[str, str], deadline: float, followers: dict[str, _Follower]
-) -> dict[str, int]:
+) -> tuple[dict[str, int], str]:
     codes: dict[str, int] = {}
     while True:
         pod = kube.get(t, "pod", pod_name)
@@ -163,10 +165,11 @@ def _wait_exit_codes(
             reason = ((statuses.get(c) or {}).get("state") or {}).get("waiting", {}).get("reason", "")
             if reason in _STUCK:
                 raise DowngradeFailed(f"container {c} of pod {pod_name} cannot start: {reason}")
+        phase = (pod.get("status") or {}).get("phase", "")
         if len(codes) == len(containers):
-            return codes
-        if (pod.get("status") or {}).get("phase") == "Failed":  # e.g. a failed init container
-            return {c: codes.get(c, 1) for c in containers}
+            return codes, phase
+        if phase == "Failed":  # e.g. a failed init container
+            return {c: codes.get(c, 1) for c in containers}, phase
         if time.monotonic() > deadline:
             raise TimeoutError(pod_name)
-        time.sleep(1)
+        time.sleep(POLL)

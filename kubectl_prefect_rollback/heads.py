@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 import time
@@ -14,7 +13,8 @@ from kubectl_prefect_rollback.errors import RollbackError
 from kubectl_prefect_rollback.migrations import Chain
 from kubectl_prefect_rollback.target import Target
 
-MANAGED_BY = {"app.kubernetes.io/managed-by": "kubectl-prefect-rollback"}
+MANAGED_BY_US = "kubectl-prefect-rollback"
+MANAGED_BY = {"app.kubernetes.io/managed-by": MANAGED_BY_US}
 
 
 @dataclass(frozen=True)
@@ -53,26 +53,17 @@ def _ready(pod: dict[str, Any]) -> bool:
 
 
 def find_server_pod(
-    t: Target,
-    release: str,
-    *,
-    pod: str | None = None,
-    selector: str | None = None,
-    container: str | None = None,
+    pods: list[dict[str, Any]], release: str, *, pod: str | None = None, container: str | None = None
 ) -> ServerPod | None:
     """A Running pod of the release whose container image path ends in /server (labels only break ties)."""
-    pods = kube.list_(t, "pods", selector)
     if pod:
         pods = [p for p in pods if p["metadata"]["name"] == pod]
         if not pods:
-            raise RollbackError(f"pod {pod} not found in namespace {t.namespace}")
+            raise RollbackError(f"pod {pod} not found")
     candidates = []
     for p in pods:
         labels = p["metadata"].get("labels") or {}
-        if (
-            "job-name" in labels
-            or labels.get("app.kubernetes.io/managed-by") == MANAGED_BY["app.kubernetes.io/managed-by"]
-        ):
+        if "job-name" in labels or labels.get("app.kubernetes.io/managed-by") == MANAGED_BY_US:
             continue  # migration or probe pods are not servers
         found = server_container(p)
         if container:
@@ -113,10 +104,18 @@ def _script(with_help: bool) -> str:
     return f"{script}\n{HELP_SCRIPT}\n" if with_help else script
 
 
-def read_chains(t: Target, server: ServerPod, *, with_help: bool = False) -> Listing:
+def read_chains(t: Target, server: ServerPod) -> Listing:
     """One exec lists all three chains (script on argv, no stdin, explicit container)."""
-    out = kube.exec_(t, server.name, server.container, ("sh", "-c", _script(with_help)))
-    return _split(out, with_help)
+    out = kube.exec_(t, server.name, server.container, ("sh", "-c", migrations.listing_script()))
+    return _split(out, with_help=False)
+
+
+def takes_yes(t: Target, server: ServerPod) -> bool:
+    """Ask the image's CLI for its downgrade options (a separate exec: it starts Python, the listing
+    does not, so the two run side by side)."""
+    with proc.waiting():  # mostly the image's CLI starting up in the pod
+        out = kube.exec_(t, server.name, server.container, ("sh", "-c", HELP_SCRIPT))
+    return bool(_YES.search(out.partition(HELP_MARK + "\n")[2]))
 
 
 def probe(
@@ -158,69 +157,7 @@ def _wait_finished(t: Target, name: str, timeout: float) -> str:
                 raise RollbackError(f"probe pod {name} cannot start: {reason} ({cs.get('image')})")
         if time.monotonic() > deadline:
             raise RollbackError(f"probe pod {name} did not finish within {timeout:.0f}s (phase {phase})")
-        time.sleep(0.5)
-
-
-# --- records: heads per chart version in a ConfigMap -------------------------------------------
-
-
-def record_name(release: str) -> str:
-    return f"{release}-prefect-rollback-revisions"
-
-
-def record_key(version: str) -> str:
-    return re.sub(r"[^-._a-zA-Z0-9]", "_", version)
-
-
-def read_records(t: Target, release: str) -> dict[str, dict[str, Any]]:
-    return read_records_from(kube.get(t, "configmap", record_name(release)) or {})
-
-
-def recorded_heads(records: dict[str, dict[str, Any]], version: str) -> dict[str, str | None] | None:
-    entry = records.get(record_key(version))
-    if not entry or not isinstance(entry.get("heads"), dict):
-        return None
-    heads = entry["heads"]
-    return {db: heads.get(db) for db in migrations.DATABASES}
-
-
-def write_record(t: Target, release: str, version: str, heads: dict[str, str | None], source: str) -> bool:
-    """Store heads for a chart version; returns False when the same heads are already recorded."""
-    cm = kube.get(t, "configmap", record_name(release))
-    key = record_key(version)
-    if cm and recorded_heads(read_records_from(cm), version) == heads:
-        return False
-    entry = json.dumps(
-        {"heads": heads, "source": source, "recorded": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    )
-    if cm is None:
-        kube.create(
-            t,
-            {
-                "apiVersion": "v1",
-                "kind": "ConfigMap",
-                "metadata": {
-                    "name": record_name(release),
-                    "labels": {**MANAGED_BY, "app.kubernetes.io/instance": release},
-                },
-                "data": {key: entry},
-            },
-        )
-    else:
-        cm = {k: v for k, v in cm.items() if k != "status"}
-        cm.setdefault("data", {})[key] = entry
-        kube.replace(t, cm)
-    return True
-
-
-def read_records_from(cm: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    out = {}
-    for key, value in (cm.get("data") or {}).items():
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            continue
-    return out
+        time.sleep(0.25)
 
 
 def heads_of(chains: dict[str, Chain | None]) -> dict[str, str | None]:

@@ -8,11 +8,13 @@ from typing import Any
 
 from kubectl_prefect_rollback import (
     charts,
-    heads,
     helm,
+    kube,
     lock,
     manifests,
     migrations,
+    proc,
+    records,
     release,
     sources,
     versions,
@@ -79,7 +81,7 @@ class Plan:
 
     @property
     def record_name(self) -> str:
-        return heads.record_name(self.release.name)
+        return records.name(self.release.name)
 
     def heads(self, which: str) -> dict[str, str | None]:
         return {d.name: getattr(d, which) for d in self.databases}
@@ -94,13 +96,24 @@ def build(t: Target, opts: Options) -> Plan:
     release.refuse_pending(rel)
     to = versions.parse(opts.to).text
     flags = {db: migrations.validate_revision(rev) for db, rev in opts.revisions.items() if rev}
-    history = helm.history(t, rel.name)
-    lease = lock.read(t, rel.name)
+    chart = charts.resolve(opts.chart, to)
+    # Everything that only needs the release name, in one round: these reads do not depend on each other.
+    history, lease, pods, live, recorded, texts, chart_meta = proc.gather(
+        lambda: helm.history(t, rel.name),
+        lambda: lock.read(t, rel.name),
+        lambda: kube.list_(t, "pods", opts.selector),
+        lambda: kube.list_(t, "deployments"),
+        lambda: records.read(t, rel.name),
+        lambda: sources.deployed_texts(t, rel.name, rel.revision),
+        lambda: charts.chart_metadata(t, chart, to),
+    )
     # A run that stopped half way left its facts on the lease: the servers may be gone by now.
     resumed = lease is not None and lease.target == to and bool(lease.state("from-version"))
     warnings: list[str] = []
     if resumed:
         from_version, from_revision = lease.state("from-version"), int(lease.state("from-revision"))
+        if from_revision != rel.revision:
+            texts = sources.deployed_texts(t, rel.name, from_revision)
     else:
         from_version, from_revision = rel.version, rel.revision
         _check_direction(from_version, to, force=opts.force)
@@ -109,14 +122,12 @@ def build(t: Target, opts: Options) -> Plan:
         warnings.append(
             f"{to} is {len(between)} releases back ({', '.join(between)}): Prefect supports one at a time"
         )
-
-    chart = charts.resolve(opts.chart, to)
-    charts.verify_version(charts.chart_metadata(t, chart, to), chart, to, rel.chart)
-    values, values_source, values_files = sources.target_values(t, rel.name, history, to, opts.target_values)
+    charts.verify_version(chart_meta, chart, to, rel.chart)
     render_from = opts.chart if opts.render_from_chart else None
     deployed_jobs = sources.migration_jobs(
-        t, rel.name, from_revision, render_from=render_from, version=from_version
+        t, rel.name, from_revision, texts, render_from=render_from, version=from_version
     )
+    values, values_source, values_files = sources.target_values(t, rel.name, history, to, opts.target_values)
 
     if resumed:
         saved = lease.state("heads") or {}
@@ -126,15 +137,17 @@ def build(t: Target, opts: Options) -> Plan:
         )
         yes_flag = bool(lease.state("yes-flag"))
     else:
-        listing, current_source = sources.current_chains(
-            t, rel, deployed_jobs, pod=opts.pod, selector=opts.selector, container=opts.container
+        (listing, current_source), (target, target_source) = proc.gather(
+            lambda: sources.current_chains(
+                t, rel, deployed_jobs, pods, pod=opts.pod, container=opts.container
+            ),
+            lambda: sources.target_heads(t, rel, to, chart, values, values_files, flags, recorded),
         )
         yes_flag = bool(listing.yes_flag)
-        target, target_source = sources.target_heads(t, rel, to, chart, values, values_files, flags)
         dbs = tuple(_database(db, listing.chains.get(db), target.get(db)) for db in migrations.DATABASES)
 
     jobs = _downgrade_jobs(rel.name, deployed_jobs, dbs, from_version, to, yes_flag)
-    deployments, objects = sources.deployments(t, rel.name, from_revision)
+    deployments, objects = sources.deployments(texts[1], live)
     owner = release.gitops_owner(objects)
     if owner and not opts.ignore_gitops:
         raise Refused(

@@ -12,9 +12,11 @@ import re
 import shlex
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -47,18 +49,28 @@ class Stats:
 
     spawns: int = 0
     waited: float = 0.0
+    _active: int = 0
+    _since: float = 0.0
 
 
 stats = Stats()
+_stats_lock = threading.Lock()
 
 
 @contextlib.contextmanager
 def waiting() -> Iterator[None]:
-    t0 = time.monotonic()
+    """Mark time spent waiting on the cluster. Waits that overlap (parallel reads) count once."""
+    with _stats_lock:
+        if stats._active == 0:
+            stats._since = time.monotonic()
+        stats._active += 1
     try:
         yield
     finally:
-        stats.waited += time.monotonic() - t0
+        with _stats_lock:
+            stats._active -= 1
+            if stats._active == 0:
+                stats.waited += time.monotonic() - stats._since
 
 
 def redact_argv(argv: Sequence[str]) -> list[str]:
@@ -95,6 +107,21 @@ def child_env() -> dict[str, str]:
             else:
                 env.pop(var, None)
     return env
+
+
+def gather(*calls: Callable[[], Any]) -> list[Any]:
+    """Run independent commands at once (each call starts its own processes); results in order.
+
+    Reads that do not depend on each other cost one round trip instead of several; the first
+    failure is raised once all have finished, so nothing is left running behind our back.
+    """
+    if len(calls) <= 1:
+        return [c() for c in calls]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        futures = [pool.submit(c) for c in calls]
+    return [f.result() for f in futures]
 
 
 def _echo(cmd: Sequence[str], stdin_note: str = "") -> None:

@@ -9,12 +9,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubectl_prefect_rollback import downgrade, heads, helm, kube, lock, proc
+from kubectl_prefect_rollback import downgrade, helm, kube, lock, proc, records
 from kubectl_prefect_rollback.downgrade import JobState
 from kubectl_prefect_rollback.errors import DowngradeFailed, HelmUpgradeFailed, RollbackError
 from kubectl_prefect_rollback.output import Output, duration
 from kubectl_prefect_rollback.plan import Plan
 from kubectl_prefect_rollback.target import Target
+
+POLL = 0.3  # seconds between looks at the cluster while waiting
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,8 @@ def _lock(run: Run, existing: lock.LeaseView | None) -> tuple[str, str]:
         "from-revision": p.from_revision,
         "heads": {"from": p.heads("current"), "to": p.heads("target")},
         "yes-flag": p.yes_flag,
+        # what the operator had; a resumed run keeps these (taking over never overwrites them), not zeros
+        "replicas": dict(p.deployments),
     }
     took_over = run.keeper.acquire(existing, force_unlock=run.opts.force_unlock, state=state)
     run.keeper.start_renewing()
@@ -118,13 +122,10 @@ def _lock(run: Run, existing: lock.LeaseView | None) -> tuple[str, str]:
 
 def _record(run: Run) -> tuple[str, str]:
     p = run.plan
-    wrote = heads.write_record(run.t, p.release.name, p.from_version, p.heads("current"), p.current_source)
+    entries = {p.from_version: (p.heads("current"), p.current_source)}
     if "probe" in p.target_source:
-        wrote = (
-            heads.write_record(run.t, p.release.name, p.to_version, p.heads("target"), p.target_source)
-            or wrote
-        )
-    if not wrote:
+        entries[p.to_version] = (p.heads("target"), p.target_source)
+    if not records.write(run.t, p.release.name, entries):
         return "skipped", f"heads already recorded in configmap {p.record_name}"
     return "done", f"heads recorded in configmap {p.record_name}"
 
@@ -134,18 +135,11 @@ def _scale_down(run: Run) -> tuple[str, str]:
         return "skipped", "scale-down disabled by --no-scale-down"
     if not run.plan.deployments:
         return "skipped", "the release has no Deployments"
-    saved = run.keeper.state("replicas")
-    if saved is None:  # first run: what the operator had; a resumed run must keep these, not the zeros
-        saved = dict(run.plan.deployments)
-        run.keeper.save("replicas", saved)
-    live = {
-        d["metadata"]["name"]: int(d["spec"].get("replicas", 1)) for d in kube.list_(run.t, "deployments")
-    }
-    todo = [name for name in saved if live.get(name, 0) > 0]
+    live = dict(run.plan.deployments)  # read when this run started
+    todo = [name for name, replicas in live.items() if replicas > 0]
     if not todo:
         return "skipped", "deployments already scaled down"
-    for name in todo:
-        kube.scale(run.t, "deployment", name, 0)
+    proc.gather(*(lambda n=name: kube.scale(run.t, "deployment", n, 0) for name in todo))
     with proc.waiting():
         _wait_scaled_down(run, todo)
     return "done", "scaled down " + ", ".join(f"{n} ({live[n]}→0)" for n in todo)
@@ -164,12 +158,13 @@ def _wait_scaled_down(run: Run, names: list[str], timeout: float = 300) -> None:
             return
         if time.monotonic() > deadline:
             raise RollbackError(f"deployments still have pods after {timeout:.0f}s: {', '.join(left)}")
-        time.sleep(1)
+        time.sleep(POLL)
 
 
 def _chart_done(run: Run) -> bool:
-    rel = next((r for r in helm.list_releases(run.t) if r.name == run.plan.release.name), None)
-    return rel is not None and rel.status == "deployed" and rel.version == run.plan.to_version
+    """The release as this run found it (nothing before the chart step changes it)."""
+    rel = run.plan.release
+    return rel.status == "deployed" and rel.version == run.plan.to_version
 
 
 def _downgrade(run: Run) -> tuple[str, str]:
@@ -223,8 +218,8 @@ def _run_job(run: Run, job: dict[str, Any]) -> str:
             hint="The chart was NOT changed. Fix the cause, then re-run the same command with --retry "
             f"to recreate job/{name} (finished steps are skipped).",
         )
-    if downgrade.job_state(kube.get(run.t, "job", name)) is JobState.ACTIVE:
-        kube.delete(run.t, "job", name, wait=False)  # a sidecar keeps it alive; the work is done
+    if outcome.phase != "Succeeded":  # a sidecar keeps the pod, and so the Job, alive; the work is done
+        kube.delete(run.t, "job", name, wait=False)
     return codes
 
 
@@ -251,7 +246,9 @@ def _chart(run: Run) -> tuple[str, str]:
 
 def _restore_replicas(run: Run) -> None:
     """Charts without a replicas field leave our zero in place: put back what the operator had."""
-    saved = run.keeper.state("replicas") or {}
+    saved = {n: r for n, r in (run.keeper.state("replicas") or {}).items() if r}
+    if not saved or not run.opts.scale_down:
+        return
     for d in kube.list_(run.t, "deployments"):
         name = d["metadata"]["name"]
         if saved.get(name) and int(d["spec"].get("replicas", 1)) == 0:

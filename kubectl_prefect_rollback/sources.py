@@ -6,7 +6,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from kubectl_prefect_rollback import charts, heads, helm, kube, manifests, migrations, release, versions
+from kubectl_prefect_rollback import (
+    charts,
+    heads,
+    helm,
+    manifests,
+    migrations,
+    proc,
+    records,
+    release,
+    versions,
+)
 from kubectl_prefect_rollback.errors import BadInput, RollbackError
 from kubectl_prefect_rollback.helm import Release
 from kubectl_prefect_rollback.target import Target
@@ -33,8 +43,17 @@ def target_values(
     return yaml.safe_dump(values, sort_keys=False), f"revision {known.revision}, the last that ran {to}", ()
 
 
+def deployed_texts(t: Target, name: str, revision: int) -> tuple[str, str]:
+    """`helm get hooks` and `helm get manifest` of one revision, fetched side by side."""
+    hooks, manifest = proc.gather(
+        lambda: helm.get_hooks(t, name, revision=revision),
+        lambda: helm.get_manifest(t, name, revision=revision),
+    )
+    return hooks, manifest
+
+
 def migration_jobs(
-    t: Target, name: str, revision: int, *, render_from: str | None, version: str
+    t: Target, name: str, revision: int, texts: tuple[str, str], *, render_from: str | None, version: str
 ) -> list[dict[str, Any]]:
     """The migration Job as deployed at the current version: its image knows the way down."""
     if render_from:
@@ -47,9 +66,8 @@ def migration_jobs(
         )
         jobs = manifests.migration_jobs(text)
     else:
-        jobs = manifests.migration_jobs(helm.get_hooks(t, name, revision=revision))
-        if not jobs:
-            jobs = manifests.migration_jobs(helm.get_manifest(t, name, revision=revision))
+        hooks, manifest = texts
+        jobs = manifests.migration_jobs(hooks) or manifests.migration_jobs(manifest)
     if not jobs:
         raise RollbackError(
             f"release {name} (revision {revision}) has no Job from {manifests.MIGRATION_TEMPLATE}",
@@ -62,16 +80,17 @@ def current_chains(
     t: Target,
     rel: Release,
     jobs: list[dict[str, Any]],
+    pods: list[dict[str, Any]],
     *,
     pod: str | None,
-    selector: str | None,
     container: str | None,
 ) -> tuple[heads.Listing, str]:
     """From a running server; when none runs (scaled down by an earlier attempt), from a probe pod."""
-    server = heads.find_server_pod(t, rel.name, pod=pod, selector=selector, container=container)
+    server = heads.find_server_pod(pods, rel.name, pod=pod, container=container)
     if server:
-        listing = heads.read_chains(t, server, with_help=True)
-        return listing, f"pod {server.name}, container {server.container}"
+        # the listing is shell + awk; the help check starts the image's CLI: run them side by side
+        listing, yes = proc.gather(lambda: heads.read_chains(t, server), lambda: heads.takes_yes(t, server))
+        return heads.Listing(listing.chains, yes), f"pod {server.name}, container {server.container}"
     name = f"{rel.name}-probe-{versions.dashed(rel.version)}"
     listing = heads.probe(t, jobs[0], name=name, with_help=True)
     return listing, f"probe pod {name} (image of the deployed migration Job)"
@@ -85,13 +104,14 @@ def target_heads(
     values: str | None,
     files: tuple[str, ...],
     flags: dict[str, str],
+    recorded: dict[str, dict[str, Any]],
 ) -> tuple[dict[str, str | None], str]:
     """Flags, else the records ConfigMap, else a probe pod from the target chart's migration Job."""
     if set(flags) >= {"nebula", "orion"}:
         return {db: flags.get(db) for db in migrations.DATABASES}, "--*-revision flags"
-    recorded = heads.recorded_heads(heads.read_records(t, rel.name), to)
-    if recorded:
-        return {**recorded, **flags}, f"configmap {heads.record_name(rel.name)}"
+    known = records.heads(recorded, to)
+    if known:
+        return {**known, **flags}, f"configmap {records.name(rel.name)}"
     text = helm.template(
         t,
         rel.name,
@@ -112,12 +132,14 @@ def target_heads(
     return {**heads.heads_of(chains), **flags}, f"probe pod {name} (image of chart {to})"
 
 
-def deployments(t: Target, name: str, revision: int) -> tuple[list[tuple[str, int]], list[dict[str, Any]]]:
-    """The release's Deployments (by its manifest, not by labels) and their live objects."""
+def deployments(
+    manifest: str, live: list[dict[str, Any]]
+) -> tuple[list[tuple[str, int]], list[dict[str, Any]]]:
+    """The release's Deployments (named by its manifest, not guessed from labels) and their live objects."""
     wanted = {
         doc.get("metadata", {}).get("name")
-        for _, doc in manifests.load_documents(helm.get_manifest(t, name, revision=revision))
+        for _, doc in manifests.load_documents(manifest)
         if doc.get("kind") == "Deployment"
     }
-    live = [d for d in kube.list_(t, "deployments") if d["metadata"]["name"] in wanted]
-    return [(d["metadata"]["name"], int(d["spec"].get("replicas", 1))) for d in live], live
+    mine = [d for d in live if d["metadata"]["name"] in wanted]
+    return [(d["metadata"]["name"], int(d["spec"].get("replicas", 1))) for d in mine], mine

@@ -10,12 +10,13 @@ from kubectl_prefect_rollback.errors import VerifyFailed
 from kubectl_prefect_rollback.plan import Plan
 from kubectl_prefect_rollback.target import Target
 
+POLL = 0.5
 
-def _wanted_images(t: Target, plan: Plan) -> set[str]:
+
+def _wanted_images(deployments: list[dict[str, Any]], names: set[str]) -> set[str]:
     """Server images the release's Deployments now ask for (the target chart's, with its values)."""
-    names = {name for name, _ in plan.deployments}
     images = set()
-    for d in kube.list_(t, "deployments"):
+    for d in deployments:
         if d["metadata"]["name"] in names or not names:
             for c in d["spec"]["template"]["spec"].get("containers") or []:
                 if heads.image_path(c.get("image", "")).endswith("/server"):
@@ -23,18 +24,22 @@ def _wanted_images(t: Target, plan: Plan) -> set[str]:
     return images
 
 
-def _ready_server(t: Target, plan: Plan, images: set[str]) -> tuple[heads.ServerPod | None, str]:
-    pods = kube.list_(t, "pods")
+def _ready_server(t: Target, plan: Plan) -> tuple[heads.ServerPod | None, str, set[str]]:
+    """One look at Deployments and pods together: a Ready pod running the Deployments' server image."""
+    objects = kube.list_(t, "deployments,pods")
+    images = _wanted_images(
+        [o for o in objects if o.get("kind") == "Deployment"], {n for n, _ in plan.deployments}
+    )
     seen = "no server pod"
-    for pod in pods:
+    for pod in (o for o in objects if o.get("kind") == "Pod"):
         found = heads.server_container(pod)
         if not found or (pod.get("metadata", {}).get("labels") or {}).get("job-name"):
             continue
         name, image = found
         seen = f"pod {pod['metadata']['name']} runs {image}"
         if image in images and _is_ready(pod):
-            return heads.ServerPod(pod["metadata"]["name"], name, image), seen
-    return None, seen
+            return heads.ServerPod(pod["metadata"]["name"], name, image), seen, images
+    return None, seen, images
 
 
 def _is_ready(pod: dict[str, Any]) -> bool:
@@ -44,10 +49,11 @@ def _is_ready(pod: dict[str, Any]) -> bool:
     )
 
 
-def _wait_ready_server(t: Target, plan: Plan, images: set[str], timeout: float) -> heads.ServerPod:
+def _wait_ready_server(t: Target, plan: Plan, timeout: float, first: tuple | None) -> heads.ServerPod:
     deadline = time.monotonic() + timeout
     while True:
-        server, seen = _ready_server(t, plan, images)
+        server, seen, images = first or _ready_server(t, plan)
+        first = None
         if server:
             return server
         if time.monotonic() > deadline:
@@ -57,17 +63,17 @@ def _wait_ready_server(t: Target, plan: Plan, images: set[str], timeout: float) 
                 hint="Look at `kubectl get pods` and the server logs: an older server fails to start "
                 "when its database is ahead of it.",
             )
-        time.sleep(2)
+        time.sleep(POLL)
 
 
 def verify(t: Target, plan: Plan, *, timeout: float) -> str:
-    rel = next((r for r in helm.list_releases(t) if r.name == plan.release.name), None)
+    releases, first = proc.gather(lambda: helm.list_releases(t), lambda: _ready_server(t, plan))
+    rel = next((r for r in releases if r.name == plan.release.name), None)
     if rel is None or rel.status != "deployed" or rel.version != plan.to_version:
         got = f"{rel.status} at {rel.version}" if rel else "missing"
         raise VerifyFailed(f"release {plan.release.name} is {got}, expected deployed at {plan.to_version}")
-    images = _wanted_images(t, plan)
     with proc.waiting():
-        server = _wait_ready_server(t, plan, images, timeout)
+        server = _wait_ready_server(t, plan, timeout, first)
     got = heads.heads_of(heads.read_chains(t, server).chains)
     want = plan.heads("target")
     wrong = [f"{db} {got[db]} (want {want[db]})" for db in want if got.get(db) != want[db]]
