@@ -11,6 +11,7 @@ import ast
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .errors import BadInput, ParseError, Refused
 
@@ -76,8 +77,7 @@ printf '%s\\n' '{FOOTER}'
 """
 
 
-@dataclass(frozen=True)
-class Migration:
+class Migration(NamedTuple):  # a tuple, not a dataclass: thousands are built per plan, cheaply
     revision: str
     down_revisions: tuple[str, ...]  # () for the base; several for a merge
     file: str

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import subprocess
 import time
@@ -45,7 +44,7 @@ def as_data(chain: Chain | None) -> dict | None:
         "count": chain.count,
         "newest_file": chain.newest_file,
         "migrations": [
-            {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(m).items()}
+            {k: list(v) if isinstance(v, tuple) else v for k, v in m._asdict().items()}
             for m in chain.migrations
         ],
     }
