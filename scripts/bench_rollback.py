@@ -28,7 +28,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.e2e.cluster import PLUGIN, RELEASE, App, Cluster  # noqa: E402
+from tests.e2e.cluster import RELEASE, App, Cluster  # noqa: E402
 from tests.fixtures import app as fixture  # noqa: E402
 from tests.tools import find_tool  # noqa: E402
 
@@ -48,7 +48,9 @@ true
 def run_plugin(app: App) -> tuple[float, float]:
     report = app.home / "report.json"
     t0 = time.monotonic()
-    app.plugin("rollback", "--to", TO, "--chart", app.chart(TO), "--yes", "--report", str(report), timeout=900)
+    app.plugin(
+        "rollback", "--to", TO, "--chart", app.chart(TO), "--yes", "--report", str(report), timeout=900
+    )
     wall = time.monotonic() - t0
     return wall, wall - json.loads(report.read_text())["waitedSeconds"]
 
@@ -67,23 +69,50 @@ def edit_job(manifest: str, targets: dict[str, str]) -> str:
 def run_seed(app: App) -> float:
     targets = fixture.release_heads(TO)  # "make a note of these versions" — noted before the upgrade
     t0 = time.monotonic()
-    pods = json.loads(app.kubectl("get", "pods", "-l", "app.kubernetes.io/component=server", "-o", "json").stdout)
+    pods = json.loads(
+        app.kubectl("get", "pods", "-l", "app.kubernetes.io/component=server", "-o", "json").stdout
+    )
     pod = pods["items"][0]["metadata"]["name"]
     app.kubectl("exec", pod, "-c", "server", "--", "sh", "-c", RUNBOOK_HEADS)
-    rendered = app.helm("template", RELEASE, app.chart("1.3.0"), "-f", str(app.values_files["1.3.0"]),
-                        "--show-only", "templates/db-migration-job.yaml").stdout
+    rendered = app.helm(
+        "template",
+        RELEASE,
+        app.chart("1.3.0"),
+        "-f",
+        str(app.values_files["1.3.0"]),
+        "--show-only",
+        "templates/db-migration-job.yaml",
+    ).stdout
     job = edit_job(rendered, targets)
     name = yaml.safe_load(job)["metadata"]["name"]
     app.kubectl("delete", "job", name, "--ignore-not-found")  # the hook's Job of the same name lingers
     app.kubectl("apply", "-f", "-", stdin=job)
     followers = []
     for db in fixture.DATABASES:
-        argv = ["sh", "-c", f"until kubectl logs -f job/{name} -c {db} -n {app.namespace}; do sleep 0.2; done"]
-        followers.append(subprocess.Popen(argv, env=app.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        argv = [
+            "sh",
+            "-c",
+            f"until kubectl logs -f job/{name} -c {db} -n {app.namespace}; do sleep 0.2; done",
+        ]
+        followers.append(
+            subprocess.Popen(argv, env=app.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        )
     for f in followers:
         f.wait(timeout=600)
-    app.helm("upgrade", "--install", RELEASE, app.chart(TO), "--version", TO, "-f", str(app.values_files[TO]),
-             "--wait", "--timeout", "300s", timeout=600)
+    app.helm(
+        "upgrade",
+        "--install",
+        RELEASE,
+        app.chart(TO),
+        "--version",
+        TO,
+        "-f",
+        str(app.values_files[TO]),
+        "--wait",
+        "--timeout",
+        "300s",
+        timeout=600,
+    )
     return time.monotonic() - t0
 
 
@@ -122,9 +151,13 @@ def main() -> None:
                     assert app.heads() == fixture.release_heads(TO), f"{method} did not reach the {TO} heads"
                     cluster.sim.delete("Namespace", "", app.namespace)
             p, s = statistics.median(plugin), statistics.median(seed)
-            print(f"latency {latency:>3} ms: plugin median {p:.2f}s, runbook median {s:.2f}s, ratio {p / s:.2f} "
-                  f"(goal <= 1.1); plugin overhead median {statistics.median(overhead):.2f}s (goal <= 1.5s); "
-                  f"runs {args.runs}", flush=True)
+            print(
+                f"latency {latency:>3} ms: plugin median {p:.2f}s, runbook median {s:.2f}s, "
+                f"ratio {p / s:.2f} "
+                f"(goal <= 1.1); plugin overhead median {statistics.median(overhead):.2f}s (goal <= 1.5s); "
+                f"runs {args.runs}",
+                flush=True,
+            )
     finally:
         cluster.stop()
         shutil.rmtree(work, ignore_errors=True)

@@ -32,7 +32,10 @@ def main() -> int:
     kubectl = find_tool("kubectl", "1.32") or shutil.which("kubectl")
     helm = find_tool("helm", "4.1.4") or find_tool("helm", "3.17.3") or shutil.which("helm")
     if not (kubectl and helm and shutil.which("bwrap")):
-        print("demo needs kubectl, helm and bwrap: run `make tools` (scripts/install-test-tools.sh)", file=sys.stderr)
+        print(
+            "demo needs kubectl, helm and bwrap: run `make tools` (scripts/install-test-tools.sh)",
+            file=sys.stderr,
+        )
         return 1
     started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="prefect-rollback-demo-"))
@@ -41,7 +44,10 @@ def main() -> int:
         app = cluster.app("customer-managed", kubectl=kubectl, helm=helm)
         print(f"kubesim at {cluster.sim.url}; kubectl {kubectl}; helm {helm}", flush=True)
         for version in ("1.2.0", "1.3.0"):
-            banner(f"helm upgrade --install customer-managed prefect-cloud-{version}.tgz -f values-{version}.yaml --wait")
+            banner(
+                f"helm upgrade --install customer-managed prefect-cloud-{version}.tgz "
+                f"-f values-{version}.yaml --wait"
+            )
             app.install(version)
             print(f"databases now at {app.heads()}", flush=True)
 
@@ -55,16 +61,24 @@ def main() -> int:
             ["revisions"],
         ):
             banner(" ".join(["kubectl", "prefect-rollback", *args, "-n", app.namespace]))
-            subprocess.run(["kubectl", "prefect-rollback", *args, "-n", app.namespace], env=env, cwd=charts,
-                           stdin=subprocess.DEVNULL, check=True, timeout=600)
+            subprocess.run(
+                ["kubectl", "prefect-rollback", *args, "-n", app.namespace],
+                env=env,
+                cwd=charts,
+                stdin=subprocess.DEVNULL,
+                check=True,
+                timeout=600,
+            )
 
         heads = app.heads()
         want = fixture.release_heads("1.2.0")
         if heads != want:
             print(f"\ndemo FAILED: databases at {heads}, expected {want}", file=sys.stderr)
             return 1
-        print(f"\nDatabases read back directly: {heads} (the 1.2.0 heads). "
-              f"Demo finished in {time.monotonic() - started:.0f}s.")
+        print(
+            f"\nDatabases read back directly: {heads} (the 1.2.0 heads). "
+            f"Demo finished in {time.monotonic() - started:.0f}s."
+        )
         return 0
     except subprocess.CalledProcessError as e:
         print(f"\ndemo FAILED: `{' '.join(map(str, e.cmd))}` exited {e.returncode}", file=sys.stderr)

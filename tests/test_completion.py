@@ -135,6 +135,7 @@ def test_completion_bash_script_completes_under_the_krew_name(on_path: dict[str,
     script = subprocess.run(["kubectl-prefect_rollback", "completion", "bash"], env=on_path,
                             capture_output=True, text=True, check=True).stdout
     probe = (script + '\nCOMP_WORDS=(kubectl-prefect_rollback pl); COMP_CWORD=1\n'
-             '_kubectl_prefect_rollback_completion kubectl-prefect_rollback\nprintf "%s\\n" "${COMPREPLY[@]}"\n')
+             '_kubectl_prefect_rollback_completion kubectl-prefect_rollback\n'
+             'printf "%s\\n" "${COMPREPLY[@]}"\n')
     out = subprocess.run(["bash", "-c", probe], env=on_path, capture_output=True, text=True)
     assert out.stdout.split() == ["plan"], out.stdout + out.stderr

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,7 +36,9 @@ class Cluster:
         paths = fixture.build()
         data_root = work / "data"
         data_root.mkdir(parents=True, exist_ok=True)
-        sim = KubeSim(tls=tls, binds=fixture.sandbox_binds(data_dir=data_root), state_dir=str(work / "kubesim"))
+        sim = KubeSim(
+            tls=tls, binds=fixture.sandbox_binds(data_dir=data_root), state_dir=str(work / "kubesim")
+        )
         sim.start()
         sim.register_images(str(paths.images_dir))
         return cls(sim, paths, data_root, work)
@@ -87,10 +88,23 @@ class App:
     values_files: dict[str, Path] = field(default_factory=dict)
 
     # -- processes ----------------------------------------------------------------------------------
-    def run(self, *argv: str, check: bool = True, timeout: float = 300, stdin: str | None = None,
-            extra_env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(argv, env={**self.env, **(extra_env or {})}, capture_output=True, text=True,
-                              timeout=timeout, input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL)
+    def run(
+        self,
+        *argv: str,
+        check: bool = True,
+        timeout: float = 300,
+        stdin: str | None = None,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            argv,
+            env={**self.env, **(extra_env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=stdin,
+            stdin=None if stdin is not None else subprocess.DEVNULL,
+        )
         if check and proc.returncode:
             raise AssertionError(f"{' '.join(argv)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
         return proc
@@ -107,7 +121,9 @@ class App:
     # -- the installation ---------------------------------------------------------------------------
     def values_file(self, version: str, **extra: object) -> Path:
         data_dir = None if self.pg_url else f"/data/{self.namespace}"
-        values = fixture.values_for(version, data_dir=data_dir, pg_url=self.pg_url, prefix=self.pg_prefix, **extra)
+        values = fixture.values_for(
+            version, data_dir=data_dir, pg_url=self.pg_url, prefix=self.pg_prefix, **extra
+        )
         path = self.home / f"values-{version}.yaml"
         path.write_text(yaml.safe_dump(values, sort_keys=False))
         self.values_files[version] = path
@@ -118,8 +134,18 @@ class App:
 
     def install(self, version: str, **extra: object) -> None:
         """What an operator did before: helm upgrade --install with that release's values."""
-        self.helm("upgrade", "--install", RELEASE, self.chart(version), "-f", str(self.values_file(version, **extra)),
-                  "--wait", "--timeout", "180s", timeout=400)
+        self.helm(
+            "upgrade",
+            "--install",
+            RELEASE,
+            self.chart(version),
+            "-f",
+            str(self.values_file(version, **extra)),
+            "--wait",
+            "--timeout",
+            "180s",
+            timeout=400,
+        )
 
     def heads(self) -> dict[str, str | None]:
         return {db: fixture.db_heads(url) for db, url in self.host_urls.items()}
@@ -149,6 +175,3 @@ def tool_pairs() -> list[tuple[str, str]]:
 
 def scratch() -> Path:
     return Path(tempfile.mkdtemp(prefix="prefect-rollback-e2e-"))
-
-
-

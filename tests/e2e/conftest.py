@@ -44,8 +44,12 @@ def make_app(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[Calla
                 pytest.fail(message)
             pytest.skip(message)
         base = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:30].strip("-")
-        app = cluster.app(f"e{next(_ids)}-{base}", kubectl=require_tool("kubectl", kubectl),
-                          helm=require_tool("helm", helm), pg_url=pg_url)
+        app = cluster.app(
+            f"e{next(_ids)}-{base}",
+            kubectl=require_tool("kubectl", kubectl),
+            helm=require_tool("helm", helm),
+            pg_url=pg_url,
+        )
         made.append(app)
         return app
 

@@ -17,8 +17,11 @@ def test_helm_rollback_alone_breaks_the_older_servers(at_130) -> None:
     logs = ""
     while time.monotonic() < deadline:
         pods = json.loads(app.kubectl("get", "pods", "-o", "json").stdout)["items"]
-        olds = [p["metadata"]["name"] for p in pods
-                if any(c["image"] == fixture.server_ref("1.2.0") for c in p["spec"]["containers"])]
+        olds = [
+            p["metadata"]["name"]
+            for p in pods
+            if any(c["image"] == fixture.server_ref("1.2.0") for c in p["spec"]["containers"])
+        ]
         for pod in olds:
             logs = app.kubectl("logs", pod, "-c", "server", check=False).stdout
             if "Can't locate revision" in logs:

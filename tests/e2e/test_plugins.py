@@ -35,8 +35,19 @@ def test_as_helm_plugin(at_130, helm: str, tmp_path: Path) -> None:
     app.helm("plugin", "install", str(plugin_checkout(tmp_path)))
     env = {k: v for k, v in app.env.items()}
     # namespace only through helm's flag: the kubeconfig's own default namespace is another one
-    proc = app.run("helm", "-n", app.namespace, "prefect-rollback", "--to", "1.2.0", "--chart",
-                   app.chart("1.2.0"), "--yes", timeout=600, extra_env={"KUBECONFIG": _other_ns_kubeconfig(app)})
+    proc = app.run(
+        "helm",
+        "-n",
+        app.namespace,
+        "prefect-rollback",
+        "--to",
+        "1.2.0",
+        "--chart",
+        app.chart("1.2.0"),
+        "--yes",
+        timeout=600,
+        extra_env={"KUBECONFIG": _other_ns_kubeconfig(app)},
+    )
     assert "Rolled back customer-managed" in proc.stderr
     assert app.heads() == fixture.release_heads("1.2.0")
     history = json.loads(app.helm("history", RELEASE, "-o", "json").stdout)
@@ -53,8 +64,16 @@ def test_as_kubectl_plugin(at_130) -> None:
     assert os.path.dirname(PLUGIN) in app.env["PATH"]
     listed = app.run("kubectl", "plugin", "list", check=False)
     assert "kubectl-prefect_rollback" in listed.stdout + listed.stderr
-    proc = app.run("kubectl", "prefect-rollback", "-n", app.namespace, "revisions", "-o", "json",
-                   extra_env={"KUBECONFIG": _other_ns_kubeconfig(app)})
+    proc = app.run(
+        "kubectl",
+        "prefect-rollback",
+        "-n",
+        app.namespace,
+        "revisions",
+        "-o",
+        "json",
+        extra_env={"KUBECONFIG": _other_ns_kubeconfig(app)},
+    )
     doc = json.loads(proc.stdout)
     assert doc["release"]["namespace"] == app.namespace
     assert {db: d["head"] for db, d in doc["databases"].items()} == fixture.release_heads("1.3.0")

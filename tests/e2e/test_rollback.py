@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import time
 
 import pytest
 
@@ -15,7 +14,9 @@ from tests.fixtures import app as fixture
 TO = "1.2.0"
 
 
-def rollback(app: App, *extra: str, check: bool = True, report: bool = False) -> subprocess.CompletedProcess[str]:
+def rollback(
+    app: App, *extra: str, check: bool = True, report: bool = False
+) -> subprocess.CompletedProcess[str]:
     args = ["rollback", "--to", TO, "--chart", app.chart(TO), "--yes", *extra]
     if report:
         args += ["--report", str(app.home / "report.json")]
@@ -31,14 +32,18 @@ def assert_rolled_back(app: App, tables_at_120: dict[str, set[str]]) -> None:
     history = json.loads(app.helm("history", RELEASE, "-o", "json").stdout)
     assert history[-1]["description"].startswith("prefect-rollback: 1.3.0 -> 1.2.0")
     pods = json.loads(app.kubectl("get", "pods", "-o", "json").stdout)["items"]
-    servers = [p for p in pods if p["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "server"]
+    servers = [
+        p for p in pods if p["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "server"
+    ]
     assert servers, "a server pod runs"
     for pod in servers:
         image = next(c["image"] for c in pod["spec"]["containers"] if c["name"] == "server")
         assert image == fixture.server_ref(TO)
         ready = {c["type"]: c["status"] for c in pod["status"]["conditions"]}
         assert ready.get("Ready") == "True"
-    records = json.loads(app.kubectl("get", "configmap", f"{RELEASE}-prefect-rollback-revisions", "-o", "json").stdout)
+    records = json.loads(
+        app.kubectl("get", "configmap", f"{RELEASE}-prefect-rollback-revisions", "-o", "json").stdout
+    )
     assert json.loads(records["data"]["1.3.0"])["heads"] == fixture.release_heads("1.3.0")
     assert app.kubectl("get", "lease", f"{RELEASE}-prefect-rollback", "--ignore-not-found").stdout == ""
 
@@ -65,7 +70,14 @@ def test_happy_path(make_app, kubectl: str, helm: str) -> None:
     assert report["from"] == {"version": "1.3.0", "heads": fixture.release_heads("1.3.0")}
     assert report["to"] == {"version": TO, "heads": fixture.release_heads(TO)}
     assert [s["name"] for s in report["steps"]] == [
-        "lock", "record", "scale-down", "downgrade", "chart", "verify", "unlock"]
+        "lock",
+        "record",
+        "scale-down",
+        "downgrade",
+        "chart",
+        "verify",
+        "unlock",
+    ]
     assert all(s["status"] == "done" for s in report["steps"])
 
 
@@ -104,8 +116,9 @@ def test_interrupt_while_logs_stream_then_reattach(make_app, cluster) -> None:
     app.install("1.3.0")
     cluster.sim.set_start_delay(6)  # the downgrade pod takes a while to start: time to interrupt
     args = [PLUGIN, "rollback", "--to", TO, "--chart", app.chart(TO), "--yes", "--namespace", app.namespace]
-    proc = subprocess.Popen(args, env=app.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        args, env=app.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     seen = []
     assert proc.stderr is not None
     for line in proc.stderr:
@@ -134,8 +147,17 @@ def test_two_rollbacks_at_once(make_app, cluster) -> None:
     app.install("1.3.0")
     cluster.sim.set_start_delay(2)
     args = [PLUGIN, "rollback", "--to", TO, "--chart", app.chart(TO), "--yes", "--namespace", app.namespace]
-    procs = [subprocess.Popen(args, env=app.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            args,
+            env=app.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     results = [(p.wait(timeout=600), p.stderr.read()) for p in procs]  # type: ignore[union-attr]
     codes = sorted(code for code, _ in results)
     assert codes == [0, 3], results
@@ -152,8 +174,18 @@ def test_sidecar_in_migration_job(make_app) -> None:
     # helm's own hook would wait forever on such a Job, so the upgrade skips hooks; the servers
     # migrate the databases when they start, as Prefect's do.
     values = app.values_file("1.3.0", migrations={"sidecar": True})
-    app.helm("upgrade", RELEASE, app.chart("1.3.0"), "-f", str(values), "--no-hooks", "--wait",
-             "--timeout", "180s", timeout=400)
+    app.helm(
+        "upgrade",
+        RELEASE,
+        app.chart("1.3.0"),
+        "-f",
+        str(values),
+        "--no-hooks",
+        "--wait",
+        "--timeout",
+        "180s",
+        timeout=400,
+    )
     assert app.heads() == fixture.release_heads("1.3.0")
     hooks = app.helm("get", "hooks", RELEASE).stdout
     assert "istio-proxy" in hooks
