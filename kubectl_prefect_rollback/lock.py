@@ -11,6 +11,7 @@ import getpass
 import json
 import socket
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -185,12 +186,18 @@ class Keeper:
         self._thread.start()
 
     def _renew_loop(self) -> None:
+        renewed = time.monotonic()
         while not self._stop.wait(RENEW_EVERY):
             try:
                 self._update(lambda obj: None)
-            except Exception as e:  # noqa: BLE001 - reported by check(), the main thread decides
+                renewed = time.monotonic()
+            except kube.Conflict as e:  # somebody else wrote the lease: it is not ours any more
                 self.lost = str(e)
                 return
+            except Exception as e:  # noqa: BLE001 - a blip is fine until the lease could have expired
+                if time.monotonic() - renewed >= DURATION:
+                    self.lost = f"not renewed for {DURATION}s: {e}"
+                    return
 
     def _update(self, change: Any) -> None:
         with self._mutex:
