@@ -135,6 +135,8 @@ def _scale_down(run: Run) -> tuple[str, str]:
         return "skipped", "scale-down disabled by --no-scale-down"
     if not run.plan.deployments:
         return "skipped", "the release has no Deployments"
+    if _chart_done(run):  # resumed after the chart step: these servers already run the target image
+        return "skipped", f"release already at {run.plan.to_version}: its servers stay up"
     live = dict(run.plan.deployments)  # read when this run started
     todo = [name for name, replicas in live.items() if replicas > 0]
     if not todo:
@@ -226,6 +228,7 @@ def _run_job(run: Run, job: dict[str, Any]) -> str:
 def _chart(run: Run) -> tuple[str, str]:
     p = run.plan
     if _chart_done(run):
+        _restore_replicas(run)  # an earlier run may have stopped between the upgrade and the restore
         return "skipped", f"release already deployed at {p.release.chart} {p.to_version}"
     run.out.progress(
         "helm upgrade to "
