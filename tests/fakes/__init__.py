@@ -1,0 +1,6 @@
+"""Fake `kubectl` and `helm` executables for the command tests (STYLE.md idiom 8).
+
+`state.py` holds the shared, file-backed world (objects, releases, failure rules, the call log);
+`fake_kubectl.py` and `fake_helm.py` are run as real processes by the plugin; `fixture.py` installs
+them on PATH for one test.
+"""

@@ -1,0 +1,144 @@
+"""A stateful fake `helm`: list/history/get values|hooks|manifest/template/show chart/upgrade --install.
+
+Releases live in `state["releases"]["<ns>/<name>"]` with a history of revisions (version, status, values,
+hooks and manifest texts); chart versions in `state["charts"][version]`. `upgrade` appends a revision,
+points the Deployments at the new images and re-syncs their pods.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tarfile
+from typing import Any
+
+from tests.fakes import fake_kubectl
+from tests.fakes.state import Exit, main, one, parse_args
+
+VALUED = {
+    "-n": "namespace", "--namespace": "namespace", "--kube-context": "context", "--kubeconfig": "kubeconfig",
+    "-o": "output", "--output": "output", "--revision": "revision", "--max": "max", "--version": "version",
+    "-s": "show_only", "--show-only": "show_only", "-f": "values", "--values": "values",
+    "--description": "description", "--timeout": "timeout",
+}  # fmt: skip
+FLAGS = {"--all", "--install", "--wait", "-a", "--deployed", "--failed", "--pending", "--uninstalling",
+         "--superseded", "--uninstalled"}  # fmt: skip
+STATES = ("deployed", "failed", "pending", "uninstalling", "superseded", "uninstalled")
+
+
+def local_chart_yaml(path: str) -> str | None:
+    """Chart.yaml text of a local chart directory or .tgz (helm ignores --version for these)."""
+    if os.path.isdir(path):
+        with open(os.path.join(path, "Chart.yaml")) as f:
+            return f.read()
+    if os.path.isfile(path):
+        with tarfile.open(path) as tar:
+            for m in tar:
+                if m.name.count("/") == 1 and m.name.endswith("/Chart.yaml"):
+                    return tar.extractfile(m).read().decode()  # type: ignore[union-attr]
+        raise Exit(1, err=f"Error: file '{path}' does not appear to be a gzipped archive\n")
+    return None
+
+
+def chart_version(st: dict[str, Any], chart: str, flag: str | None) -> str:
+    text = local_chart_yaml(chart)
+    if text is not None:
+        return next(line.split(":", 1)[1].strip().strip("\"'") for line in text.splitlines()
+                    if line.startswith("version:"))  # fmt: skip
+    if chart.startswith((".", "/")):
+        raise Exit(1, err=f"Error: path \"{chart}\" not found\n")
+    if not flag or flag not in st["charts"]:
+        raise Exit(1, err=f'Error: chart "{chart}" version "{flag}" not found in repository\n')
+    return flag
+
+
+def release(st: dict[str, Any], ns: str, name: str) -> dict[str, Any]:
+    rel = st["releases"].get(f"{ns}/{name}")
+    if rel is None:
+        raise Exit(1, err="Error: release: not found\n")
+    return rel
+
+
+def revision(rel: dict[str, Any], opts: dict) -> dict[str, Any]:
+    want = one(opts, "revision")
+    hist = rel["history"]
+    found = hist[-1] if want is None else next((h for h in hist if str(h["revision"]) == want), None)
+    if found is None:
+        raise Exit(1, err="Error: release: not found\n")
+    return found
+
+
+def row(rel: dict[str, Any], h: dict[str, Any]) -> dict[str, Any]:
+    return {"revision": h["revision"], "updated": h["updated"], "status": h["status"],
+            "chart": f"{rel['chart']}-{h['version']}", "app_version": h["version"],
+            "description": h["description"]}  # fmt: skip
+
+
+def upgrade(st: dict[str, Any], ns: str, pos: list[str], opts: dict, stdin: str | None) -> None:
+    import yaml
+
+    name, chart = pos
+    version = chart_version(st, chart, one(opts, "version"))
+    values: dict[str, Any] = {}
+    for f in opts.get("values", []):
+        text = stdin if f == "-" else open(f).read()
+        values.update(yaml.safe_load(text or "") or {})
+    rel = st["releases"].setdefault(f"{ns}/{name}", {"name": name, "chart": "prefect-cloud", "history": []})
+    for h in rel["history"]:
+        if h["status"] == "deployed":
+            h["status"] = "superseded"
+    rev = (rel["history"][-1]["revision"] if rel["history"] else 0) + 1
+    texts = st["charts"][version]
+    rel["history"].append({"revision": rev, "version": version, "status": "deployed", "updated": "2026-02-01 10:00:00",
+                           "description": one(opts, "description") or "Upgrade complete", "values": values,
+                           "hooks": texts["hooks"], "manifest": texts["manifest"]})  # fmt: skip
+    for role, image in st["images"].items():
+        deploy = st["objects"].get(f"{ns}/deployment/{name}-{role}")
+        if deploy:
+            deploy["spec"]["template"]["spec"]["containers"][0]["image"] = image.replace("@VERSION@", version)
+            fake_kubectl.sync_pods(st, ns, deploy)
+            fake_kubectl.bump(st, deploy)
+    raise Exit(0, f'Release "{name}" has been upgraded. Happy Helming!\nREVISION: {rev}\n')
+
+
+def handle(st: dict[str, Any], argv: list[str], stdin: str | None) -> None:
+    pos, opts, _ = parse_args(argv, VALUED, FLAGS)
+    ns = one(opts, "namespace") or os.environ.get("HELM_NAMESPACE") or "default"
+    verb, args = (pos[0], pos[1:]) if pos else ("", [])
+    if verb in ("list", "history") or (verb == "get" and args[:1] == ["values"]):
+        if one(opts, "output") != "json":
+            raise Exit(1, err="fake helm: only --output json\n")
+    if verb == "list":
+        rows = [row(r, r["history"][-1]) | {"name": r["name"], "namespace": ns}
+                for k, r in sorted(st["releases"].items()) if k.startswith(f"{ns}/")]  # fmt: skip
+        shown = [s for s in STATES if s in opts] or ["deployed", "failed"]  # helm's default
+        if "all" not in opts:  # helm 3 only; helm 4 dropped --all
+            rows = [r for r in rows if r["status"].split("-", 1)[0] in shown]
+        raise Exit(0, json.dumps(rows))
+    if verb == "history":
+        rel = release(st, ns, args[0])
+        raise Exit(0, json.dumps([row(rel, h) for h in rel["history"]]))
+    if verb == "get":
+        what, name = args
+        h = revision(release(st, ns, name), opts)
+        if what == "values":
+            raise Exit(0, json.dumps(h["values"] or None))
+        raise Exit(0, h[what])
+    if verb == "template":
+        name, chart = args
+        version = chart_version(st, chart, one(opts, "version"))
+        show = one(opts, "show_only")
+        if show != "templates/db-migration-job.yaml":
+            raise Exit(1, err=f"Error: could not find template {show} in chart\n")
+        raise Exit(0, st["charts"][version]["template"])
+    if verb == "show" and args[:1] == ["chart"]:
+        version = chart_version(st, args[1], one(opts, "version"))
+        text = local_chart_yaml(args[1])
+        raise Exit(0, text or f"apiVersion: v2\nname: prefect-cloud\nversion: {version}\nappVersion: {version}\n")
+    if verb == "upgrade" and "install" in opts:
+        upgrade(st, ns, args, opts, stdin)
+    raise Exit(1, err=f'Error: unknown command "{verb}" for "helm"\n')
+
+
+if __name__ == "__main__":
+    main("helm", handle)

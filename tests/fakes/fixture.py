@@ -1,0 +1,205 @@
+"""The `fake` fixture: fake kubectl and helm on PATH, a fresh world from tests/data/fake, and helpers.
+
+    def test_x(fake):
+        fake.fail("helm", r"^upgrade ", stderr="Error: UPGRADE FAILED: boom")
+        result = fake.cli("rollback", "--to", "1.2.0", "--yes")
+        assert result.exit_code == 5
+        assert fake.argvs("helm")[-1][:2] == ["upgrade", "--install"]
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+import tarfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.fakes import state as fstate
+
+DATA = Path(__file__).resolve().parent.parent / "data" / "fake"
+REPO = Path(__file__).resolve().parents[2]
+SITE = str(Path(yaml.__file__).resolve().parents[1])
+ENTRY = Path(sys.executable).parent / "kubectl-prefect_rollback"
+# -IS: no site, no environment-driven imports; the fakes need the stdlib (+ yaml, found via `site`).
+SCRIPT = """#!{python} -IS
+import sys
+sys.path.insert(0, {repo!r})
+sys.path.append({site!r})
+from tests.fakes.{module} import handle
+from tests.fakes.state import main
+main({prog!r}, handle)
+"""
+CLEAN_ENV = ("HELM_NAMESPACE", "HELM_KUBECONTEXT", "HELM_PLUGIN_NAME", "HELM_BIN", "HELM_DEBUG", "KUBECTL_PATH",
+             "NO_COLOR", "LD_LIBRARY_PATH_ORIG", "PREFECT_ROLLBACK_CHART")  # fmt: skip
+KUBECONFIG = """apiVersion: v1
+kind: Config
+current-context: fake
+contexts:
+- name: fake
+  context: {cluster: fake, user: fake, namespace: customer-managed}
+- name: other
+  context: {cluster: fake, user: fake, namespace: other-ns}
+clusters:
+- name: fake
+  cluster: {server: "https://127.0.0.1:1"}
+users:
+- name: fake
+  user: {token: kubeconfig-token-not-for-argv}
+"""
+
+
+def _text(name: str, version: str) -> str:
+    return (DATA / "release" / name).read_text().replace("@VERSION@", version)
+
+
+def initial_state() -> dict[str, Any]:
+    sc = yaml.safe_load((DATA / "scenario.yaml").read_text())
+    ns = sc["namespace"]
+    images = {"server": sc["server_image"], "ui": sc["ui_image"]}
+    charts = {
+        v: {"template": _text("db-migration-job.yaml", v), "manifest": _text("manifest.yaml", v),
+            "hooks": _text("db-migration-job.yaml", v) + _text("hooks.yaml", v)}
+        for v in sc["chart_versions"]
+    }  # fmt: skip
+    releases = {}
+    for name, rel in sc["releases"].items():
+        hist = [{**h, "version": str(h["version"]), **{k: charts[str(h["version"])][k] for k in ("hooks", "manifest")}}
+                for h in rel["history"]]  # fmt: skip
+        releases[f"{ns}/{name}"] = {"name": name, "chart": rel["chart"], "history": hist}
+    st: dict[str, Any] = {
+        "rv": 1000, "objects": {}, "releases": releases, "charts": charts,
+        "images": {"server": images["server"], "ui": images["ui"]},
+        "listings": {images["server"].replace("@VERSION@", v): (DATA / f"listing-{v}.txt").read_text()
+                     for v in sc["chart_versions"]},
+        "job": {"exit_codes": {}, "running": False, "logs": {}}, "failures": [], "exec_output": {},
+    }  # fmt: skip
+    from tests.fakes import fake_kubectl
+
+    current = str(sc["releases"]["customer-managed"]["history"][-1]["version"])
+    for name, d in sc["deployments"].items():
+        deploy = {"apiVersion": "apps/v1", "kind": "Deployment",
+                  "metadata": {"name": name, "labels": {"app.kubernetes.io/instance": "customer-managed",
+                                                        "app.kubernetes.io/managed-by": "Helm"}},
+                  "spec": {"replicas": d["replicas"], "template": {"spec": {"containers": [
+                      {"name": d["container"], "image": images[d["image"].split("_")[0]].replace("@VERSION@", current)}
+                  ]}}}}  # fmt: skip
+        fake_kubectl.store(st, ns, deploy)
+        fake_kubectl.sync_pods(st, ns, deploy)
+    return st
+
+
+def chart_tgz(path: Path, version: str, name: str = "prefect-cloud") -> Path:
+    """A real packaged chart: <name>/Chart.yaml (+ a template) in a gzipped tar."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w:gz") as tar:
+        for member, text in (
+            (f"{name}/Chart.yaml", f"apiVersion: v2\nname: {name}\nversion: {version}\nappVersion: {version}\n"),
+            (f"{name}/templates/db-migration-job.yaml", "# rendered by the fake helm from tests/data/fake\n"),
+        ):
+            data = text.encode()
+            info = tarfile.TarInfo(member)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+class Fake:
+    def __init__(self, tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.tmp, self.mp = tmp, monkeypatch
+        self.bin = tmp / "bin"
+        self.state_path = tmp / "state.json"
+        self.calls_path = tmp / "calls.jsonl"
+        self.work = tmp / "work"
+        self.kubeconfig = tmp / "kubeconfig"
+
+    def install(self) -> Fake:
+        self.bin.mkdir()
+        self.work.mkdir()
+        (self.tmp / "home").mkdir()
+        for prog in ("kubectl", "helm"):
+            exe = self.bin / prog
+            exe.write_text(SCRIPT.format(python=sys.executable, repo=str(REPO), site=SITE, module=f"fake_{prog}", prog=prog))
+            exe.chmod(0o755)
+        self.state_path.write_text(json.dumps(initial_state()))
+        self.calls_path.write_text("")
+        self.kubeconfig.write_text(KUBECONFIG)
+        chart_tgz(self.work / "prefect-cloud-1.2.0.tgz", "1.2.0")
+        for var in CLEAN_ENV:
+            self.mp.delenv(var, raising=False)
+        self.mp.setenv("PATH", f"{self.bin}{os.pathsep}{os.environ['PATH']}")
+        self.mp.setenv("HOME", str(self.tmp / "home"))
+        self.mp.setenv("KUBECONFIG", str(self.kubeconfig))
+        self.mp.setenv("FAKE_STATE", str(self.state_path))
+        self.mp.setenv("FAKE_CALLS", str(self.calls_path))
+        self.mp.chdir(self.work)
+        return self
+
+    # -- the world ------------------------------------------------------------------------------
+    @contextmanager
+    def edit(self) -> Iterator[dict[str, Any]]:
+        with fstate.locked(str(self.state_path)) as st:
+            yield st
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return fstate.read(str(self.state_path))
+
+    def obj(self, kind: str, name: str, ns: str = "customer-managed") -> dict[str, Any] | None:
+        return self.state["objects"].get(f"{ns}/{kind}/{name}")
+
+    def objects(self, kind: str, ns: str = "customer-managed") -> dict[str, dict[str, Any]]:
+        prefix = f"{ns}/{kind}/"
+        return {k[len(prefix) :]: o for k, o in self.state["objects"].items() if k.startswith(prefix)}
+
+    def fail(self, prog: str, match: str, *, code: int = 1, stderr: str = "", stdout: str = "",
+             nth: int = 1, times: int = 1, sleep: float = 0) -> None:  # fmt: skip
+        """The nth call of `prog` whose argv (shlex-joined) matches `match` exits `code` with `stderr`."""
+        rule = {"prog": prog, "match": match, "code": code, "stderr": stderr, "stdout": stdout, "nth": nth,
+                "times": times, "sleep": sleep}  # fmt: skip
+        with self.edit() as st:
+            st["failures"].append(rule)
+
+    def clear_failures(self) -> None:
+        with self.edit() as st:
+            st["failures"] = []
+
+    def missing(self, prog: str) -> None:
+        """`prog` is not on PATH at all (PATH is cut down to the fakes' folder)."""
+        (self.bin / prog).unlink()
+        self.mp.setenv("PATH", str(self.bin))
+
+    # -- the log --------------------------------------------------------------------------------
+    def calls(self, prog: str | None = None) -> list[dict[str, Any]]:
+        rows = [json.loads(line) for line in self.calls_path.read_text().splitlines() if line]
+        return [r for r in rows if prog is None or r["prog"] == prog]
+
+    def argvs(self, prog: str | None = None) -> list[list[str]]:
+        return [([] if prog else [c["prog"]]) + c["argv"] for c in self.calls(prog)]
+
+    def reset_calls(self) -> None:
+        self.calls_path.write_text("")
+
+    # -- running the plugin ---------------------------------------------------------------------
+    def cli(self, *args: str, input: str | None = None, env: dict[str, str] | None = None):
+        from click.testing import CliRunner
+
+        from kubectl_prefect_rollback import commands_cli  # noqa: F401  (registers the subcommands)
+        from kubectl_prefect_rollback.cli import cli
+
+        for k, v in (env or {}).items():
+            self.mp.setenv(k, v)
+        return CliRunner().invoke(cli, list(args), input=input, prog_name="kubectl-prefect_rollback")
+
+
+@pytest.fixture
+def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Fake:
+    """Fake kubectl + helm on PATH over the default world (release customer-managed at 1.3.0)."""
+    return Fake(tmp_path, monkeypatch).install()

@@ -1,0 +1,174 @@
+"""The world both fakes share: one JSON state file (objects, releases, charts, failure rules) guarded by
+an flock, and a `calls.jsonl` log of every invocation.
+
+The plugin runs kubectl concurrently (log followers beside polling), so every fake process takes the
+lock for its whole read-modify-write and releases it before it writes its output.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shlex
+import stat
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+ENV_KEYS = ("HELM_NAMESPACE", "HELM_KUBECONTEXT", "KUBECONFIG", "HELM_PLUGIN_NAME", "HELM_BIN",
+            "LD_LIBRARY_PATH", "LD_LIBRARY_PATH_ORIG")  # fmt: skip
+
+
+class Exit(Exception):
+    """What a fake prints and how it exits."""
+
+    def __init__(self, code: int = 0, out: str = "", err: str = "") -> None:
+        super().__init__(code, out, err)
+        self.code, self.out, self.err = code, out, err
+
+
+@contextmanager
+def locked(path: str) -> Iterator[dict[str, Any]]:
+    with open(path + ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            with open(path) as f:
+                st = json.load(f)
+            yield st
+            tmp = f"{path}.{os.getpid()}"
+            with open(tmp, "w") as f:
+                json.dump(st, f, indent=1)
+            os.replace(tmp, path)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def read(path: str) -> dict[str, Any]:
+    with open(path + ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_SH)
+        try:
+            with open(path) as f:
+                return json.load(f)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def read_stdin() -> str | None:
+    """Data on stdin only when it is a pipe or a file (the plugin gives DEVNULL otherwise)."""
+    try:
+        mode = os.fstat(0).st_mode
+    except OSError:
+        return None
+    if stat.S_ISFIFO(mode) or stat.S_ISREG(mode):
+        return sys.stdin.read()
+    return None
+
+
+def _fire(st: dict[str, Any], prog: str, argv: list[str]) -> dict[str, Any] | None:
+    line = shlex.join(argv)
+    for rule in st.get("failures", []):
+        if rule.get("prog", prog) != prog or not re.search(rule["match"], line, re.DOTALL):
+            continue
+        rule["seen"] = rule.get("seen", 0) + 1
+        first = rule.get("nth", 1)
+        if first <= rule["seen"] < first + rule.get("times", 1):
+            return rule
+    return None
+
+
+def main(prog: str, handle: Callable[[dict[str, Any], list[str], str | None], None]) -> None:
+    """Run one fake invocation: log it, maybe fail as a rule says, else let `handle` act on the state."""
+    path = os.environ["FAKE_STATE"]
+    argv = sys.argv[1:]
+    stdin = read_stdin()
+    result = Exit()
+    with locked(path) as st:
+        call = {
+            "prog": prog,
+            "argv": argv,
+            "env": {k: os.environ[k] for k in ENV_KEYS if k in os.environ},
+            "stdin": stdin is not None and stdin != "",
+            "argv0": sys.argv[0],
+            "stdin_sha": hashlib.sha256(stdin.encode()).hexdigest()[:16] if stdin else None,
+        }
+        if st.get("record_stdin") and stdin:
+            call["stdin_text"] = stdin
+        with open(os.environ["FAKE_CALLS"], "a") as log:
+            log.write(json.dumps(call) + "\n")
+        rule = _fire(st, prog, argv)
+        if rule is not None:
+            result = Exit(rule.get("code", 1), rule.get("stdout", ""), rule.get("stderr", ""))
+            delay = rule.get("sleep", 0)
+        else:
+            delay = 0
+            try:
+                handle(st, argv, stdin)
+            except Exit as e:
+                result = e
+    if delay:
+        time.sleep(delay)
+    if result.code == -1:  # a follower: print, then wait outside the lock
+        sys.stdout.write(result.out)
+        sys.stdout.flush()
+        follow_until(path, result.err)
+        sys.exit(0)
+    sys.stdout.write(result.out)
+    sys.stderr.write(result.err)
+    sys.exit(result.code)
+
+
+def follow_until(path: str, key: str) -> None:
+    """`kubectl logs --follow` on a running container: return when it terminated or its pod is gone."""
+    pod_key, container = key.rsplit("|", 1)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        pod = read(path)["objects"].get(pod_key)
+        if pod is None:
+            return
+        for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+            if cs["name"] == container and "terminated" in cs.get("state", {}):
+                return
+        time.sleep(0.05)
+
+
+def parse_args(argv: list[str], valued: dict[str, str], flags: set[str]) -> tuple[list[str], dict, list]:
+    """(positional, options, after `--`); unknown flags exit 1 like the real tools."""
+    pos: list[str] = []
+    opts: dict[str, Any] = {}
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            return pos, opts, argv[i + 1 :]
+        if arg.startswith("-") and arg != "-":
+            name, eq, value = arg.partition("=")
+            if name in valued:
+                if not eq:
+                    i += 1
+                    if i >= len(argv):
+                        raise Exit(1, err=f"Error: flag needs an argument: {name}\n")
+                    value = argv[i]
+                key = valued[name]
+                opts.setdefault(key, []).append(value)
+            elif name in flags:
+                opts[name.lstrip("-")] = value if eq else "true"
+            else:
+                raise Exit(1, err=f"Error: unknown flag: {name}\n")
+        else:
+            pos.append(arg)
+        i += 1
+    return pos, opts, []
+
+
+def one(opts: dict, key: str, default: Any = None) -> Any:
+    values = opts.get(key)
+    return values[-1] if values else default
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

@@ -1,0 +1,352 @@
+"""`rollback` against fake kubectl/helm: the exact argv of every step, values only on stdin, resume after a
+failure at each step, Ctrl-C, and the JSON report."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from kubectl_prefect_rollback import migrations
+from tests.fakes.fixture import ENTRY
+from tests.fakes.listings import listing_path
+
+NS = ("--namespace", "customer-managed")
+JOB = "customer-managed-downgrade-to-1-2-0"
+LEASE = "customer-managed-prefect-rollback"
+RECORDS = "customer-managed-prefect-rollback-revisions"
+DESCRIPTION = "prefect-rollback: 1.3.0 -> 1.2.0; nebula 9c1e02b7d4aa, orion 5be81c0d2f34, events 3b5402bd348f"
+SECRET = "s3cr3t-values-password"  # in the values of revision 2, the last that ran 1.2.0
+
+
+def shape(argv: list[str]) -> list[str]:
+    """argv with the listing script and generated pod names shortened, for exact comparison."""
+    out = []
+    for a in argv:
+        if a.startswith("LC_ALL=C"):
+            a = "<listing-script>"
+        elif a.startswith("customer-managed-server-"):
+            a = "<server-pod>"
+        elif a.startswith("customer-managed-probe-1-2-0-"):
+            a = "<probe-pod>"
+        out.append(a)
+    return out
+
+
+LIST = ["list", "--deployed", "--failed", "--pending", "--uninstalling", "--output", "json", *NS]
+K = ["kubectl"]
+H = ["helm"]
+GET = ["--ignore-not-found", "--output", "json"]
+WRITE = ["--filename", "-", "--output", "json"]
+HELP = "echo '#downgrade-help'; prefect-cloud nebula database downgrade --help 2>&1 | head -n 60; exit 0"
+POD = f"{JOB}-p0001"
+# Every call of a full run, once each unless repeated here. The plan reads concurrently, so the order is
+# checked separately (test_full_rollback_step_order).
+EXPECTED = [
+    H + LIST, H + LIST,
+    H + ["history", "customer-managed", "--max", "256", "--output", "json", *NS],
+    H + ["get", "values", "customer-managed", "--revision", "2", "--output", "json", *NS],
+    H + ["get", "hooks", "customer-managed", "--revision", "3", *NS],
+    H + ["get", "manifest", "customer-managed", "--revision", "3", *NS],
+    H + ["template", "customer-managed", "./prefect-cloud-1.2.0.tgz", "--show-only",
+         "templates/db-migration-job.yaml", "-f", "-", *NS],
+    H + ["upgrade", "--install", "customer-managed", "./prefect-cloud-1.2.0.tgz", "--version", "1.2.0", *NS,
+         "-f", "-", "--description", DESCRIPTION, "--wait", "--timeout", "10m"],
+    K + ["get", *NS, "lease", LEASE, *GET], K + ["get", *NS, "lease", LEASE, *GET],
+    K + ["get", *NS, "configmap", RECORDS, *GET], K + ["get", *NS, "configmap", RECORDS, *GET],
+    K + ["get", *NS, "pods", "--output", "json"],
+    K + ["get", *NS, "deployments", "--output", "json"], K + ["get", *NS, "deployments", "--output", "json"],
+    K + ["get", *NS, "deployments", "--output", "json"],
+    K + ["get", *NS, "deployments,pods", "--output", "json"],
+    K + ["exec", *NS, "<server-pod>", "--container", "server", "--", "sh", "-c", "<listing-script>"],
+    K + ["exec", *NS, "<server-pod>", "--container", "server", "--", "sh", "-c", "<listing-script>"],
+    K + ["exec", *NS, "<server-pod>", "--container", "server", "--", "sh", "-c", HELP],
+    K + ["create", *NS, *WRITE], K + ["create", *NS, *WRITE], K + ["create", *NS, *WRITE],  # probe, lease, records
+    K + ["get", *NS, "pod", "<probe-pod>", *GET],
+    K + ["logs", *NS, "<probe-pod>", "--container", "probe"],
+    K + ["delete", *NS, "pod", "<probe-pod>", "--ignore-not-found", "--wait=false"],
+    K + ["scale", *NS, "deployment/customer-managed-server", "--replicas=0"],
+    K + ["scale", *NS, "deployment/customer-managed-ui", "--replicas=0"],
+    K + ["get", *NS, "job", JOB, *GET],
+    K + ["apply", *NS, *WRITE],
+    K + ["get", *NS, "pods", "--selector", f"job-name={JOB}", "--output", "json"],
+    K + ["logs", *NS, POD, "--container", "nebula", "--follow"],
+    K + ["logs", *NS, POD, "--container", "orion", "--follow"],
+    K + ["get", *NS, "pod", POD, *GET],
+    K + ["replace", *NS, *WRITE],  # the lease: "downgrade done"
+    K + ["scale", *NS, "deployment/customer-managed-server", "--replicas=3"],
+    K + ["scale", *NS, "deployment/customer-managed-ui", "--replicas=2"],
+    K + ["delete", *NS, "lease", LEASE, "--ignore-not-found", "--wait=true"],
+]  # fmt: skip
+STEP_ORDER = [  # each step's characteristic call, in the order the steps must run
+    H + LIST,
+    K + ["create", *NS, *WRITE],
+    K + ["scale", *NS, "deployment/customer-managed-server", "--replicas=0"],
+    K + ["apply", *NS, *WRITE],
+    H + ["upgrade", "--install"],
+    K + ["scale", *NS, "deployment/customer-managed-server", "--replicas=3"],
+    K + ["get", *NS, "deployments,pods", "--output", "json"],
+    K + ["delete", *NS, "lease", LEASE],
+]  # fmt: skip
+
+
+def rollback(fake, *extra: str):
+    return fake.cli("rollback", "--to", "1.2.0", "--yes", *extra)
+
+
+def assert_clean_failure(result, code: int) -> None:
+    assert result.exit_code == code, (result.exit_code, result.stderr, result.exception)
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert "Traceback" not in result.output
+
+
+def test_full_rollback_exact_argv(fake) -> None:
+    result = rollback(fake)
+    assert result.exit_code == 0, result.stderr
+    got = [tuple(shape(a)) for a in fake.argvs()]
+    assert Counter(got) == Counter(tuple(a) for a in EXPECTED)
+    positions = [next(i for i, a in enumerate(got) if list(a[: len(want)]) == want) for want in STEP_ORDER]
+    assert positions == sorted(positions), positions
+    # the exec always runs the real listing script, never -i/-t
+    execs = [c["argv"] for c in fake.calls("kubectl") if c["argv"][0] == "exec"]
+    listings = [a for a in execs if migrations.HEADER in a[-1]]
+    assert len(listings) == 2 and all(a[-1].startswith(migrations.listing_script()) for a in listings)
+    assert not any(flag in a for a in execs for flag in ("-i", "-t", "--stdin", "--tty"))
+    # the world afterwards
+    rel = fake.state["releases"]["customer-managed/customer-managed"]["history"][-1]
+    assert (rel["revision"], rel["version"], rel["status"], rel["description"]) == (4, "1.2.0", "deployed", DESCRIPTION)
+    assert fake.obj("lease", LEASE) is None
+    assert fake.obj("deployment", "customer-managed-server")["spec"]["replicas"] == 3
+    assert fake.obj("deployment", "customer-managed-ui")["spec"]["replicas"] == 2
+    records = fake.obj("configmap", RECORDS)["data"]
+    assert json.loads(records["1.3.0"])["heads"] == {"nebula": "3fab1acc05c0", "orion": "2a2090e47993",
+                                                     "events": "3b5402bd348f"}  # fmt: skip
+    assert json.loads(records["1.2.0"])["heads"] == {"nebula": "9c1e02b7d4aa", "orion": "5be81c0d2f34",
+                                                     "events": "3b5402bd348f"}  # fmt: skip
+    assert "Rolled back customer-managed from 1.3.0 to 1.2.0" in result.stderr
+    assert result.stdout == ""  # talk goes to stderr
+
+
+def test_downgrade_job_as_applied(fake) -> None:
+    assert rollback(fake).exit_code == 0
+    job = fake.obj("job", JOB)
+    assert job["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "kubectl-prefect-rollback"
+    assert not any(k.startswith("helm.sh/") for k in job["metadata"]["annotations"])
+    assert job["spec"]["backoffLimit"] == 0
+    spec = job["spec"]["template"]["spec"]
+    assert spec["restartPolicy"] == "Never"
+    cmds = {c["name"]: c["command"] for c in spec["containers"]}
+    assert set(cmds) == {"nebula", "orion"}  # events has nothing to revert
+    assert cmds["nebula"][:6] == ["prefect-cloud", "nebula", "database", "downgrade", "-r", "9c1e02b7d4aa"]
+    assert cmds["orion"][:6] == ["prefect-cloud", "orion", "database", "downgrade", "-r", "5be81c0d2f34"]
+    assert spec["containers"][0]["envFrom"] == [{"secretRef": {"name": "nebula-db"}}]  # kept untouched
+    assert all(c["image"] == "registry.local/cloud/server:1.3.0" for c in spec["containers"])
+
+
+def test_values_only_on_stdin(fake) -> None:
+    with fake.edit() as st:
+        st["record_stdin"] = True
+    result = rollback(fake, "-v")
+    assert result.exit_code == 0, result.stderr
+    upgrade = next(c for c in fake.calls("helm") if c["argv"][0] == "upgrade")
+    assert upgrade["stdin"] and SECRET in upgrade["stdin_text"]
+    assert ["-f", "-"] == upgrade["argv"][upgrade["argv"].index("-f") : upgrade["argv"].index("-f") + 2]
+    for call in fake.calls():
+        assert not any(SECRET in a for a in call["argv"])
+    assert SECRET not in result.output
+    assert "< (stdin, not shown)" in result.stderr  # -v echoes the upgrade, not its values
+    assert fake.state["releases"]["customer-managed/customer-managed"]["history"][-1]["values"]["postgres"] == {
+        "password": SECRET
+    }
+
+
+def test_description_and_no_wait(fake) -> None:
+    assert rollback(fake, "--no-wait", "--helm-timeout", "3m").exit_code == 0
+    argv = next(c["argv"] for c in fake.calls("helm") if c["argv"][0] == "upgrade")
+    assert argv[argv.index("--description") + 1] == DESCRIPTION
+    assert "--wait" not in argv and "--timeout" not in argv
+
+
+def test_target_values_file_goes_by_path(fake, tmp_path) -> None:
+    values = tmp_path / "mine.yaml"
+    values.write_text("postgres: {password: from-file}\n")
+    assert rollback(fake, "--target-values", str(values)).exit_code == 0
+    upgrade = next(c for c in fake.calls("helm") if c["argv"][0] == "upgrade")
+    assert ["-f", str(values)] == upgrade["argv"][upgrade["argv"].index("-f") : upgrade["argv"].index("-f") + 2]
+    assert not upgrade["stdin"]
+
+
+def test_report_file(fake, tmp_path) -> None:
+    report = tmp_path / "report.json"
+    assert rollback(fake, "--report", str(report)).exit_code == 0
+    doc = json.loads(report.read_text())
+    assert doc["kind"] == "RollbackReport" and doc["outcome"] == "succeeded"
+    assert [s["step"] if "step" in s else s["name"] for s in doc["steps"]] == [
+        "lock", "record", "scale-down", "downgrade", "chart", "verify", "unlock"]  # fmt: skip
+    assert all(s["status"] == "done" for s in doc["steps"])
+    assert doc["from"]["version"] == "1.3.0" and doc["to"]["heads"]["orion"] == "5be81c0d2f34"
+
+
+def test_report_written_when_kubectl_fails(fake, tmp_path) -> None:
+    report = tmp_path / "report.json"
+    fake.fail("kubectl", r"^scale ", stderr="Error from server (Forbidden): cannot scale")
+    result = rollback(fake, "--report", str(report))
+    assert_clean_failure(result, 1)
+    assert "kubectl scale" in result.stderr and "Forbidden" in result.stderr
+    doc = json.loads(report.read_text())
+    assert doc["outcome"] == "failed"
+    assert doc["steps"][-1]["name"] == "scale-down" and doc["steps"][-1]["status"] == "failed"
+
+
+# --- resume after a failure at each step --------------------------------------------------------------
+
+
+def finish(fake, *extra: str):
+    fake.clear_failures()
+    fake.reset_calls()
+    result = rollback(fake, *extra)
+    assert result.exit_code == 0, result.stderr
+    assert fake.obj("lease", LEASE) is None
+    assert fake.obj("deployment", "customer-managed-server")["spec"]["replicas"] == 3
+    assert fake.obj("deployment", "customer-managed-ui")["spec"]["replicas"] == 2
+    hist = fake.state["releases"]["customer-managed/customer-managed"]["history"]
+    assert [h["version"] for h in hist if h["status"] == "deployed"] == ["1.2.0"]
+    assert len([h for h in hist if h["version"] == "1.2.0" and h["revision"] > 3]) == 1  # upgraded once
+    return result
+
+
+def upgrades(fake) -> int:
+    return sum(1 for c in fake.calls("helm") if c["argv"][0] == "upgrade")
+
+
+@pytest.mark.parametrize(
+    ("match", "skipped"),
+    [
+        (r"^create .*--filename", []),  # the probe pod is the 1st create, the lease the 2nd
+        (r"^create .*--filename", []),  # the records ConfigMap
+        (r"^scale .*customer-managed-ui", ["heads already recorded"]),
+    ],
+    ids=["lock", "record", "scale-down"],
+)
+def test_resume_after_kubectl_failure(fake, match: str, skipped: list[str], request) -> None:
+    nth = {"lock": 2, "record": 3}.get(request.node.callspec.id, 1)
+    fake.fail("kubectl", match, stderr="Unable to connect to the server: EOF", nth=nth)
+    result = rollback(fake)
+    assert_clean_failure(result, 1)
+    assert "Unable to connect to the server: EOF" in result.stderr
+    result = finish(fake)
+    for text in skipped:
+        assert f"skipping: {text}" in result.stderr
+
+
+def test_resume_keeps_saved_replicas_after_partial_scale_down(fake) -> None:
+    fake.fail("kubectl", r"^scale .*customer-managed-ui", stderr="Unable to connect to the server: EOF")
+    assert rollback(fake).exit_code == 1
+    assert fake.obj("deployment", "customer-managed-server")["spec"]["replicas"] == 0
+    lease = fake.obj("lease", LEASE)
+    assert lease["spec"]["holderIdentity"] == ""  # released for a resume, not deleted
+    assert json.loads(lease["metadata"]["annotations"]["prefect-rollback/replicas"]) == {
+        "customer-managed-server": 3, "customer-managed-ui": 2}  # fmt: skip
+    result = finish(fake)
+    assert "resuming an unfinished run" in result.stderr
+    scales = [c["argv"][-1] for c in fake.calls("kubectl") if c["argv"][0] == "scale"]
+    assert scales == ["--replicas=0", "--replicas=3", "--replicas=2"]  # only ui went down, both came back
+
+
+def test_downgrade_failure_exit_4_then_retry(fake) -> None:
+    with fake.edit() as st:
+        st["job"]["exit_codes"] = {"orion": 1}
+        st["job"]["logs"] = {"orion": ["sqlalchemy.exc.OperationalError: could not connect to server"]}
+    result = rollback(fake)
+    assert_clean_failure(result, 4)
+    assert "orion exit 1" in result.stderr and "nebula exit 0" in result.stderr
+    assert "[orion] sqlalchemy.exc.OperationalError" in result.stderr
+    assert "chart was NOT changed" in result.stderr
+    assert upgrades(fake) == 0
+    # the same command again refuses to re-run a failed Job without --retry
+    with fake.edit() as st:
+        st["job"]["exit_codes"] = {}
+    fake.reset_calls()
+    again = rollback(fake)
+    assert_clean_failure(again, 4)
+    assert "--retry" in again.stderr
+    assert not any(c["argv"][0] == "apply" for c in fake.calls("kubectl"))
+    result = finish(fake, "--retry")
+    deletes = [c["argv"] for c in fake.calls("kubectl") if c["argv"][0] == "delete"]
+    assert deletes[0][3:5] == ["job", JOB]
+    assert "skipping: deployments already scaled down" in result.stderr
+
+
+def test_helm_upgrade_failure_exit_5_then_resume_skips_downgrade(fake) -> None:
+    fake.fail("helm", r"^upgrade ", stderr="Error: UPGRADE FAILED: timed out waiting for the condition")
+    result = rollback(fake)
+    assert_clean_failure(result, 5)
+    assert "UPGRADE FAILED: timed out waiting for the condition" in result.stderr
+    result = finish(fake)
+    assert "skipping: downgrade already finished" in result.stderr
+    assert "skipping: deployments already scaled down" in result.stderr
+    assert not any(c["argv"][0] == "apply" for c in fake.calls("kubectl"))
+    assert upgrades(fake) == 1
+
+
+def test_verify_failure_exit_6_then_resume(fake) -> None:
+    # the second exec (verify, in a 1.2.0 server) reports the 1.3.0 heads: the downgrade did not stick
+    stale = listing_path("1.3.0").read_text()
+    fake.fail("kubectl", r"^exec .*customer-managed-server-.*rollback-listing", nth=2, code=0, stdout=stale)
+    result = rollback(fake)
+    assert_clean_failure(result, 6)
+    assert "nebula 3fab1acc05c0 (want 9c1e02b7d4aa)" in result.stderr
+    result = finish(fake)
+    assert "skipping: release already deployed at prefect-cloud 1.2.0" in result.stderr
+    assert upgrades(fake) == 0
+    assert not any(c["argv"][0] == "scale" and c["argv"][-1] == "--replicas=0" for c in fake.calls("kubectl"))
+
+
+def test_resume_after_scale_down_needs_no_server(fake) -> None:
+    """A resumed run reads its facts from the lease: no server pod runs any more, and no probe is needed."""
+    fake.fail("kubectl", r"^apply ", stderr="Error from server (InternalError): etcdserver: request timed out")
+    assert rollback(fake).exit_code == 1
+    assert not [p for p in fake.objects("pod") if p.startswith("customer-managed-server")]
+    fake.clear_failures()
+    fake.reset_calls()
+    result = finish(fake)
+    assert not any(c["argv"][0] == "exec" and "customer-managed-server" not in c["argv"][3]
+                   for c in fake.calls("kubectl"))  # fmt: skip
+    assert not any(c["argv"][0] == "template" for c in fake.calls("helm"))
+
+
+def test_interrupt_leaves_job_and_lease(fake) -> None:
+    """Ctrl-C while the downgrade runs: exit 130, the Job keeps running, the lease stays for a re-run."""
+    with fake.edit() as st:
+        st["job"]["running"] = True
+    proc = subprocess.Popen([str(ENTRY), "rollback", "--to", "1.2.0", "--yes"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=os.environ.copy())  # fmt: skip
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not any("--follow" in c["argv"] for c in fake.calls("kubectl")):
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err
+    assert "Interrupted." in err and f"job/{JOB} keeps running" in err
+    assert f"kubectl delete job {JOB} -n customer-managed" in err
+    assert "Traceback" not in err
+    assert fake.obj("job", JOB) is not None
+    lease = fake.obj("lease", LEASE)
+    assert lease is not None and lease["spec"]["holderIdentity"] == ""
+    # the re-run attaches to the running Job instead of creating another
+    with fake.edit() as st:
+        st["job"]["running"] = False
+        pod = next(o for k, o in st["objects"].items() if k.startswith(f"customer-managed/pod/{JOB}"))
+        pod["status"] = {"phase": "Succeeded", "containerStatuses": [
+            {"name": c, "state": {"terminated": {"exitCode": 0}}} for c in ("nebula", "orion")]}  # fmt: skip
+        st["objects"][f"customer-managed/job/{JOB}"]["status"] = {
+            "conditions": [{"type": "Complete", "status": "True"}]}  # fmt: skip
+    result = finish(fake)
+    assert "skipping: job/" in result.stderr
+    assert not any(c["argv"][0] == "apply" for c in fake.calls("kubectl"))
