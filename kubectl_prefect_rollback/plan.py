@@ -92,10 +92,10 @@ class Plan:
 
 
 def build(t: Target, opts: Options) -> Plan:
+    to = versions.parse(opts.to).text  # bad input is refused before any process starts
+    flags = {db: migrations.validate_revision(rev) for db, rev in opts.revisions.items() if rev}
     rel = release.resolve(t, opts.release)
     release.refuse_pending(rel)
-    to = versions.parse(opts.to).text
-    flags = {db: migrations.validate_revision(rev) for db, rev in opts.revisions.items() if rev}
     chart = charts.resolve(opts.chart, to)
     # Everything that only needs the release name, in one round: these reads do not depend on each other.
     history, lease, pods, live, recorded, texts, chart_meta = proc.gather(
