@@ -7,7 +7,7 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from kubectl_prefect_rollback import helm
+from kubectl_prefect_rollback import helm, proc
 from kubectl_prefect_rollback.errors import BadInput, Refused
 from kubectl_prefect_rollback.target import Target
 
@@ -48,7 +48,12 @@ def read_local_chart_yaml(path: str) -> dict[str, Any]:
 def chart_metadata(t: Target, chart: str, version: str) -> dict[str, Any]:
     if helm.is_local(chart):
         return read_local_chart_yaml(chart)
-    return helm.show_chart(t, chart, version=version)
+    try:
+        return helm.show_chart(t, chart, version=version)
+    except proc.CommandError as e:
+        if e.not_found:
+            raise
+        raise BadInput(f"no chart {chart} version {version}: {e}") from None  # --to is not a chart version
 
 
 def verify_version(meta: dict[str, Any], chart: str, want: str, chart_name: str) -> None:
