@@ -39,7 +39,9 @@ class CommandError(RuntimeError):
 
     def __str__(self) -> str:
         detail = self.stderr.strip() or "(no stderr)"
-        return f"`{shlex.join(redact_argv(self.cmd))}` exited {self.returncode}: {detail}"
+        # a script argument (the listing script is 30 lines) would bury the stderr: show its first line
+        argv = [a.split("\n", 1)[0] + " …" if "\n" in a else a for a in redact_argv(self.cmd)]
+        return f"`{shlex.join(argv)}` exited {self.returncode}: {detail}"
 
 
 @dataclass
