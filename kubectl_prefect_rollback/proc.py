@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 # Flags whose *next* argument is a secret, and `key=value` arguments whose key looks secret.
 _SECRET_FLAGS = {"--token", "--kube-token", "--password", "--set", "--set-string", "--set-file"}
-_SECRET_KEY = re.compile(r"(?i)(pass(word)?|token|secret|key|credential)[^=]*=")
+_SECRET_KEY = re.compile(r"(?i)[^=]*(pass(word)?|token|secret|key|credential)[^=]*=")  # DB_PASSWORD=…
 REDACTED = "<redacted>"
 
 
