@@ -1,0 +1,105 @@
+"""The rollback lock (a Lease) against the fake kubectl: create, refuse a live holder, take over an expired
+lease of the same target, refuse another target unless --force-unlock, and a stale resourceVersion loses."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from kubectl_prefect_rollback import lock
+from kubectl_prefect_rollback.errors import ExitCode, Refused
+from kubectl_prefect_rollback.target import Target
+
+T = Target("customer-managed")
+NAME = "customer-managed-prefect-rollback"
+
+
+def put_lease(fake, *, holder: str, target: str, age: float, extra: dict | None = None) -> None:
+    renewed = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=age)
+    with fake.edit() as st:
+        st["rv"] += 1
+        st["objects"][f"customer-managed/lease/{NAME}"] = {
+            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": NAME, "namespace": "customer-managed", "resourceVersion": str(st["rv"]),
+                         "annotations": {"prefect-rollback/target-version": target, **(extra or {})}},
+            "spec": {"holderIdentity": holder, "leaseDurationSeconds": 30, "renewTime": lock.micro_time(renewed)},
+        }  # fmt: skip
+
+
+def test_create(fake) -> None:
+    keeper = lock.Keeper(T, "customer-managed", "1.2.0")
+    assert keeper.acquire(None, force_unlock=False, state={"from-version": "1.3.0"}) is False
+    obj = fake.obj("lease", NAME)
+    assert obj["spec"]["holderIdentity"] == keeper.identity and "@" in keeper.identity
+    assert obj["spec"]["leaseDurationSeconds"] == lock.DURATION
+    assert obj["metadata"]["annotations"]["prefect-rollback/target-version"] == "1.2.0"
+    assert keeper.state("from-version") == "1.3.0"
+    keeper.save("replicas", {"s": 3})
+    assert lock.read(T, "customer-managed").state("replicas") == {"s": 3}
+    keeper.delete()
+    assert fake.obj("lease", NAME) is None
+
+
+def test_live_lease_refused_naming_holder(fake) -> None:
+    put_lease(fake, holder="alice@bastion/1a2b3c4d", target="1.2.0", age=3)
+    view = lock.read(T, "customer-managed")
+    with pytest.raises(Refused) as e:
+        lock.Keeper(T, "customer-managed", "1.2.0").acquire(view, force_unlock=True, state={})
+    assert e.value.exit_code == ExitCode.REFUSED
+    assert "alice@bastion/1a2b3c4d" in e.value.message and "renewed 3s ago" in e.value.message
+
+
+def test_expired_same_target_taken_over(fake) -> None:
+    put_lease(fake, holder="bob@laptop/99", target="1.2.0", age=300,
+              extra={"prefect-rollback/replicas": '{"customer-managed-server": 3}'})  # fmt: skip
+    view = lock.read(T, "customer-managed")
+    keeper = lock.Keeper(T, "customer-managed", "1.2.0")
+    assert keeper.acquire(view, force_unlock=False, state={"replicas": {"customer-managed-server": 0}}) is True
+    obj = fake.obj("lease", NAME)
+    assert obj["spec"]["holderIdentity"] == keeper.identity
+    assert obj["spec"]["leaseTransitions"] == 1
+    assert keeper.state("replicas") == {"customer-managed-server": 3}  # the first run's counts survive
+    assert [c["argv"][0] for c in fake.calls("kubectl")][-1] == "replace"
+
+
+def test_other_target_refused_unless_force_unlock(fake) -> None:
+    put_lease(fake, holder="", target="1.1.0", age=300, extra={"prefect-rollback/replicas": '{"x": 3}'})
+    view = lock.read(T, "customer-managed")
+    with pytest.raises(Refused) as e:
+        lock.Keeper(T, "customer-managed", "1.2.0").acquire(view, force_unlock=False, state={})
+    assert "unfinished rollback to 1.1.0" in e.value.message and "--force-unlock" in (e.value.hint or "")
+    keeper = lock.Keeper(T, "customer-managed", "1.2.0")
+    assert keeper.acquire(view, force_unlock=True, state={}) is True
+    assert keeper.state("replicas") is None  # another target's state is not inherited
+    assert fake.obj("lease", NAME)["metadata"]["annotations"]["prefect-rollback/target-version"] == "1.2.0"
+
+
+def test_stale_resource_version_loses(fake) -> None:
+    put_lease(fake, holder="", target="1.2.0", age=300)
+    view = lock.read(T, "customer-managed")
+    winner = lock.Keeper(T, "customer-managed", "1.2.0")
+    assert winner.acquire(view, force_unlock=False, state={}) is True
+    loser = lock.Keeper(T, "customer-managed", "1.2.0")
+    with pytest.raises(Refused) as e:  # it read the lease before the winner wrote it
+        loser.acquire(view, force_unlock=False, state={})
+    assert "took over the lock at the same moment" in e.value.message
+    assert fake.obj("lease", NAME)["spec"]["holderIdentity"] == winner.identity
+
+
+def test_release_for_resume_keeps_the_lease(fake) -> None:
+    keeper = lock.Keeper(T, "customer-managed", "1.2.0")
+    keeper.acquire(None, force_unlock=False, state={})
+    keeper.release_for_resume()
+    obj = fake.obj("lease", NAME)
+    assert obj is not None and obj["spec"]["holderIdentity"] == ""
+    assert not lock.LeaseView(obj).live(lock.now())
+
+
+def test_cli_force_unlock(fake) -> None:
+    put_lease(fake, holder="", target="1.1.0", age=300)
+    result = fake.cli("rollback", "--to", "1.2.0", "--yes")
+    assert result.exit_code == 3 and "unfinished rollback to 1.1.0" in result.stderr
+    result = fake.cli("rollback", "--to", "1.2.0", "--yes", "--force-unlock")
+    assert result.exit_code == 0, result.stderr
+    assert fake.obj("lease", NAME) is None
