@@ -17,8 +17,13 @@ from tests.fakes.listings import TREES, generate, listing_path
 
 
 def run_entry(fake, *args: str, exe: str | None = None, env: dict[str, str] | None = None):
-    return subprocess.run([exe or str(ENTRY), *args], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, **(env or {})})  # fmt: skip
+    return subprocess.run(
+        [exe or str(ENTRY), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def test_listings_are_true_outputs_of_the_script() -> None:
@@ -41,13 +46,16 @@ def test_version_and_help_import_nothing_heavy(flag: str) -> None:
         "from kubectl_prefect_rollback.cli import main\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "heavy = [m for m in sys.modules if m == 'yaml' or m.startswith('yaml.') or m in (\n"
-        "    'kubectl_prefect_rollback.rollback', 'kubectl_prefect_rollback.plan', 'kubectl_prefect_rollback.commands',\n"
+        "    'kubectl_prefect_rollback.rollback', 'kubectl_prefect_rollback.plan',\n"
+        "    'kubectl_prefect_rollback.commands',\n"
         "    'kubectl_prefect_rollback.manifests', 'kubectl_prefect_rollback.migrations')]\n"
         "print('HEAVY', heavy, file=sys.stderr)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "HEAVY []" in done.stderr, done.stderr
-    assert ("kubectl-prefect_rollback 0." in done.stdout) if flag == "--version" else ("rollback" in done.stdout)
+    assert (
+        ("kubectl-prefect_rollback 0." in done.stdout) if flag == "--version" else ("rollback" in done.stdout)
+    )
 
 
 @pytest.mark.parametrize(
@@ -91,19 +99,28 @@ def test_helm_plugin_environment(fake, kubecontext: str) -> None:
     with fake.edit() as st:  # the release lives where helm says, not where the kubeconfig points
         st["releases"] = {k.replace("customer-managed/", "prod/", 1): v for k, v in st["releases"].items()}
         st["objects"] = {k.replace("customer-managed/", "prod/", 1): v for k, v in st["objects"].items()}
-    env = {"HELM_PLUGIN_NAME": "prefect-rollback", "HELM_NAMESPACE": "prod", "HELM_KUBECONTEXT": kubecontext,
-           "HELM_BIN": str(helm_bin), "KUBECONFIG": str(fake.kubeconfig)}  # fmt: skip
+    env = {
+        "HELM_PLUGIN_NAME": "prefect-rollback",
+        "HELM_NAMESPACE": "prod",
+        "HELM_KUBECONTEXT": kubecontext,
+        "HELM_BIN": str(helm_bin),
+        "KUBECONFIG": str(fake.kubeconfig),
+    }
     result = run_entry(fake, "revisions", env=env)
     assert result.returncode == 0, result.stderr
     ctx = ["--context", "other"] if kubecontext else []
     hctx = ["--kube-context", "other"] if kubecontext else []
     kube = fake.calls("kubectl")
-    assert kube and all(c["argv"][1:] [: 4 + len(ctx)] == ["--kubeconfig", str(fake.kubeconfig), *ctx,
-                                                         "--namespace", "prod"] for c in kube)  # fmt: skip
+    assert kube and all(
+        c["argv"][1:][: 4 + len(ctx)] == ["--kubeconfig", str(fake.kubeconfig), *ctx, "--namespace", "prod"]
+        for c in kube
+    )
     helm = fake.calls("helm")
     assert helm and all(c["argv0"] == str(helm_bin) for c in helm)
-    assert all(c["argv"][-4 - len(hctx) :] == ["--kubeconfig", str(fake.kubeconfig), *hctx, "--namespace", "prod"]
-               for c in helm)  # fmt: skip
+    assert all(
+        c["argv"][-4 - len(hctx) :] == ["--kubeconfig", str(fake.kubeconfig), *hctx, "--namespace", "prod"]
+        for c in helm
+    )
 
 
 def test_helm_debug_means_verbose(fake) -> None:
@@ -162,7 +179,12 @@ def test_revisions_table_and_spawns(fake) -> None:
     assert len(fake.calls()) <= 3
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["DATABASE", "HEAD", "MIGRATIONS", "NEWEST", "FILE"]
-    assert lines[1].split() == ["nebula", "3fab1acc05c0", "4", "2026_01_12_101500_3fab1acc05c0_add_sso_groups.py"]
+    assert lines[1].split() == [
+        "nebula",
+        "3fab1acc05c0",
+        "4",
+        "2026_01_12_101500_3fab1acc05c0_add_sso_groups.py",
+    ]
     assert lines[2].split()[:3] == ["orion", "2a2090e47993", "4"]
     assert "chart prefect-cloud-1.3.0" in result.stderr
 
@@ -173,12 +195,23 @@ def test_revisions_json_schema(fake) -> None:
     assert len(fake.calls()) <= 3
     doc = json.loads(result.stdout)
     assert doc["apiVersion"] == "prefect-rollback/v1" and doc["kind"] == "Revisions"
-    assert doc["release"] == {"name": "customer-managed", "namespace": "customer-managed", "chart": "prefect-cloud",
-                              "version": "1.3.0", "appVersion": "1.3.0", "revision": 3, "status": "deployed"}
-    assert doc["source"]["container"] == "server" and doc["source"]["pod"].startswith("customer-managed-server-")
+    assert doc["release"] == {
+        "name": "customer-managed",
+        "namespace": "customer-managed",
+        "chart": "prefect-cloud",
+        "version": "1.3.0",
+        "appVersion": "1.3.0",
+        "revision": 3,
+        "status": "deployed",
+    }
+    assert doc["source"]["container"] == "server" and doc["source"]["pod"].startswith(
+        "customer-managed-server-"
+    )
     assert {db: (e["present"], e["head"], e["count"]) for db, e in doc["databases"].items()} == {
-        "nebula": (True, "3fab1acc05c0", 4), "orion": (True, "2a2090e47993", 4),
-        "events": (True, "3b5402bd348f", 2)}  # fmt: skip
+        "nebula": (True, "3fab1acc05c0", 4),
+        "orion": (True, "2a2090e47993", 4),
+        "events": (True, "3b5402bd348f", 2),
+    }
 
 
 def test_revisions_all_yaml(fake) -> None:
@@ -206,7 +239,10 @@ def test_history(fake) -> None:
     assert result.exit_code == 0, result.stderr
     doc = json.loads(result.stdout)
     assert [(r["revision"], r["version"], r["status"]) for r in doc["revisions"]] == [
-        (1, "1.1.0", "superseded"), (2, "1.2.0", "superseded"), (3, "1.3.0", "deployed")]  # fmt: skip
+        (1, "1.1.0", "superseded"),
+        (2, "1.2.0", "superseded"),
+        (3, "1.3.0", "deployed"),
+    ]
     assert fake.cli("revisions", "--save").exit_code == 0
     table = fake.cli("history")
     row = next(line for line in table.stdout.splitlines() if line.startswith("3 "))
@@ -232,6 +268,8 @@ def test_plan_json(fake) -> None:
     assert [s["step"] for s in doc["steps"]][:4] == ["lock", "record", "scale-down", "downgrade"]
     assert doc["helm"]["valuesOnStdin"] is True
     assert "s3cr3t-values-password" not in result.stdout
-    env = {e["name"]: e.get("value") for e in doc["jobs"][0]["spec"]["template"]["spec"]["containers"][0]["env"]}
+    env = {
+        e["name"]: e.get("value") for e in doc["jobs"][0]["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
     assert "hunter2-inline" not in json.dumps(env)  # URL passwords are redacted
     assert not any(c["argv"][0] in ("apply", "scale", "replace") for c in fake.calls("kubectl"))

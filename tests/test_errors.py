@@ -55,14 +55,19 @@ def test_chart_yaml_version_differs(fake) -> None:
 
 def test_repo_chart_without_that_version(fake) -> None:
     result = fake.cli("plan", "--to", "1.0.0", "--chart", "myrepo/prefect-cloud")
-    first = check(result, 2, "helm show chart myrepo/prefect-cloud --version 1.0.0", 'version "1.0.0" not found')
+    first = check(
+        result, 2, "helm show chart myrepo/prefect-cloud --version 1.0.0", 'version "1.0.0" not found'
+    )
     assert first.startswith("Error: no chart myrepo/prefect-cloud version 1.0.0")
 
 
 @pytest.mark.parametrize("rev", ["head", "base", "-rf", "abc def", "x;rm", "$(id)", "a" * 65])
 def test_revision_flags_must_be_alembic_ids(fake, rev: str) -> None:
-    check(plan(fake, "--nebula-revision", rev, "--orion-revision", "5be81c0d2f34"), 2,
-          "not a plausible Alembic revision id")  # fmt: skip
+    check(
+        plan(fake, "--nebula-revision", rev, "--orion-revision", "5be81c0d2f34"),
+        2,
+        "not a plausible Alembic revision id",
+    )
     assert not any(rev in a for c in fake.calls() for a in c["argv"])
 
 
@@ -149,7 +154,7 @@ def test_cycle(fake) -> None:
 def test_migration_job_without_upgrade_container(fake) -> None:
     with fake.edit() as st:
         rev = st["releases"]["customer-managed/customer-managed"]["history"][-1]
-        rev["hooks"] = rev["hooks"].replace("database\", \"upgrade", "database\", \"current")
+        rev["hooks"] = rev["hooks"].replace('database", "upgrade', 'database", "current')
     check(plan(fake), 3, "runs a database upgrade")
 
 
@@ -179,11 +184,21 @@ def test_lock_held_by_someone_else(fake) -> None:
 
     from kubectl_prefect_rollback import lock
 
-    lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-             "metadata": {"name": "customer-managed-prefect-rollback", "namespace": "customer-managed",
-                          "resourceVersion": "7", "annotations": {"prefect-rollback/target-version": "1.2.0"}},
-             "spec": {"holderIdentity": "alice@bastion/1a2b3c4d", "leaseDurationSeconds": 30,
-                      "renewTime": lock.micro_time(dt.datetime.now(dt.timezone.utc))}}  # fmt: skip
+    lease = {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {
+            "name": "customer-managed-prefect-rollback",
+            "namespace": "customer-managed",
+            "resourceVersion": "7",
+            "annotations": {"prefect-rollback/target-version": "1.2.0"},
+        },
+        "spec": {
+            "holderIdentity": "alice@bastion/1a2b3c4d",
+            "leaseDurationSeconds": 30,
+            "renewTime": lock.micro_time(dt.datetime.now(dt.timezone.utc)),
+        },
+    }
     with fake.edit() as st:
         st["objects"]["customer-managed/lease/customer-managed-prefect-rollback"] = lease
     check(fake.cli("rollback", "--to", "1.2.0", "--yes"), 3, "alice@bastion/1a2b3c4d", "s ago)")

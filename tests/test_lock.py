@@ -20,11 +20,20 @@ def put_lease(fake, *, holder: str, target: str, age: float, extra: dict | None 
     with fake.edit() as st:
         st["rv"] += 1
         st["objects"][f"customer-managed/lease/{NAME}"] = {
-            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-            "metadata": {"name": NAME, "namespace": "customer-managed", "resourceVersion": str(st["rv"]),
-                         "annotations": {"prefect-rollback/target-version": target, **(extra or {})}},
-            "spec": {"holderIdentity": holder, "leaseDurationSeconds": 30, "renewTime": lock.micro_time(renewed)},
-        }  # fmt: skip
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {
+                "name": NAME,
+                "namespace": "customer-managed",
+                "resourceVersion": str(st["rv"]),
+                "annotations": {"prefect-rollback/target-version": target, **(extra or {})},
+            },
+            "spec": {
+                "holderIdentity": holder,
+                "leaseDurationSeconds": 30,
+                "renewTime": lock.micro_time(renewed),
+            },
+        }
 
 
 def test_create(fake) -> None:
@@ -51,11 +60,18 @@ def test_live_lease_refused_naming_holder(fake) -> None:
 
 
 def test_expired_same_target_taken_over(fake) -> None:
-    put_lease(fake, holder="bob@laptop/99", target="1.2.0", age=300,
-              extra={"prefect-rollback/replicas": '{"customer-managed-server": 3}'})  # fmt: skip
+    put_lease(
+        fake,
+        holder="bob@laptop/99",
+        target="1.2.0",
+        age=300,
+        extra={"prefect-rollback/replicas": '{"customer-managed-server": 3}'},
+    )
     view = lock.read(T, "customer-managed")
     keeper = lock.Keeper(T, "customer-managed", "1.2.0")
-    assert keeper.acquire(view, force_unlock=False, state={"replicas": {"customer-managed-server": 0}}) is True
+    assert (
+        keeper.acquire(view, force_unlock=False, state={"replicas": {"customer-managed-server": 0}}) is True
+    )
     obj = fake.obj("lease", NAME)
     assert obj["spec"]["holderIdentity"] == keeper.identity
     assert obj["spec"]["leaseTransitions"] == 1

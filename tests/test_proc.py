@@ -71,7 +71,11 @@ def test_redaction(argv: list[str], want: list[str]) -> None:
 @pytest.mark.parametrize(
     ("env", "frozen", "want"),
     [
-        ({"LD_LIBRARY_PATH": "/tmp/_MEI123", "LD_LIBRARY_PATH_ORIG": "/usr/lib/gcloud"}, True, "/usr/lib/gcloud"),
+        (
+            {"LD_LIBRARY_PATH": "/tmp/_MEI123", "LD_LIBRARY_PATH_ORIG": "/usr/lib/gcloud"},
+            True,
+            "/usr/lib/gcloud",
+        ),
         ({"LD_LIBRARY_PATH": "/tmp/_MEI123"}, True, None),
         ({"LD_LIBRARY_PATH": "/opt/mine"}, False, "/opt/mine"),
     ],

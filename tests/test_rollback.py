@@ -4,11 +4,11 @@ failure at each step, Ctrl-C, and the JSON report."""
 from __future__ import annotations
 
 import json
-from collections import Counter
 import os
 import signal
 import subprocess
 import time
+from collections import Counter
 
 import pytest
 
@@ -48,25 +48,55 @@ POD = f"{JOB}-p0001"
 # Every call of a full run, once each unless repeated here. The plan reads concurrently, so the order is
 # checked separately (test_full_rollback_step_order).
 EXPECTED = [
-    H + LIST, H + LIST,
+    H + LIST,
+    H + LIST,
     H + ["history", "customer-managed", "--max", "256", "--output", "json", *NS],
     H + ["get", "values", "customer-managed", "--revision", "2", "--output", "json", *NS],
     H + ["get", "hooks", "customer-managed", "--revision", "3", *NS],
     H + ["get", "manifest", "customer-managed", "--revision", "3", *NS],
-    H + ["template", "customer-managed", "./prefect-cloud-1.2.0.tgz", "--show-only",
-         "templates/db-migration-job.yaml", "-f", "-", *NS],
-    H + ["upgrade", "--install", "customer-managed", "./prefect-cloud-1.2.0.tgz", "--version", "1.2.0", *NS,
-         "-f", "-", "--description", DESCRIPTION, "--wait", "--timeout", "10m"],
-    K + ["get", *NS, "lease", LEASE, *GET], K + ["get", *NS, "lease", LEASE, *GET],
-    K + ["get", *NS, "configmap", RECORDS, *GET], K + ["get", *NS, "configmap", RECORDS, *GET],
+    H
+    + [
+        "template",
+        "customer-managed",
+        "./prefect-cloud-1.2.0.tgz",
+        "--show-only",
+        "templates/db-migration-job.yaml",
+        "-f",
+        "-",
+        *NS,
+    ],
+    H
+    + [
+        "upgrade",
+        "--install",
+        "customer-managed",
+        "./prefect-cloud-1.2.0.tgz",
+        "--version",
+        "1.2.0",
+        *NS,
+        "-f",
+        "-",
+        "--description",
+        DESCRIPTION,
+        "--wait",
+        "--timeout",
+        "10m",
+    ],
+    K + ["get", *NS, "lease", LEASE, *GET],
+    K + ["get", *NS, "lease", LEASE, *GET],
+    K + ["get", *NS, "configmap", RECORDS, *GET],
+    K + ["get", *NS, "configmap", RECORDS, *GET],
     K + ["get", *NS, "pods", "--output", "json"],
-    K + ["get", *NS, "deployments", "--output", "json"], K + ["get", *NS, "deployments", "--output", "json"],
+    K + ["get", *NS, "deployments", "--output", "json"],
+    K + ["get", *NS, "deployments", "--output", "json"],
     K + ["get", *NS, "deployments", "--output", "json"],
     K + ["get", *NS, "deployments,pods", "--output", "json"],
     K + ["exec", *NS, "<server-pod>", "--container", "server", "--", "sh", "-c", "<listing-script>"],
     K + ["exec", *NS, "<server-pod>", "--container", "server", "--", "sh", "-c", "<listing-script>"],
     K + ["exec", *NS, "<server-pod>", "--container", "server", "--", "sh", "-c", HELP],
-    K + ["create", *NS, *WRITE], K + ["create", *NS, *WRITE], K + ["create", *NS, *WRITE],  # probe, lease, records
+    K + ["create", *NS, *WRITE],
+    K + ["create", *NS, *WRITE],
+    K + ["create", *NS, *WRITE],  # probe, lease, records
     K + ["get", *NS, "pod", "<probe-pod>", *GET],
     K + ["logs", *NS, "<probe-pod>", "--container", "probe"],
     K + ["delete", *NS, "pod", "<probe-pod>", "--ignore-not-found", "--wait=false"],
@@ -82,7 +112,7 @@ EXPECTED = [
     K + ["scale", *NS, "deployment/customer-managed-server", "--replicas=3"],
     K + ["scale", *NS, "deployment/customer-managed-ui", "--replicas=2"],
     K + ["delete", *NS, "lease", LEASE, "--ignore-not-found", "--wait=true"],
-]  # fmt: skip
+]
 STEP_ORDER = [  # each step's characteristic call, in the order the steps must run
     H + LIST,
     K + ["create", *NS, *WRITE],
@@ -92,7 +122,7 @@ STEP_ORDER = [  # each step's characteristic call, in the order the steps must r
     K + ["scale", *NS, "deployment/customer-managed-server", "--replicas=3"],
     K + ["get", *NS, "deployments,pods", "--output", "json"],
     K + ["delete", *NS, "lease", LEASE],
-]  # fmt: skip
+]
 
 
 def rollback(fake, *extra: str):
@@ -119,15 +149,26 @@ def test_full_rollback_exact_argv(fake) -> None:
     assert not any(flag in a for a in execs for flag in ("-i", "-t", "--stdin", "--tty"))
     # the world afterwards
     rel = fake.state["releases"]["customer-managed/customer-managed"]["history"][-1]
-    assert (rel["revision"], rel["version"], rel["status"], rel["description"]) == (4, "1.2.0", "deployed", DESCRIPTION)
+    assert (rel["revision"], rel["version"], rel["status"], rel["description"]) == (
+        4,
+        "1.2.0",
+        "deployed",
+        DESCRIPTION,
+    )
     assert fake.obj("lease", LEASE) is None
     assert fake.obj("deployment", "customer-managed-server")["spec"]["replicas"] == 3
     assert fake.obj("deployment", "customer-managed-ui")["spec"]["replicas"] == 2
     records = fake.obj("configmap", RECORDS)["data"]
-    assert json.loads(records["1.3.0"])["heads"] == {"nebula": "3fab1acc05c0", "orion": "2a2090e47993",
-                                                     "events": "3b5402bd348f"}  # fmt: skip
-    assert json.loads(records["1.2.0"])["heads"] == {"nebula": "9c1e02b7d4aa", "orion": "5be81c0d2f34",
-                                                     "events": "3b5402bd348f"}  # fmt: skip
+    assert json.loads(records["1.3.0"])["heads"] == {
+        "nebula": "3fab1acc05c0",
+        "orion": "2a2090e47993",
+        "events": "3b5402bd348f",
+    }
+    assert json.loads(records["1.2.0"])["heads"] == {
+        "nebula": "9c1e02b7d4aa",
+        "orion": "5be81c0d2f34",
+        "events": "3b5402bd348f",
+    }
     assert "Rolled back customer-managed from 1.3.0 to 1.2.0" in result.stderr
     assert result.stdout == ""  # talk goes to stderr
 
@@ -160,9 +201,9 @@ def test_values_only_on_stdin(fake) -> None:
         assert not any(SECRET in a for a in call["argv"])
     assert SECRET not in result.output
     assert "< (stdin, not shown)" in result.stderr  # -v echoes the upgrade, not its values
-    assert fake.state["releases"]["customer-managed/customer-managed"]["history"][-1]["values"]["postgres"] == {
-        "password": SECRET
-    }
+    assert fake.state["releases"]["customer-managed/customer-managed"]["history"][-1]["values"][
+        "postgres"
+    ] == {"password": SECRET}
 
 
 def test_description_and_no_wait(fake) -> None:
@@ -177,7 +218,9 @@ def test_target_values_file_goes_by_path(fake, tmp_path) -> None:
     values.write_text("postgres: {password: from-file}\n")
     assert rollback(fake, "--target-values", str(values)).exit_code == 0
     upgrade = next(c for c in fake.calls("helm") if c["argv"][0] == "upgrade")
-    assert ["-f", str(values)] == upgrade["argv"][upgrade["argv"].index("-f") : upgrade["argv"].index("-f") + 2]
+    assert ["-f", str(values)] == upgrade["argv"][
+        upgrade["argv"].index("-f") : upgrade["argv"].index("-f") + 2
+    ]
     assert not upgrade["stdin"]
 
 
@@ -187,7 +230,14 @@ def test_report_file(fake, tmp_path) -> None:
     doc = json.loads(report.read_text())
     assert doc["kind"] == "RollbackReport" and doc["outcome"] == "succeeded"
     assert [s["step"] if "step" in s else s["name"] for s in doc["steps"]] == [
-        "lock", "record", "scale-down", "downgrade", "chart", "verify", "unlock"]  # fmt: skip
+        "lock",
+        "record",
+        "scale-down",
+        "downgrade",
+        "chart",
+        "verify",
+        "unlock",
+    ]
     assert all(s["status"] == "done" for s in doc["steps"])
     assert doc["from"]["version"] == "1.3.0" and doc["to"]["heads"]["orion"] == "5be81c0d2f34"
 
@@ -251,7 +301,9 @@ def test_resume_keeps_saved_replicas_after_partial_scale_down(fake) -> None:
     lease = fake.obj("lease", LEASE)
     assert lease["spec"]["holderIdentity"] == ""  # released for a resume, not deleted
     assert json.loads(lease["metadata"]["annotations"]["prefect-rollback/replicas"]) == {
-        "customer-managed-server": 3, "customer-managed-ui": 2}  # fmt: skip
+        "customer-managed-server": 3,
+        "customer-managed-ui": 2,
+    }
     result = finish(fake)
     assert "resuming an unfinished run" in result.stderr
     scales = [c["argv"][-1] for c in fake.calls("kubectl") if c["argv"][0] == "scale"]
@@ -309,14 +361,18 @@ def test_verify_failure_exit_6_then_resume(fake) -> None:
 
 def test_resume_after_scale_down_needs_no_server(fake) -> None:
     """A resumed run reads its facts from the lease: no server pod runs any more, and no probe is needed."""
-    fake.fail("kubectl", r"^apply ", stderr="Error from server (InternalError): etcdserver: request timed out")
+    fake.fail(
+        "kubectl", r"^apply ", stderr="Error from server (InternalError): etcdserver: request timed out"
+    )
     assert rollback(fake).exit_code == 1
     assert not [p for p in fake.objects("pod") if p.startswith("customer-managed-server")]
     fake.clear_failures()
     fake.reset_calls()
-    result = finish(fake)
-    assert not any(c["argv"][0] == "exec" and "customer-managed-server" not in c["argv"][3]
-                   for c in fake.calls("kubectl"))  # fmt: skip
+    finish(fake)
+    assert not any(
+        c["argv"][0] == "exec" and "customer-managed-server" not in c["argv"][3]
+        for c in fake.calls("kubectl")
+    )
     assert not any(c["argv"][0] == "template" for c in fake.calls("helm"))
 
 
@@ -324,8 +380,13 @@ def test_interrupt_leaves_job_and_lease(fake) -> None:
     """Ctrl-C while the downgrade runs: exit 130, the Job keeps running, the lease stays for a re-run."""
     with fake.edit() as st:
         st["job"]["running"] = True
-    proc = subprocess.Popen([str(ENTRY), "rollback", "--to", "1.2.0", "--yes"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=os.environ.copy())  # fmt: skip
+    proc = subprocess.Popen(
+        [str(ENTRY), "rollback", "--to", "1.2.0", "--yes"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
+    )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and not any("--follow" in c["argv"] for c in fake.calls("kubectl")):
         time.sleep(0.05)
@@ -343,10 +404,15 @@ def test_interrupt_leaves_job_and_lease(fake) -> None:
     with fake.edit() as st:
         st["job"]["running"] = False
         pod = next(o for k, o in st["objects"].items() if k.startswith(f"customer-managed/pod/{JOB}"))
-        pod["status"] = {"phase": "Succeeded", "containerStatuses": [
-            {"name": c, "state": {"terminated": {"exitCode": 0}}} for c in ("nebula", "orion")]}  # fmt: skip
+        pod["status"] = {
+            "phase": "Succeeded",
+            "containerStatuses": [
+                {"name": c, "state": {"terminated": {"exitCode": 0}}} for c in ("nebula", "orion")
+            ],
+        }
         st["objects"][f"customer-managed/job/{JOB}"]["status"] = {
-            "conditions": [{"type": "Complete", "status": "True"}]}  # fmt: skip
+            "conditions": [{"type": "Complete", "status": "True"}]
+        }
     result = finish(fake)
     assert "skipping: job/" in result.stderr
     assert not any(c["argv"][0] == "apply" for c in fake.calls("kubectl"))

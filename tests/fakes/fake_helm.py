@@ -16,13 +16,34 @@ from tests.fakes import fake_kubectl
 from tests.fakes.state import Exit, main, one, parse_args
 
 VALUED = {
-    "-n": "namespace", "--namespace": "namespace", "--kube-context": "context", "--kubeconfig": "kubeconfig",
-    "-o": "output", "--output": "output", "--revision": "revision", "--max": "max", "--version": "version",
-    "-s": "show_only", "--show-only": "show_only", "-f": "values", "--values": "values",
-    "--description": "description", "--timeout": "timeout",
-}  # fmt: skip
-FLAGS = {"--all", "--install", "--wait", "-a", "--deployed", "--failed", "--pending", "--uninstalling",
-         "--superseded", "--uninstalled"}  # fmt: skip
+    "-n": "namespace",
+    "--namespace": "namespace",
+    "--kube-context": "context",
+    "--kubeconfig": "kubeconfig",
+    "-o": "output",
+    "--output": "output",
+    "--revision": "revision",
+    "--max": "max",
+    "--version": "version",
+    "-s": "show_only",
+    "--show-only": "show_only",
+    "-f": "values",
+    "--values": "values",
+    "--description": "description",
+    "--timeout": "timeout",
+}
+FLAGS = {
+    "--all",
+    "--install",
+    "--wait",
+    "-a",
+    "--deployed",
+    "--failed",
+    "--pending",
+    "--uninstalling",
+    "--superseded",
+    "--uninstalled",
+}
 STATES = ("deployed", "failed", "pending", "uninstalling", "superseded", "uninstalled")
 
 
@@ -43,10 +64,13 @@ def local_chart_yaml(path: str) -> str | None:
 def chart_version(st: dict[str, Any], chart: str, flag: str | None) -> str:
     text = local_chart_yaml(chart)
     if text is not None:
-        return next(line.split(":", 1)[1].strip().strip("\"'") for line in text.splitlines()
-                    if line.startswith("version:"))  # fmt: skip
+        return next(
+            line.split(":", 1)[1].strip().strip("\"'")
+            for line in text.splitlines()
+            if line.startswith("version:")
+        )
     if chart.startswith((".", "/")):
-        raise Exit(1, err=f"Error: path \"{chart}\" not found\n")
+        raise Exit(1, err=f'Error: path "{chart}" not found\n')
     if not flag or flag not in st["charts"]:
         raise Exit(1, err=f'Error: chart "{chart}" version "{flag}" not found in repository\n')
     return flag
@@ -69,9 +93,14 @@ def revision(rel: dict[str, Any], opts: dict) -> dict[str, Any]:
 
 
 def row(rel: dict[str, Any], h: dict[str, Any]) -> dict[str, Any]:
-    return {"revision": h["revision"], "updated": h["updated"], "status": h["status"],
-            "chart": f"{rel['chart']}-{h['version']}", "app_version": h["version"],
-            "description": h["description"]}  # fmt: skip
+    return {
+        "revision": h["revision"],
+        "updated": h["updated"],
+        "status": h["status"],
+        "chart": f"{rel['chart']}-{h['version']}",
+        "app_version": h["version"],
+        "description": h["description"],
+    }
 
 
 def upgrade(st: dict[str, Any], ns: str, pos: list[str], opts: dict, stdin: str | None) -> None:
@@ -89,9 +118,18 @@ def upgrade(st: dict[str, Any], ns: str, pos: list[str], opts: dict, stdin: str 
             h["status"] = "superseded"
     rev = (rel["history"][-1]["revision"] if rel["history"] else 0) + 1
     texts = st["charts"][version]
-    rel["history"].append({"revision": rev, "version": version, "status": "deployed", "updated": "2026-02-01 10:00:00",
-                           "description": one(opts, "description") or "Upgrade complete", "values": values,
-                           "hooks": texts["hooks"], "manifest": texts["manifest"]})  # fmt: skip
+    rel["history"].append(
+        {
+            "revision": rev,
+            "version": version,
+            "status": "deployed",
+            "updated": "2026-02-01 10:00:00",
+            "description": one(opts, "description") or "Upgrade complete",
+            "values": values,
+            "hooks": texts["hooks"],
+            "manifest": texts["manifest"],
+        }
+    )
     for role, image in st["images"].items():
         deploy = st["objects"].get(f"{ns}/deployment/{name}-{role}")
         if deploy:
@@ -109,8 +147,11 @@ def handle(st: dict[str, Any], argv: list[str], stdin: str | None) -> None:
         if one(opts, "output") != "json":
             raise Exit(1, err="fake helm: only --output json\n")
     if verb == "list":
-        rows = [row(r, r["history"][-1]) | {"name": r["name"], "namespace": ns}
-                for k, r in sorted(st["releases"].items()) if k.startswith(f"{ns}/")]  # fmt: skip
+        rows = [
+            row(r, r["history"][-1]) | {"name": r["name"], "namespace": ns}
+            for k, r in sorted(st["releases"].items())
+            if k.startswith(f"{ns}/")
+        ]
         shown = [s for s in STATES if s in opts] or ["deployed", "failed"]  # helm's default
         if "all" not in opts:  # helm 3 only; helm 4 dropped --all
             rows = [r for r in rows if r["status"].split("-", 1)[0] in shown]
@@ -134,7 +175,9 @@ def handle(st: dict[str, Any], argv: list[str], stdin: str | None) -> None:
     if verb == "show" and args[:1] == ["chart"]:
         version = chart_version(st, args[1], one(opts, "version"))
         text = local_chart_yaml(args[1])
-        raise Exit(0, text or f"apiVersion: v2\nname: prefect-cloud\nversion: {version}\nappVersion: {version}\n")
+        raise Exit(
+            0, text or f"apiVersion: v2\nname: prefect-cloud\nversion: {version}\nappVersion: {version}\n"
+        )
     if verb == "upgrade" and "install" in opts:
         upgrade(st, ns, args, opts, stdin)
     raise Exit(1, err=f'Error: unknown command "{verb}" for "helm"\n')

@@ -14,16 +14,38 @@ from typing import Any
 from tests.fakes.state import Exit, main, now, one, parse_args
 
 VALUED = {
-    "-n": "namespace", "--namespace": "namespace", "--context": "context", "--kubeconfig": "kubeconfig",
-    "-l": "selector", "--selector": "selector", "-o": "output", "--output": "output",
-    "-f": "filename", "--filename": "filename", "-c": "container", "--container": "container",
+    "-n": "namespace",
+    "--namespace": "namespace",
+    "--context": "context",
+    "--kubeconfig": "kubeconfig",
+    "-l": "selector",
+    "--selector": "selector",
+    "-o": "output",
+    "--output": "output",
+    "-f": "filename",
+    "--filename": "filename",
+    "-c": "container",
+    "--container": "container",
     "--replicas": "replicas",
-}  # fmt: skip
+}
 FLAGS = {"--ignore-not-found", "--follow", "--wait", "--all-containers"}
-KINDS = {"pods": "pod", "po": "pod", "deployments": "deployment", "deploy": "deployment", "jobs": "job",
-         "leases": "lease", "configmaps": "configmap", "cm": "configmap"}  # fmt: skip
-PLURAL = {"pod": "pods", "deployment": "deployments.apps", "job": "jobs.batch", "lease": "leases.coordination.k8s.io",
-          "configmap": "configmaps"}  # fmt: skip
+KINDS = {
+    "pods": "pod",
+    "po": "pod",
+    "deployments": "deployment",
+    "deploy": "deployment",
+    "jobs": "job",
+    "leases": "lease",
+    "configmaps": "configmap",
+    "cm": "configmap",
+}
+PLURAL = {
+    "pod": "pods",
+    "deployment": "deployments.apps",
+    "job": "jobs.batch",
+    "lease": "leases.coordination.k8s.io",
+    "configmap": "configmaps",
+}
 
 
 def kind_of(word: str) -> str:
@@ -74,8 +96,10 @@ def run_job(st: dict[str, Any], ns: str, job: dict[str, Any]) -> None:
     names = [c["name"] for c in spec.get("containers") or []]
     st["pod_seq"] = st.get("pod_seq", 0) + 1
     name = f"{job['metadata']['name']}-p{st['pod_seq']:04d}"
-    labels = {**((job["spec"]["template"].get("metadata") or {}).get("labels") or {}),
-              "job-name": job["metadata"]["name"]}  # fmt: skip
+    labels = {
+        **((job["spec"]["template"].get("metadata") or {}).get("labels") or {}),
+        "job-name": job["metadata"]["name"],
+    }
     if cfg.get("running"):
         statuses = [{"name": c, "state": {"running": {}}} for c in names]
         phase, conditions = "Running", []
@@ -85,8 +109,13 @@ def run_job(st: dict[str, Any], ns: str, job: dict[str, Any]) -> None:
         ok = all(code == 0 for code in codes.values())
         phase = "Succeeded" if ok else "Failed"
         conditions = [{"type": "Complete" if ok else "Failed", "status": "True"}]
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels}, "spec": spec,
-           "status": {"phase": phase, "containerStatuses": statuses}}  # fmt: skip
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": labels},
+        "spec": spec,
+        "status": {"phase": phase, "containerStatuses": statuses},
+    }
     store(st, ns, pod)
     job["status"] = {"conditions": conditions} if conditions else {"active": 1}
 
@@ -106,18 +135,27 @@ def sync_pods(st: dict[str, Any], ns: str, deploy: dict[str, Any]) -> None:
         if key(ns, "pod", name) in st["objects"]:
             continue
         labels = {**deploy["metadata"].get("labels", {}), "fake/deployment": dname}
-        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels},
-               "spec": {"containers": json.loads(json.dumps(containers))},
-               "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
-                          "containerStatuses": [{"name": c["name"], "ready": True, "state": {"running": {}}}
-                                                for c in containers]}}  # fmt: skip
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "labels": labels},
+            "spec": {"containers": json.loads(json.dumps(containers))},
+            "status": {
+                "phase": "Running",
+                "conditions": [{"type": "Ready", "status": "True"}],
+                "containerStatuses": [
+                    {"name": c["name"], "ready": True, "state": {"running": {}}} for c in containers
+                ],
+            },
+        }
         store(st, ns, pod)
     n = len(want)
     deploy["status"] = {"replicas": n, "readyReplicas": n, "availableReplicas": n}
 
 
 HELP_MARK = "#downgrade-help"
-HELP = "Usage: prefect-cloud nebula database downgrade [OPTIONS]\n  -r, --revision TEXT\n  -y, --yes  Do not ask.\n"
+HELP = "Usage: prefect-cloud nebula database downgrade [OPTIONS]\n  -r, --revision TEXT\n"
+HELP += "  -y, --yes  Do not ask.\n"
 
 
 def listing_for(st: dict[str, Any], pod: dict[str, Any], container: str, script: str) -> Exit:
@@ -153,8 +191,12 @@ def handle(st: dict[str, Any], argv: list[str], stdin: str | None) -> None:
                     raise Exit(0)
                 raise not_found(kind, pos[1])
             raise Exit(0, json.dumps(obj))
-        items = [o for kind in kinds for k, o in sorted(objs.items())
-                 if k.startswith(f"{ns}/{kind}/") and selected(o, one(opts, "selector"))]  # fmt: skip
+        items = [
+            o
+            for kind in kinds
+            for k, o in sorted(objs.items())
+            if k.startswith(f"{ns}/{kind}/") and selected(o, one(opts, "selector"))
+        ]
         raise Exit(0, json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
     if verb in ("create", "apply", "replace"):
         if one(opts, "filename") != "-" or not stdin:
@@ -171,9 +213,12 @@ def handle(st: dict[str, Any], argv: list[str], stdin: str | None) -> None:
                 raise not_found(kind, name)
             rv = doc["metadata"].get("resourceVersion")
             if rv and rv != existing["metadata"]["resourceVersion"]:
-                raise Exit(1, err=f'Error from server (Conflict): Operation cannot be fulfilled on {PLURAL[kind]} '
-                           f'"{name}": the object has been modified; please apply your changes to the latest '
-                           "version and try again\n")  # fmt: skip
+                raise Exit(
+                    1,
+                    err=f"Error from server (Conflict): Operation cannot be fulfilled on {PLURAL[kind]} "
+                    f'"{name}": the object has been modified; please apply your changes to the latest '
+                    "version and try again\n",
+                )
             doc["metadata"]["creationTimestamp"] = existing["metadata"].get("creationTimestamp")
             doc["metadata"]["uid"] = existing["metadata"].get("uid")
         if verb == "apply" and existing:
@@ -182,15 +227,21 @@ def handle(st: dict[str, Any], argv: list[str], stdin: str | None) -> None:
         if kind == "job" and not existing:
             run_job(st, ns, obj)
         elif kind == "pod" and not existing:
-            obj["status"] = {"phase": "Succeeded", "containerStatuses": [
-                {"name": c["name"], "state": terminated(0)} for c in obj["spec"]["containers"]]}  # fmt: skip
+            obj["status"] = {
+                "phase": "Succeeded",
+                "containerStatuses": [
+                    {"name": c["name"], "state": terminated(0)} for c in obj["spec"]["containers"]
+                ],
+            }
         raise Exit(0, json.dumps(obj))
     if verb == "delete":
         kind, name = kind_of(pos[0]), pos[1]
         if objs.pop(key(ns, kind, name), None) is None:
             raise Exit(0) if "ignore-not-found" in opts else not_found(kind, name)
         if kind == "job":
-            for k in [k for k, o in objs.items() if (o["metadata"].get("labels") or {}).get("job-name") == name]:
+            for k in [
+                k for k, o in objs.items() if (o["metadata"].get("labels") or {}).get("job-name") == name
+            ]:
                 del objs[k]
         raise Exit(0, f'{kind} "{name}" deleted\n')
     if verb == "scale":

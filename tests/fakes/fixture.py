@@ -1,10 +1,10 @@
 """The `fake` fixture: fake kubectl and helm on PATH, a fresh world from tests/data/fake, and helpers.
 
-    def test_x(fake):
-        fake.fail("helm", r"^upgrade ", stderr="Error: UPGRADE FAILED: boom")
-        result = fake.cli("rollback", "--to", "1.2.0", "--yes")
-        assert result.exit_code == 5
-        assert fake.argvs("helm")[-1][:2] == ["upgrade", "--install"]
+def test_x(fake):
+    fake.fail("helm", r"^upgrade ", stderr="Error: UPGRADE FAILED: boom")
+    result = fake.cli("rollback", "--to", "1.2.0", "--yes")
+    assert result.exit_code == 5
+    assert fake.argvs("helm")[-1][:2] == ["upgrade", "--install"]
 """
 
 from __future__ import annotations
@@ -37,8 +37,17 @@ from tests.fakes.{module} import handle
 from tests.fakes.state import main
 main({prog!r}, handle)
 """
-CLEAN_ENV = ("HELM_NAMESPACE", "HELM_KUBECONTEXT", "HELM_PLUGIN_NAME", "HELM_BIN", "HELM_DEBUG", "KUBECTL_PATH",
-             "NO_COLOR", "LD_LIBRARY_PATH_ORIG", "PREFECT_ROLLBACK_CHART")  # fmt: skip
+CLEAN_ENV = (
+    "HELM_NAMESPACE",
+    "HELM_KUBECONTEXT",
+    "HELM_PLUGIN_NAME",
+    "HELM_BIN",
+    "HELM_DEBUG",
+    "KUBECTL_PATH",
+    "NO_COLOR",
+    "LD_LIBRARY_PATH_ORIG",
+    "PREFECT_ROLLBACK_CHART",
+)
 KUBECONFIG = """apiVersion: v1
 kind: Config
 current-context: fake
@@ -65,32 +74,66 @@ def initial_state() -> dict[str, Any]:
     ns = sc["namespace"]
     images = {"server": sc["server_image"], "ui": sc["ui_image"]}
     charts = {
-        v: {"template": _text("db-migration-job.yaml", v), "manifest": _text("manifest.yaml", v),
-            "hooks": _text("db-migration-job.yaml", v) + _text("hooks.yaml", v)}
+        v: {
+            "template": _text("db-migration-job.yaml", v),
+            "manifest": _text("manifest.yaml", v),
+            "hooks": _text("db-migration-job.yaml", v) + _text("hooks.yaml", v),
+        }
         for v in sc["chart_versions"]
-    }  # fmt: skip
+    }
     releases = {}
     for name, rel in sc["releases"].items():
-        hist = [{**h, "version": str(h["version"]), **{k: charts[str(h["version"])][k] for k in ("hooks", "manifest")}}
-                for h in rel["history"]]  # fmt: skip
+        hist = [
+            {
+                **h,
+                "version": str(h["version"]),
+                **{k: charts[str(h["version"])][k] for k in ("hooks", "manifest")},
+            }
+            for h in rel["history"]
+        ]
         releases[f"{ns}/{name}"] = {"name": name, "chart": rel["chart"], "history": hist}
     st: dict[str, Any] = {
-        "rv": 1000, "objects": {}, "releases": releases, "charts": charts,
+        "rv": 1000,
+        "objects": {},
+        "releases": releases,
+        "charts": charts,
         "images": {"server": images["server"], "ui": images["ui"]},
-        "listings": {images["server"].replace("@VERSION@", v): (DATA / f"listing-{v}.txt").read_text()
-                     for v in sc["chart_versions"]},
-        "job": {"exit_codes": {}, "running": False, "logs": {}}, "failures": [], "exec_output": {},
-    }  # fmt: skip
+        "listings": {
+            images["server"].replace("@VERSION@", v): (DATA / f"listing-{v}.txt").read_text()
+            for v in sc["chart_versions"]
+        },
+        "job": {"exit_codes": {}, "running": False, "logs": {}},
+        "failures": [],
+        "exec_output": {},
+    }
     from tests.fakes import fake_kubectl
 
     current = str(sc["releases"]["customer-managed"]["history"][-1]["version"])
     for name, d in sc["deployments"].items():
-        deploy = {"apiVersion": "apps/v1", "kind": "Deployment",
-                  "metadata": {"name": name, "labels": {"app.kubernetes.io/instance": "customer-managed",
-                                                        "app.kubernetes.io/managed-by": "Helm"}},
-                  "spec": {"replicas": d["replicas"], "template": {"spec": {"containers": [
-                      {"name": d["container"], "image": images[d["image"].split("_")[0]].replace("@VERSION@", current)}
-                  ]}}}}  # fmt: skip
+        deploy = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {
+                "name": name,
+                "labels": {
+                    "app.kubernetes.io/instance": "customer-managed",
+                    "app.kubernetes.io/managed-by": "Helm",
+                },
+            },
+            "spec": {
+                "replicas": d["replicas"],
+                "template": {
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": d["container"],
+                                "image": images[d["image"].split("_")[0]].replace("@VERSION@", current),
+                            }
+                        ]
+                    }
+                },
+            },
+        }
         fake_kubectl.store(st, ns, deploy)
         fake_kubectl.sync_pods(st, ns, deploy)
     return st
@@ -101,7 +144,10 @@ def chart_tgz(path: Path, version: str, name: str = "prefect-cloud") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with tarfile.open(path, "w:gz") as tar:
         for member, text in (
-            (f"{name}/Chart.yaml", f"apiVersion: v2\nname: {name}\nversion: {version}\nappVersion: {version}\n"),
+            (
+                f"{name}/Chart.yaml",
+                f"apiVersion: v2\nname: {name}\nversion: {version}\nappVersion: {version}\n",
+            ),
             (f"{name}/templates/db-migration-job.yaml", "# rendered by the fake helm from tests/data/fake\n"),
         ):
             data = text.encode()
@@ -126,7 +172,11 @@ class Fake:
         (self.tmp / "home").mkdir()
         for prog in ("kubectl", "helm"):
             exe = self.bin / prog
-            exe.write_text(SCRIPT.format(python=sys.executable, repo=str(REPO), site=SITE, module=f"fake_{prog}", prog=prog))
+            exe.write_text(
+                SCRIPT.format(
+                    python=sys.executable, repo=str(REPO), site=SITE, module=f"fake_{prog}", prog=prog
+                )
+            )
             exe.chmod(0o755)
         self.state_path.write_text(json.dumps(initial_state()))
         self.calls_path.write_text("")
@@ -159,11 +209,29 @@ class Fake:
         prefix = f"{ns}/{kind}/"
         return {k[len(prefix) :]: o for k, o in self.state["objects"].items() if k.startswith(prefix)}
 
-    def fail(self, prog: str, match: str, *, code: int = 1, stderr: str = "", stdout: str = "",
-             nth: int = 1, times: int = 1, sleep: float = 0) -> None:  # fmt: skip
+    def fail(
+        self,
+        prog: str,
+        match: str,
+        *,
+        code: int = 1,
+        stderr: str = "",
+        stdout: str = "",
+        nth: int = 1,
+        times: int = 1,
+        sleep: float = 0,
+    ) -> None:
         """The nth call of `prog` whose argv (shlex-joined) matches `match` exits `code` with `stderr`."""
-        rule = {"prog": prog, "match": match, "code": code, "stderr": stderr, "stdout": stdout, "nth": nth,
-                "times": times, "sleep": sleep}  # fmt: skip
+        rule = {
+            "prog": prog,
+            "match": match,
+            "code": code,
+            "stderr": stderr,
+            "stdout": stdout,
+            "nth": nth,
+            "times": times,
+            "sleep": sleep,
+        }
         with self.edit() as st:
             st["failures"].append(rule)
 

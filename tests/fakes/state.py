@@ -20,8 +20,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-ENV_KEYS = ("HELM_NAMESPACE", "HELM_KUBECONTEXT", "KUBECONFIG", "HELM_PLUGIN_NAME", "HELM_BIN",
-            "LD_LIBRARY_PATH", "LD_LIBRARY_PATH_ORIG")  # fmt: skip
+ENV_KEYS = (
+    "HELM_NAMESPACE",
+    "HELM_KUBECONTEXT",
+    "KUBECONFIG",
+    "HELM_PLUGIN_NAME",
+    "HELM_BIN",
+    "LD_LIBRARY_PATH",
+    "LD_LIBRARY_PATH_ORIG",
+)
 
 
 class Exit(Exception):
