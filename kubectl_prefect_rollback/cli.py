@@ -154,7 +154,7 @@ def make_config(ctx: click.Context):  # -> commands.Config
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(message)s"))
         log = logging.getLogger("kubectl_prefect_rollback.proc")
-        log.addHandler(handler)
+        log.handlers = [handler]  # invoked twice in one process (tests, embedding): echo once, to this stderr
         log.setLevel(logging.DEBUG)
     return Config(
         target=Target(namespace, context, kubeconfig_path, kubectl_bin, helm_bin),
