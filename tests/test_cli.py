@@ -273,3 +273,13 @@ def test_plan_json(fake) -> None:
     }
     assert "hunter2-inline" not in json.dumps(env)  # URL passwords are redacted
     assert not any(c["argv"][0] in ("apply", "scale", "replace") for c in fake.calls("kubectl"))
+
+
+def test_verbose_twice_in_one_process_echoes_once(fake) -> None:
+    for _ in range(2):
+        result = fake.cli("-v", "history")
+        assert result.exit_code == 0, result.stderr
+        assert result.stderr.count("$ helm history customer-managed") == 1, result.stderr
+    import logging
+
+    assert len(logging.getLogger("kubectl_prefect_rollback.proc").handlers) == 1
