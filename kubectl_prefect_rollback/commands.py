@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from kubectl_prefect_rollback import (
@@ -209,10 +209,8 @@ def rollback_command(
     report: str | None,
 ) -> None:
     t, out = cfg.target, cfg.out
-    p = plan.build(t, opts)
+    p = plan.build(t, replace(opts, lock_check=True, force_unlock=run_opts.force_unlock))
     existing = lock.read(t, p.release.name)
-    if existing:  # refuse a live holder before asking anything
-        lock.check_takeover(existing, p.to_version, force_unlock=run_opts.force_unlock, at=lock.now())
     out.say(show.plan_text(p))
     out.say()
     if dry_run:

@@ -167,6 +167,13 @@ def render_cmd(ctx: click.Context, **kw: Any) -> None:
     show_default=True,
     help="Seconds to wait for the downgrade Job; it keeps running after a timeout.",
 )
+@click.option(
+    "--verify-timeout",
+    default=600,
+    type=click.IntRange(min=1),
+    show_default=True,
+    help="Seconds to wait for a Ready server pod on the target image.",
+)
 @click.option("--retry", is_flag=True, help="Delete and recreate a downgrade Job that failed earlier.")
 @click.option(
     "--force-unlock", is_flag=True, help="Take over a lock left by an unfinished rollback to another version."
@@ -178,6 +185,7 @@ def rollback_cmd(
     yes: bool,
     dry_run: bool,
     job_timeout: int,
+    verify_timeout: int,
     retry: bool,
     force_unlock: bool,
     report: str | None,
@@ -189,7 +197,11 @@ def rollback_cmd(
     cfg = make_config(ctx)
     opts = _with_release(cfg, _options(kw))
     run_opts = rollback.RunOptions(
-        force_unlock=force_unlock, retry=retry, scale_down=opts.scale_down, job_timeout=float(job_timeout)
+        force_unlock=force_unlock,
+        retry=retry,
+        scale_down=opts.scale_down,
+        job_timeout=float(job_timeout),
+        ready_timeout=float(verify_timeout),
     )
     commands.rollback_command(cfg, opts, run_opts, yes=yes, dry_run=dry_run, report=report)
 

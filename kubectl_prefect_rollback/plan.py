@@ -41,6 +41,8 @@ class Options:
     scale_down: bool = True
     wait: bool = True
     helm_timeout: str = "10m"
+    lock_check: bool = False  # rollback: refuse a lock held by another run before probing anything
+    force_unlock: bool = False
 
 
 @dataclass(frozen=True)
@@ -105,8 +107,10 @@ def build(t: Target, opts: Options) -> Plan:
         lambda: kube.list_(t, "deployments"),
         lambda: records.read(t, rel.name),
         lambda: sources.deployed_texts(t, rel.name, rel.revision),
-        lambda: charts.chart_metadata(t, chart, to),
+        lambda: _caught(charts.chart_metadata, t, chart, to),  # raised below, after the cheaper checks
     )
+    if opts.lock_check and lease is not None:  # a live holder is refused before any probe pod starts
+        lock.check_takeover(lease, to, force_unlock=opts.force_unlock, at=lock.now())
     # A run that stopped half way left its facts on the lease: the servers may be gone by now.
     resumed = lease is not None and lease.target == to and bool(lease.state("from-version"))
     warnings: list[str] = []
@@ -122,6 +126,8 @@ def build(t: Target, opts: Options) -> Plan:
         warnings.append(
             f"{to} is {len(between)} releases back ({', '.join(between)}): Prefect supports one at a time"
         )
+    if isinstance(chart_meta, Exception):
+        raise chart_meta
     charts.verify_version(chart_meta, chart, to, rel.chart)
     render_from = opts.chart if opts.render_from_chart else None
     deployed_jobs = sources.migration_jobs(
@@ -217,6 +223,13 @@ def _downgrade_jobs(
         },
         extra_args=("-y",) if yes else (),
     )
+
+
+def _caught(fn: Any, *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except Exception as e:  # noqa: BLE001 - handed back to build(), which raises it in its turn
+        return e
 
 
 def _check_direction(current: str, to: str, *, force: bool) -> None:
