@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import pytest
+
+from kubectl_prefect_rollback import heads
+from kubectl_prefect_rollback.errors import RollbackError
+
+
+@pytest.mark.parametrize(
+    ("image", "path"),
+    [
+        (
+            "us-docker.pkg.dev/prefect-prd-customer-managed/cloud/server:1.3.0",
+            "us-docker.pkg.dev/prefect-prd-customer-managed/cloud/server",
+        ),
+        ("registry.local:5000/cloud/server:1.3.0", "registry.local:5000/cloud/server"),
+        ("registry.local:5000/cloud/server", "registry.local:5000/cloud/server"),
+        ("r/cloud/server@sha256:abc", "r/cloud/server"),
+        ("r/cloud/server:1.3.0@sha256:abc", "r/cloud/server"),
+    ],
+)
+def test_image_path(image: str, path: str) -> None:
+    assert heads.image_path(image) == path
+
+
+def pod(
+    name: str,
+    *,
+    image: str = "r/cloud/server:1.3.0",
+    phase: str = "Running",
+    ready: bool = True,
+    labels: dict | None = None,
+    sidecar: bool = True,
+) -> dict:
+    containers = [{"name": "istio-proxy", "image": "r/istio/proxyv2:1.0"}] if sidecar else []
+    containers.append({"name": "server", "image": image})
+    return {
+        "metadata": {
+            "name": name,
+            "labels": labels if labels is not None else {"app.kubernetes.io/instance": "cm"},
+        },
+        "spec": {"containers": containers},
+        "status": {"phase": phase, "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]},
+    }
+
+
+def test_server_pod_by_image_path_not_labels() -> None:
+    pods = [
+        pod("ui", image="r/cloud/ui:1.3.0"),
+        pod("migrations", labels={"job-name": "cm-db-migrations"}),
+        pod("probe", labels={"app.kubernetes.io/managed-by": "kubectl-prefect-rollback"}),
+        pod("pending", phase="Pending"),
+        pod("other-release", labels={"app.kubernetes.io/instance": "other"}),
+        pod("not-ready", ready=False),
+        pod("good"),
+    ]
+    found = heads.find_server_pod(pods, "cm")
+    assert (found.name, found.container) == ("good", "server")  # the sidecar is never exec'd into
+
+
+def test_server_pod_none_and_explicit() -> None:
+    assert heads.find_server_pod([pod("ui", image="r/cloud/ui:1")], "cm") is None
+    assert heads.find_server_pod([pod("a"), pod("b")], "cm", pod="b").name == "b"
+    with pytest.raises(RollbackError, match="pod nope not found"):
+        heads.find_server_pod([pod("a")], "cm", pod="nope")
+    with pytest.raises(RollbackError, match="not a running server pod"):
+        heads.find_server_pod([pod("a", phase="Succeeded")], "cm", pod="a")
+
+
+def test_yes_flag_detection() -> None:
+    help_text = (
+        heads.HELP_MARK + "\nUsage: prefect-cloud nebula database downgrade [OPTIONS]\n  -y, --yes  Skip\n"
+    )
+    assert heads._YES.search(help_text.partition(heads.HELP_MARK + "\n")[2])
+    assert not heads._YES.search("Usage: downgrade [OPTIONS]\n  -r, --revision TEXT\n  --yesterday\n")
