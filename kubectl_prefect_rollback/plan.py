@@ -99,43 +99,42 @@ def build(t: Target, opts: Options) -> Plan:
     rel = release.resolve(t, opts.release)
     release.refuse_pending(rel)
     chart = charts.resolve(opts.chart, to)
-    # Everything that only needs the release name, in one round: these reads do not depend on each other.
-    history, lease, pods, live, recorded, texts, chart_meta = proc.gather(
-        lambda: helm.history(t, rel.name),
-        lambda: lock.read(t, rel.name),
-        lambda: kube.list_(t, "pods", opts.selector),
-        lambda: kube.list_(t, "deployments"),
-        lambda: records.read(t, rel.name),
+    # Reads that do not depend on each other run side by side; `facts` chains the ones that do.
+    facts, (listing, current_source), texts, live = proc.gather(
+        lambda: sources.facts(
+            t,
+            rel,
+            to,
+            chart,
+            flags,
+            values_files=opts.target_values,
+            lock_check=opts.lock_check,
+            force_unlock=opts.force_unlock,
+            check_direction=lambda cur, tgt: _check_direction(cur, tgt, opts.force),
+        ),
+        lambda: sources.current(t, rel, selector=opts.selector, pod=opts.pod, container=opts.container),
         lambda: sources.deployed_texts(t, rel.name, rel.revision),
-        lambda: _caught(charts.chart_metadata, t, chart, to),  # raised below, after the cheaper checks
+        lambda: kube.list_(t, "deployments"),
     )
-    if opts.lock_check and lease is not None:  # a live holder is refused before any probe pod starts
-        lock.check_takeover(lease, to, force_unlock=opts.force_unlock, at=lock.now())
-    # A run that stopped half way left its facts on the lease: the servers may be gone by now.
-    resumed = lease is not None and lease.target == to and bool(lease.state("from-version"))
-    warnings: list[str] = []
-    if resumed:
+    lease, warnings = facts.lease, []
+    if facts.resumed:
         from_version, from_revision = lease.state("from-version"), int(lease.state("from-revision"))
         if from_revision != rel.revision:
             texts = sources.deployed_texts(t, rel.name, from_revision)
     else:
         from_version, from_revision = rel.version, rel.revision
-        _check_direction(from_version, to, force=opts.force)
-    between = release.versions_between(history, to, from_version)
+    between = release.versions_between(facts.history, to, from_version)
     if len(between) > 1:
         warnings.append(
             f"{to} is {len(between)} releases back ({', '.join(between)}): Prefect supports one at a time"
         )
-    if isinstance(chart_meta, Exception):
-        raise chart_meta
-    charts.verify_version(chart_meta, chart, to, rel.chart)
     render_from = opts.chart if opts.render_from_chart else None
     deployed_jobs = sources.migration_jobs(
         t, rel.name, from_revision, texts, render_from=render_from, version=from_version
     )
-    values, values_source, values_files = sources.target_values(t, rel.name, history, to, opts.target_values)
+    values, values_source, values_files = facts.values
 
-    if resumed:
+    if facts.resumed:
         saved = lease.state("heads") or {}
         dbs = tuple(Database(db, saved["from"].get(db), saved["to"].get(db)) for db in migrations.DATABASES)
         current_source = target_source = (
@@ -143,12 +142,9 @@ def build(t: Target, opts: Options) -> Plan:
         )
         yes_flag = bool(lease.state("yes-flag"))
     else:
-        (listing, current_source), (target, target_source) = proc.gather(
-            lambda: sources.current_chains(
-                t, rel, deployed_jobs, pods, pod=opts.pod, container=opts.container
-            ),
-            lambda: sources.target_heads(t, rel, to, chart, values, values_files, flags, recorded),
-        )
+        if listing is None:
+            listing, current_source = sources.probe_current(t, rel, deployed_jobs)
+        target, target_source = facts.target
         yes_flag = bool(listing.yes_flag)
         dbs = tuple(_database(db, listing.chains.get(db), target.get(db)) for db in migrations.DATABASES)
 
@@ -192,7 +188,7 @@ def build(t: Target, opts: Options) -> Plan:
         deployments=tuple(deployments),
         helm_argv=tuple(argv),
         warnings=tuple(warnings),
-        resumed=resumed,
+        resumed=facts.resumed,
         yes_flag=yes_flag,
     )
 
@@ -225,14 +221,7 @@ def _downgrade_jobs(
     )
 
 
-def _caught(fn: Any, *args: Any) -> Any:
-    try:
-        return fn(*args)
-    except Exception as e:  # noqa: BLE001 - handed back to build(), which raises it in its turn
-        return e
-
-
-def _check_direction(current: str, to: str, *, force: bool) -> None:
+def _check_direction(current: str, to: str, force: bool) -> None:
     if versions.parse(to) < versions.parse(current) or force:
         return
     same = versions.parse(to) == versions.parse(current)

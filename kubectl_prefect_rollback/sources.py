@@ -3,6 +3,8 @@ and the release's Deployments. Read-only, apart from a short-lived probe pod whe
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,8 @@ from kubectl_prefect_rollback import (
     charts,
     heads,
     helm,
+    kube,
+    lock,
     manifests,
     migrations,
     proc,
@@ -76,21 +80,57 @@ def migration_jobs(
     return jobs
 
 
-def current_chains(
+@dataclass(frozen=True)
+class Facts:
+    """What the lock, the history and the records say, and the target heads when they were needed."""
+
+    lease: lock.LeaseView | None
+    resumed: bool
+    history: list[Release]
+    values: tuple[str | None, str, tuple[str, ...]]
+    target: tuple[dict[str, str | None], str] | None  # None when resuming: the lease has them
+
+
+def facts(
     t: Target,
     rel: Release,
-    jobs: list[dict[str, Any]],
-    pods: list[dict[str, Any]],
+    to: str,
+    chart: str,
+    flags: dict[str, str],
     *,
-    pod: str | None,
-    container: str | None,
-) -> tuple[heads.Listing, str]:
-    """From a running server; when none runs (scaled down by an earlier attempt), from a probe pod."""
-    server = heads.find_server_pod(pods, rel.name, pod=pod, container=container)
-    if server:
-        # the listing is shell + awk; the help check starts the image's CLI: run them side by side
-        listing, yes = proc.gather(lambda: heads.read_chains(t, server), lambda: heads.takes_yes(t, server))
-        return heads.Listing(listing.chains, yes), f"pod {server.name}, container {server.container}"
+    values_files: tuple[str, ...],
+    lock_check: bool,
+    force_unlock: bool,
+    check_direction: Callable[[str, str], None],
+) -> Facts:
+    """One chain of dependent reads, run beside the others: each refusal comes before the probe pod."""
+    lease = lock.read(t, rel.name)
+    if lock_check and lease is not None:  # a live holder is refused before anything is created
+        lock.check_takeover(lease, to, force_unlock=force_unlock, at=lock.now())
+    # A run that stopped half way left its facts on the lease: the servers may be gone by now.
+    resumed = lease is not None and lease.target == to and bool(lease.state("from-version"))
+    if not resumed:
+        check_direction(rel.version, to)
+    charts.verify_version(charts.chart_metadata(t, chart, to), chart, to, rel.chart)
+    history, recorded = proc.gather(lambda: helm.history(t, rel.name), lambda: records.read(t, rel.name))
+    values = target_values(t, rel.name, history, to, values_files)
+    target = None if resumed else target_heads(t, rel, to, chart, values[0], values[2], flags, recorded)
+    return Facts(lease, resumed, history, values, target)
+
+
+def current(
+    t: Target, rel: Release, *, selector: str | None, pod: str | None, container: str | None
+) -> tuple[heads.Listing | None, str]:
+    """Chains from a running server pod, or (None, "") when none runs (an earlier attempt scaled it down)."""
+    server = heads.find_server_pod(kube.list_(t, "pods", selector), rel.name, pod=pod, container=container)
+    if server is None:
+        return None, ""
+    # the listing is shell + awk; the help check starts the image's CLI: run them side by side
+    listing, yes = proc.gather(lambda: heads.read_chains(t, server), lambda: heads.takes_yes(t, server))
+    return heads.Listing(listing.chains, yes), f"pod {server.name}, container {server.container}"
+
+
+def probe_current(t: Target, rel: Release, jobs: list[dict[str, Any]]) -> tuple[heads.Listing, str]:
     name = f"{rel.name}-probe-{versions.dashed(rel.version)}"
     listing = heads.probe(t, jobs[0], name=name, with_help=True)
     return listing, f"probe pod {name} (image of the deployed migration Job)"
