@@ -122,6 +122,11 @@ def main() -> None:
     ap.add_argument("--latency-ms", type=int, nargs="+", default=[0, 50])
     ap.add_argument("--kubectl", default="1.32")
     ap.add_argument("--helm", default="4.1.4")
+    ap.add_argument(
+        "--saved-heads",
+        action="store_true",
+        help="run `revisions --save` while 1.2.0 is deployed (untimed), so the rollback needs no probe pod",
+    )
     args = ap.parse_args()
     kubectl, helm = find_tool("kubectl", args.kubectl), find_tool("helm", args.helm)
     if not (kubectl and helm):
@@ -138,6 +143,8 @@ def main() -> None:
                     cluster.sim.set_latency(0)
                     app = cluster.app(f"b{next(counter)}", kubectl=kubectl, helm=helm)
                     app.install("1.2.0")
+                    if args.saved_heads:
+                        app.plugin("revisions", "--save")
                     app.install("1.3.0")
                     app.values_file(TO)
                     cluster.sim.set_latency(latency / 1000)
@@ -155,7 +162,7 @@ def main() -> None:
                 f"latency {latency:>3} ms: plugin median {p:.2f}s, runbook median {s:.2f}s, "
                 f"ratio {p / s:.2f} "
                 f"(goal <= 1.1); plugin overhead median {statistics.median(overhead):.2f}s (goal <= 1.5s); "
-                f"runs {args.runs}",
+                f"runs {args.runs}{', heads saved before the upgrade' if args.saved_heads else ''}",
                 flush=True,
             )
     finally:
