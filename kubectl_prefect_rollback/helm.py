@@ -66,6 +66,16 @@ def history(t: Target, release: str) -> list[Release]:
     return [_release({**r, "name": release}, t.namespace) for r in rows]
 
 
+def server_side_apply(t: Target, release: str) -> bool:
+    """Will `helm upgrade` use server-side apply? Helm 4 does when the release was applied that way
+    ("auto"); then fields we changed (replicas, by scaling down) conflict unless forced."""
+    version = proc.run(t.helm, "version", "--template", "{{.Version}}").strip()
+    if not version.lstrip("v").split(".", 1)[0].isdigit() or int(version.lstrip("v").split(".", 1)[0]) < 4:
+        return False
+    out = proc.run(t.helm, "get", "metadata", release, "--output", "json", *t.helm_flags())
+    return (_json(out, "get metadata") or {}).get("applyMethod") == "ssa"
+
+
 def get_values(t: Target, release: str, *, revision: int) -> dict[str, Any]:
     out = proc.run(
         t.helm, "get", "values", release, "--revision", str(revision), "--output", "json", *t.helm_flags()
@@ -124,8 +134,11 @@ def upgrade_argv(
     wait: bool,
     timeout: str,
     values_files: tuple[str, ...] = (),
+    force_conflicts: bool = False,
 ) -> list[str]:
     argv = [t.helm, "upgrade", "--install", release, chart, "--version", version, *t.helm_flags()]
+    if force_conflicts:  # our scale-down owns .spec.replicas now; the chart must win it back
+        argv.append("--force-conflicts")
     argv += [*_values_args("", values_files), "--description", description]
     if wait:
         argv += ["--wait", "--timeout", timeout]

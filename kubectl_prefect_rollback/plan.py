@@ -100,7 +100,7 @@ def build(t: Target, opts: Options) -> Plan:
     release.refuse_pending(rel)
     chart = charts.resolve(opts.chart, to)
     # Reads that do not depend on each other run side by side; `facts` chains the ones that do.
-    facts, (listing, current_source), texts, live = proc.gather(
+    facts, (listing, current_source), texts, live, ssa = proc.gather(
         lambda: sources.facts(
             t,
             rel,
@@ -115,6 +115,7 @@ def build(t: Target, opts: Options) -> Plan:
         lambda: sources.current(t, rel, selector=opts.selector, pod=opts.pod, container=opts.container),
         lambda: sources.deployed_texts(t, rel.name, rel.revision),
         lambda: kube.list_(t, "deployments"),
+        lambda: helm.server_side_apply(t, rel.name),
     )
     lease, warnings = facts.lease, []
     if facts.resumed:
@@ -168,6 +169,7 @@ def build(t: Target, opts: Options) -> Plan:
         wait=opts.wait,
         timeout=opts.helm_timeout,
         values_files=values_files,
+        force_conflicts=ssa and opts.scale_down,
     )
     destructive = sum(1 for d in dbs for m in d.revert if m.destructive)
     if destructive:

@@ -71,7 +71,7 @@ def test_global_options_before_and_after(fake, args: list[str]) -> None:
     assert result.exit_code == 0, result.stderr
     for argv in fake.argvs("kubectl"):
         assert argv[1:5] == ["--context", "fake", "--namespace", "customer-managed"], argv
-    for argv in fake.argvs("helm"):
+    for argv in (a for a in fake.argvs("helm") if a[:1] != ["version"]):  # `helm version` is local
         i = argv.index("--kube-context")
         assert argv[i : i + 4] == ["--kube-context", "fake", "--namespace", "customer-managed"], argv
 

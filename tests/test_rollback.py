@@ -82,6 +82,7 @@ EXPECTED = [
         "--timeout",
         "10m",
     ],
+    H + ["version", "--template", "{{.Version}}"],  # helm 3 here: no server-side apply question
     K + ["get", *NS, "lease", LEASE, *GET],
     K + ["get", *NS, "lease", LEASE, *GET],
     K + ["get", *NS, "configmap", RECORDS, *GET],
@@ -416,3 +417,18 @@ def test_interrupt_leaves_job_and_lease(fake) -> None:
     result = finish(fake)
     assert "skipping: job/" in result.stderr
     assert not any(c["argv"][0] == "apply" for c in fake.calls("kubectl"))
+
+
+@pytest.mark.parametrize(("method", "forced"), [("ssa", True), ("csa", False)])
+def test_helm4_server_side_release_forces_the_replicas_back(fake, method: str, forced: bool) -> None:
+    """Our scale-down owns .spec.replicas; a server-side helm 4 upgrade conflicts unless forced, and
+    helm 4 rejects --force-conflicts for a release it applies client-side."""
+    with fake.edit() as st:
+        st["helm_version"] = "v4.1.4"
+        for rel in st["releases"].values():
+            rel["apply_method"] = method
+    result = rollback(fake)
+    assert result.exit_code == 0, result.stderr
+    upgrade = next(c["argv"] for c in fake.calls("helm") if c["argv"][0] == "upgrade")
+    assert ("--force-conflicts" in upgrade) is forced
+    assert any(c["argv"][:2] == ["get", "metadata"] for c in fake.calls("helm"))

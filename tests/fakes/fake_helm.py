@@ -31,6 +31,7 @@ VALUED = {
     "--values": "values",
     "--description": "description",
     "--timeout": "timeout",
+    "--template": "template",
 }
 FLAGS = {
     "--all",
@@ -43,6 +44,7 @@ FLAGS = {
     "--uninstalling",
     "--superseded",
     "--uninstalled",
+    "--force-conflicts",
 }
 STATES = ("deployed", "failed", "pending", "uninstalling", "superseded", "uninstalled")
 
@@ -143,6 +145,20 @@ def handle(st: dict[str, Any], argv: list[str], stdin: str | None) -> None:
     pos, opts, _ = parse_args(argv, VALUED, FLAGS)
     ns = one(opts, "namespace") or os.environ.get("HELM_NAMESPACE") or "default"
     verb, args = (pos[0], pos[1:]) if pos else ("", [])
+    helm_version = st.get("helm_version", "v3.17.3")  # a scenario may play helm 4
+    if verb == "version":
+        raise Exit(
+            0,
+            helm_version
+            if one(opts, "template") == "{{.Version}}"
+            else f'version.BuildInfo{{Version:"{helm_version}"}}\n',
+        )
+    if verb == "get" and args[:1] == ["metadata"] and helm_version.startswith("v4"):
+        rel = release(st, ns, args[1])
+        meta = {"name": rel["name"], "applyMethod": rel.get("apply_method", "ssa")}
+        raise Exit(0, json.dumps(meta))
+    if "force_conflicts" in opts and not helm_version.startswith("v4"):
+        raise Exit(1, err="Error: unknown flag: --force-conflicts\n")
     if verb in ("list", "history") or (verb == "get" and args[:1] == ["values"]):
         if one(opts, "output") != "json":
             raise Exit(1, err="fake helm: only --output json\n")
