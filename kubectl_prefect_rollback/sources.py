@@ -133,7 +133,7 @@ def current(
 def probe_current(t: Target, rel: Release, jobs: list[dict[str, Any]]) -> tuple[heads.Listing, str]:
     name = f"{rel.name}-probe-{versions.dashed(rel.version)}"
     listing = heads.probe(t, jobs[0], name=name, with_help=True)
-    return listing, f"probe pod {name} (image of the deployed migration Job)"
+    return listing, "a probe pod from the deployed migration Job (its image)"
 
 
 def target_heads(
@@ -169,7 +169,7 @@ def target_heads(
         )
     name = f"{rel.name}-probe-{versions.dashed(to)}"
     chains = heads.probe(t, jobs[0], name=name).chains
-    return {**heads.heads_of(chains), **flags}, f"probe pod {name} (image of chart {to})"
+    return {**heads.heads_of(chains), **flags}, f"a probe pod from chart {to}'s migration Job (its image)"
 
 
 def deployments(
