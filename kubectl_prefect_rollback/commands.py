@@ -239,10 +239,14 @@ def _write(path: str | None, run: rollback.Run, outcome: str) -> None:
         rollback.write_report(path, run.report(outcome))
 
 
+def stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
 def _confirm(p: plan.Plan, *, yes: bool, out: Output) -> None:
     if yes:
         return
-    if not sys.stdin.isatty():
+    if not stdin_is_terminal():
         raise Refused(
             "refusing to roll back without confirmation: stdin is not a terminal.",
             hint=f"Re-run with --yes after checking `kubectl prefect-rollback plan --to {p.to_version}`.",

@@ -432,3 +432,17 @@ def test_helm4_server_side_release_forces_the_replicas_back(fake, method: str, f
     upgrade = next(c["argv"] for c in fake.calls("helm") if c["argv"][0] == "upgrade")
     assert ("--force-conflicts" in upgrade) is forced
     assert any(c["argv"][:2] == ["get", "metadata"] for c in fake.calls("helm"))
+
+
+@pytest.mark.parametrize(("typed", "code"), [("customer-managed\n", 0), ("customer\n", 3), ("\n", 3)])
+def test_terminal_confirmation_by_typing_the_release_name(fake, monkeypatch, typed: str, code: int) -> None:
+    from kubectl_prefect_rollback import commands
+
+    monkeypatch.setattr(commands, "stdin_is_terminal", lambda: True)
+    result = fake.cli("rollback", "--to", "1.2.0", input=typed)
+    assert result.exit_code == code, result.stderr
+    assert "Make sure nebula, orion and events are backed up" in result.stderr
+    changed = any(c["argv"][0] in ("scale", "apply") for c in fake.calls("kubectl"))
+    assert changed is (code == 0)
+    if code:
+        assert "confirmation did not match 'customer-managed': nothing was changed" in result.stderr
