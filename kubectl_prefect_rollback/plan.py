@@ -149,7 +149,7 @@ def build(t: Target, opts: Options) -> Plan:
         yes_flag = bool(listing.yes_flag)
         dbs = tuple(_database(db, listing.chains.get(db), target.get(db)) for db in migrations.DATABASES)
 
-    jobs = _downgrade_jobs(rel.name, deployed_jobs, dbs, from_version, to, yes_flag)
+    jobs = _downgrade_jobs(rel.name, deployed_jobs, dbs, from_version, from_revision, to, yes_flag)
     deployments, objects = sources.deployments(texts[1], live)
     owner = release.gitops_owner(objects)
     if owner and not opts.ignore_gitops:
@@ -200,6 +200,7 @@ def _downgrade_jobs(
     deployed: list[dict[str, Any]],
     dbs: tuple[Database, ...],
     from_version: str,
+    from_revision: int,
     to: str,
     yes: bool,
 ) -> list[dict[str, Any]]:
@@ -217,6 +218,8 @@ def _downgrade_jobs(
         annotations={
             "prefect-rollback/from-version": from_version,
             "prefect-rollback/to-version": to,
+            # the same target name comes back after the next upgrade: this tells our Job from a leftover
+            "prefect-rollback/from-revision": str(from_revision),
             **{f"prefect-rollback/{db}-revision": rev for db, rev in targets.items() if rev},
         },
         extra_args=("-y",) if yes else (),

@@ -187,7 +187,13 @@ def _downgrade(run: Run) -> tuple[str, str]:
 def _run_job(run: Run, job: dict[str, Any]) -> str:
     name = job["metadata"]["name"]
     containers = downgrade.migration_containers(job)
-    state = downgrade.job_state(kube.get(run.t, "job", name))
+    existing = kube.get(run.t, "job", name)
+    state = downgrade.job_state(existing)
+    if existing is not None and _from_revision(existing) != _from_revision(job):
+        # Left by an earlier, finished rollback to the same version: its success says nothing about now.
+        run.out.progress(f"job/{name} is left from an earlier rollback: replacing it")
+        kube.delete(run.t, "job", name)
+        state = JobState.ABSENT
     if state is JobState.SUCCEEDED:
         run.out.skip(f"job/{name} already succeeded")
         return f"job/{name} succeeded earlier"
@@ -223,6 +229,10 @@ def _run_job(run: Run, job: dict[str, Any]) -> str:
     if outcome.phase != "Succeeded":  # a sidecar keeps the pod, and so the Job, alive; the work is done
         kube.delete(run.t, "job", name, wait=False)
     return codes
+
+
+def _from_revision(job: dict[str, Any]) -> str | None:
+    return ((job.get("metadata") or {}).get("annotations") or {}).get("prefect-rollback/from-revision")
 
 
 def _chart(run: Run) -> tuple[str, str]:

@@ -193,3 +193,21 @@ def test_sidecar_in_migration_job(make_app) -> None:
     proc = rollback(app)
     assert "exit 0" in proc.stderr
     assert_rolled_back(app, tables_120)
+
+
+def test_second_rollback_to_the_same_version(make_app) -> None:
+    """Roll back, upgrade again, roll back again: the first rollback's Job (same name, Complete) must not
+    pass for this one's downgrade."""
+    app = make_app(helm="3.17.3")
+    app.install("1.2.0")
+    tables_120 = installed_tables(app, "1.2.0")
+    app.install("1.3.0")
+    rollback(app)
+    app.install("1.3.0")
+    assert app.heads() == fixture.release_heads("1.3.0")
+
+    again = rollback(app)
+
+    assert "left from an earlier rollback: replacing it" in again.stderr
+    assert "skipping: job/" not in again.stderr
+    assert_rolled_back(app, tables_120)
