@@ -122,8 +122,13 @@ class Keeper:
         self.lost: str | None = None
 
     # -- taking it --------------------------------------------------------------------------
-    def acquire(self, existing: LeaseView | None, *, force_unlock: bool, state: dict[str, Any]) -> bool:
-        """Create or take over the lease; returns True when an earlier run's lease was taken over."""
+    def acquire(
+        self, existing: LeaseView | None, *, force_unlock: bool, state: dict[str, Any], resume: bool = True
+    ) -> bool:
+        """Create or take over the lease; returns True when an earlier run's lease was taken over.
+
+        Taking over to resume keeps the earlier run's state (its saved replicas are the real ones);
+        a fresh start (another target, or stale facts abandoned with --force-unlock) drops it."""
         at = now()
         if existing is None:
             body = self._body(at, state)
@@ -137,7 +142,7 @@ class Keeper:
         check_takeover(existing, self.target_version, force_unlock=force_unlock, at=at)
         obj = json.loads(json.dumps(existing.obj))
         keep = {k: v for k, v in existing.annotations.items()}
-        if existing.target != self.target_version:  # --force-unlock of another target: start afresh
+        if existing.target != self.target_version or not resume:
             keep = {k: v for k, v in keep.items() if not k.startswith(PREFIX)}
         obj["metadata"]["annotations"] = keep
         self._fill(obj, at, state, only_missing=True)

@@ -112,7 +112,9 @@ def _lock(run: Run, existing: lock.LeaseView | None) -> tuple[str, str]:
         # what the operator had; a resumed run keeps these (taking over never overwrites them), not zeros
         "replicas": dict(p.deployments),
     }
-    took_over = run.keeper.acquire(existing, force_unlock=run.opts.force_unlock, state=state)
+    took_over = run.keeper.acquire(
+        existing, force_unlock=run.opts.force_unlock, state=state, resume=run.plan.resumed
+    )
     run.keeper.start_renewing()
     return (
         "done",

@@ -21,7 +21,7 @@ from kubectl_prefect_rollback import (
     release,
     versions,
 )
-from kubectl_prefect_rollback.errors import BadInput, RollbackError
+from kubectl_prefect_rollback.errors import BadInput, Refused, RollbackError
 from kubectl_prefect_rollback.helm import Release
 from kubectl_prefect_rollback.target import Target
 
@@ -109,13 +109,33 @@ def facts(
         lock.check_takeover(lease, to, force_unlock=force_unlock, at=lock.now())
     # A run that stopped half way left its facts on the lease: the servers may be gone by now.
     resumed = lease is not None and lease.target == to and bool(lease.state("from-version"))
+    history, recorded = proc.gather(lambda: helm.history(t, rel.name), lambda: records.read(t, rel.name))
+    if resumed and not _continues(lease, history, to):
+        if not force_unlock:
+            raise Refused(
+                f"an unfinished rollback to {to} started at revision {lease.state('from-revision')}, "
+                f"but the release has changed since (now revision {rel.revision}, {rel.version})",
+                hint="Its recorded facts are stale. Re-run with --force-unlock to start a new rollback.",
+            )
+        resumed = False  # --force-unlock: forget the stale run, plan afresh
     if not resumed:
         check_direction(rel.version, to)
     charts.verify_version(charts.chart_metadata(t, chart, to), chart, to, rel.chart)
-    history, recorded = proc.gather(lambda: helm.history(t, rel.name), lambda: records.read(t, rel.name))
     values = target_values(t, rel.name, history, to, values_files)
     target = None if resumed else target_heads(t, rel, to, chart, values[0], values[2], flags, recorded)
     return Facts(lease, resumed, history, values, target)
+
+
+def _continues(lease: lock.LeaseView, history: list[Release], to: str) -> bool:
+    """The release is where the unfinished run left it: at its from-revision, or moved on only by our
+    own helm upgrade to the target. helm replaces the description of a failed upgrade with its error,
+    so a failed revision at the target counts as ours too."""
+    start = int(lease.state("from-revision") or 0)
+    later = [h for h in history if h.revision > start]
+    return all(
+        h.version == to and (h.description.startswith("prefect-rollback:") or h.status == "failed")
+        for h in later
+    )
 
 
 def current(

@@ -119,3 +119,29 @@ def test_cli_force_unlock(fake) -> None:
     result = fake.cli("rollback", "--to", "1.2.0", "--yes", "--force-unlock")
     assert result.exit_code == 0, result.stderr
     assert fake.obj("lease", NAME) is None
+
+
+def test_stale_unfinished_rollback_is_refused_then_restarted_with_force_unlock(fake) -> None:
+    """The lease says a rollback to 1.2.0 started at revision 2, but revision 3 was a plain upgrade
+    since: its facts (heads, saved replicas, "downgrade done") describe another state of the world."""
+    put_lease(
+        fake,
+        holder="",
+        target="1.2.0",
+        age=300,
+        extra={
+            "prefect-rollback/from-version": '"1.2.0"',
+            "prefect-rollback/from-revision": "2",
+            "prefect-rollback/downgrade": '"done"',
+        },
+    )
+    refused = fake.cli("rollback", "--to", "1.2.0", "--yes")
+    assert refused.exit_code == 3, refused.stderr
+    assert "the release has changed since (now revision 3, 1.3.0)" in refused.stderr
+    assert not any(c["argv"][0] in ("create", "scale", "apply") for c in fake.calls("kubectl"))
+
+    fake.reset_calls()
+    fresh = fake.cli("rollback", "--to", "1.2.0", "--yes", "--force-unlock")
+    assert fresh.exit_code == 0, fresh.stderr
+    assert any(c["argv"][0] == "apply" for c in fake.calls("kubectl")), "the downgrade runs again"
+    assert "skipping: downgrade already finished" not in fresh.stderr

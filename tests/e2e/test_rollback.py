@@ -91,17 +91,26 @@ def test_postgresql(make_app) -> None:
     assert_rolled_back(app, tables_120)
 
 
-def test_resume_after_helm_upgrade_fails(make_app, cluster) -> None:
+@pytest.mark.parametrize(
+    ("method", "path", "left_at"),
+    [
+        # before helm wrote anything: the release stays at 1.3.0
+        ("POST", r"/secrets$", "prefect-cloud-1.3.0"),
+        # half way: helm records a failed 1.2.0 revision (and its error as the description)
+        ("PATCH", r"/deployments/customer-managed-server\?", "prefect-cloud-1.2.0"),
+    ],
+    ids=["before-helm-writes", "failed-revision"],
+)
+def test_resume_after_helm_upgrade_fails(make_app, cluster, method: str, path: str, left_at: str) -> None:
     app = make_app(helm="3.17.3")
     app.install("1.2.0")
     tables_120 = installed_tables(app, "1.2.0")
     app.install("1.3.0")
-    # the helm upgrade's first write is its new release Secret: make it fail once
-    cluster.sim.fail_requests("POST", rf"/namespaces/{app.namespace}/secrets", status=500, times=1)
+    cluster.sim.fail_requests(method, rf"/namespaces/{app.namespace}{path}", status=500, times=1)
     first = rollback(app, check=False)
     assert first.returncode == 5, first.stderr
     assert app.heads() == fixture.release_heads(TO), "the downgrade happened before the chart step"
-    assert app.release()["chart"] == "prefect-cloud-1.3.0"
+    assert app.release()["chart"] == left_at
 
     second = rollback(app)
     assert "skipping: downgrade already finished" in second.stderr
