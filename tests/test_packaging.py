@@ -98,20 +98,6 @@ def test_version_help_and_completion(binary: str) -> None:
     assert "complete -o nosort -F" in bash.stdout
 
 
-@pytest.mark.parametrize("flag", ["--version", "--help"])
-def test_fast_path_imports_no_yaml(flag: str) -> None:
-    """What the frozen app imports for --version/--help is what the package imports: keep yaml out."""
-    probe = (
-        "import sys\n"
-        f"sys.argv = ['{NAME}', '{flag}']\n"
-        "from kubectl_prefect_rollback.cli import main\n"
-        "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'yaml'), file=sys.stderr)\n"
-    )
-    result = run([sys.executable, "-c", probe])
-    assert result.stderr.strip().splitlines()[-1] == "[]"
-
-
 def _fake(bindir: Path, name: str, body: str) -> None:
     bindir.mkdir(exist_ok=True)
     (bindir / name).write_text(f"#!/bin/sh\n{body}\n")
