@@ -14,13 +14,15 @@ from typing import Any
 
 import yaml
 
+from . import yamlsafe
 from .errors import ParseError, Refused
 from .migrations import validate_revision
+from .redact import REDACTED  # noqa: F401  (re-exported: the tests and callers name it here)
+from .redact import doc as redact_doc
 from .rewrite import DATABASES, classify, container_argv, rewrite_container
 
 MIGRATION_TEMPLATE = "templates/db-migration-job.yaml"
 PROBE_CONTAINER = "probe"
-REDACTED = "<redacted>"
 MAX_NAME = 63
 
 _SEPARATOR = re.compile(r"^---[ \t]*(?:#.*)?$", re.MULTILINE)
@@ -33,18 +35,17 @@ _POD_LABELS = re.compile(r"^(controller-uid|job-name|batch\.kubernetes\.io/.*)$"
 _HELM_ANNOTATIONS = re.compile(r"^(helm\.sh|meta\.helm\.sh)/")
 
 
-def load_documents(text: str) -> list[tuple[str | None, dict]]:
-    """(`# Source:` path or None, document) for every non-empty YAML document in a multi-doc text."""
+def load_documents(text: str, what: str = "the manifest") -> list[tuple[str | None, dict]]:
+    """(`# Source:` path or None, document) for every non-empty YAML document in a multi-doc text.
+
+    `what` names the text's origin (`helm get hooks customer-managed`) in errors."""
     docs = []
     for n, chunk in enumerate(_SEPARATOR.split(text or ""), start=1):
-        try:
-            doc = yaml.safe_load(chunk)
-        except yaml.YAMLError as e:
-            raise ParseError(f"YAML document {n} cannot be read: {e}") from None
+        doc = yamlsafe.load(chunk, what=f"document {n} of {what}")
         if doc is None:
             continue
         if not isinstance(doc, dict):
-            raise ParseError(f"YAML document {n} is not a mapping but {type(doc).__name__}")
+            raise ParseError(f"document {n} of {what} is not a mapping but a {type(doc).__name__}")
         source = _SOURCE.search(chunk)
         docs.append((source.group(1) if source else None, doc))
     return docs
@@ -55,13 +56,47 @@ def _source_matches(path: str | None, source: str) -> bool:
     return path is not None and (path == source or path.split("/", 1)[-1] == source)
 
 
-def migration_jobs(text: str, source: str = MIGRATION_TEMPLATE) -> list[dict]:
+def migration_jobs(text: str, source: str = MIGRATION_TEMPLATE, *, what: str = "the manifest") -> list[dict]:
     """The `kind: Job` documents rendered from `source` (of the top-level chart unless `source` says)."""
-    return [
+    jobs = [
         doc
-        for path, doc in load_documents(text)
+        for path, doc in load_documents(text, what)
         if doc.get("kind") == "Job" and _source_matches(path, source)
     ]
+    for job in jobs:
+        check_job(job, what)
+    return jobs
+
+
+def check_job(job: Mapping[str, Any], what: str) -> None:
+    """A Job we rewrite must have the shape of one: a wrong type would end in a traceback later."""
+    name = (job.get("metadata") or {}).get("name", "?") if isinstance(job.get("metadata"), dict) else "?"
+    node: Any = job
+    for path in ("metadata", "spec", "spec.template", "spec.template.spec"):
+        node = job
+        for part in path.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict):
+            raise ParseError(f"Job {name} in {what}: {path} is not a mapping")
+    for key in ("containers", "initContainers"):
+        items = node.get(key)
+        if items is None:
+            continue
+        if not isinstance(items, list) or not all(isinstance(c, dict) for c in items):
+            raise ParseError(f"Job {name} in {what}: spec.template.spec.{key} is not a list of mappings")
+        for c in items:
+            for field, kind in (
+                ("name", str),
+                ("image", str),
+                ("command", list),
+                ("args", list),
+                ("env", list),
+            ):
+                if field in c and not isinstance(c[field], kind):
+                    cname = c.get("name", "?")
+                    raise ParseError(
+                        f"Job {name} in {what}: container {cname} {field} is not a {kind.__name__}"
+                    )
 
 
 def fit_name(name: str) -> str:
@@ -206,44 +241,9 @@ def probe_pod(job: Mapping[str, Any], *, name: str, script: str, labels: Mapping
     return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec}
 
 
-_SECRET_NAME = re.compile(r"PASSWORD|PASSWD|TOKEN|SECRET|KEY|CREDENTIAL|DSN|PRIVATE|AUTH|CERT", re.IGNORECASE)
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<password>[^@/\s]+)@")
-
-
-def _redact_url(value: str) -> str:
-    return _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", value)
-
-
-def _redact(node: Any) -> Any:
-    if isinstance(node, list):
-        return [_redact(v) for v in node]
-    if not isinstance(node, dict):
-        return _redact_url(node) if isinstance(node, str) else node
-    out = {}
-    for key, value in node.items():
-        if key == "env" and isinstance(value, list):
-            out[key] = [_redact_env(e) for e in value]
-        else:
-            out[key] = _redact(value)
-    return out
-
-
-def _redact_env(entry: Any) -> Any:
-    if not isinstance(entry, dict) or not isinstance(entry.get("value"), str):
-        return _redact(entry)
-    if _SECRET_NAME.search(str(entry.get("name", ""))):
-        return {**entry, "value": REDACTED}
-    return {**entry, "value": _redact_url(entry["value"])}
-
-
 def redact(doc: Mapping[str, Any]) -> dict:
-    """A copy fit for printing: Secret data, secret-looking env values and URL passwords replaced."""
-    out = _redact(dict(doc))
-    if doc.get("kind") == "Secret":
-        for key in ("data", "stringData"):
-            if isinstance(doc.get(key), dict):
-                out[key] = dict.fromkeys(doc[key], REDACTED)
-    return out
+    """A copy fit for printing (redact.doc): Secret data, secret-looking env values and URL passwords."""
+    return redact_doc(dict(doc))
 
 
 class _Dumper(yaml.SafeDumper):

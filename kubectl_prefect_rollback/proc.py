@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import shlex
 import subprocess
 import sys
@@ -18,20 +17,21 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-log = logging.getLogger(__name__)
+from kubectl_prefect_rollback.redact import argv as redact_argv
+from kubectl_prefect_rollback.redact import text as redact_text
 
-# Flags whose *next* argument is a secret, and `key=value` arguments whose key looks secret.
-_SECRET_FLAGS = {"--token", "--kube-token", "--password", "--set", "--set-string", "--set-file"}
-_SECRET_KEY = re.compile(r"(?i)[^=]*(pass(word)?|token|secret|key|credential)[^=]*=")  # DB_PASSWORD=…
-REDACTED = "<redacted>"
+log = logging.getLogger(__name__)
 
 
 class CommandError(RuntimeError):
     """A child exited non-zero or could not start; the message names the command and its stderr."""
 
     def __init__(self, cmd: Sequence[str], returncode: int, stderr: str, stdout: str = "") -> None:
-        super().__init__(cmd, returncode, stderr)
-        self.cmd, self.returncode, self.stderr, self.stdout = tuple(cmd), returncode, stderr, stdout
+        super().__init__(tuple(cmd), returncode, redact_text(stderr))
+        # child stderr quotes values (helm echoes a bad --set, kubectl a rejected object): redacted here,
+        # before any handler can print it or put it in a report
+        self.cmd, self.returncode, self.stdout = tuple(cmd), returncode, stdout
+        self.stderr = redact_text(stderr)
 
     @property
     def not_found(self) -> bool:
@@ -73,25 +73,6 @@ def waiting() -> Iterator[None]:
             stats._active -= 1
             if stats._active == 0:
                 stats.waited += time.monotonic() - stats._since
-
-
-def redact_argv(argv: Sequence[str]) -> list[str]:
-    out: list[str] = []
-    hide_next = False
-    for arg in argv:
-        if hide_next:
-            out.append(REDACTED)
-            hide_next = False
-        elif arg in _SECRET_FLAGS:
-            out.append(arg)
-            hide_next = True
-        elif arg.startswith("--") and "=" in arg and arg.split("=", 1)[0] in _SECRET_FLAGS:
-            out.append(arg.split("=", 1)[0] + "=" + REDACTED)
-        elif not arg.startswith("-") and _SECRET_KEY.match(arg):
-            out.append(arg.split("=", 1)[0] + "=" + REDACTED)
-        else:
-            out.append(arg)
-    return out
 
 
 def child_env() -> dict[str, str]:

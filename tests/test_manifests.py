@@ -67,7 +67,7 @@ def test_load_documents_keeps_sources_and_skips_empty() -> None:
 
 @pytest.mark.parametrize("text", ["kind: [unclosed\n", "- a\n- b\n", "just text\n"])
 def test_load_documents_malformed(text: str) -> None:
-    with pytest.raises(errors.ParseError, match="YAML document 1"):
+    with pytest.raises(errors.ParseError, match="document 1 of the manifest"):
         manifests.load_documents(text)
 
 
