@@ -60,8 +60,10 @@ def global_options(f: Callable) -> Callable:
         click.option(
             "-v",
             "--verbose",
+            "--debug",
+            "verbose",
             is_flag=True,
-            help="Echo every kubectl/helm command (secrets redacted).",
+            help="Echo every kubectl/helm command (secrets redacted); tracebacks of unexpected errors.",
             expose_value=False,
             callback=_store,
         ),
@@ -87,17 +89,46 @@ class Group(click.Group):
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
+        """The one error boundary: whatever escapes a command leaves as an exit code and one line."""
         from kubectl_prefect_rollback import proc
+        from kubectl_prefect_rollback.errors import AlreadyDone, RollbackError
 
         try:
             return super().invoke(ctx)
+        except AlreadyDone as e:
+            click.echo(e.format_message(), err=True)
+            ctx.exit(0)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
         except proc.CommandError as e:
-            from kubectl_prefect_rollback.errors import RollbackError
-
             hint = "Is it installed and on PATH?" if e.not_found else None
             raise RollbackError(str(e), hint=hint) from None
         except KeyboardInterrupt:
             raise Interrupted("Interrupted.") from None
+        except Exception as e:  # noqa: BLE001 - a bug or a surprise from the cluster: never a bare traceback
+            raise _unexpected(ctx, e) from None
+
+
+def verbose(ctx: click.Context) -> bool:
+    g = ctx.find_root().meta.get("globals", {})
+    return bool(g.get("verbose")) or (
+        bool(os.environ.get("HELM_PLUGIN_NAME")) and os.environ.get("HELM_DEBUG") == "true"
+    )
+
+
+def _unexpected(ctx: click.Context, e: Exception) -> click.ClickException:
+    from kubectl_prefect_rollback import redact
+    from kubectl_prefect_rollback.errors import RollbackError
+
+    if verbose(ctx):
+        import traceback
+
+        click.echo(redact.text("".join(traceback.format_exception(e))), err=True, nl=False)
+    detail = " ".join(str(e).split())[:300]
+    return RollbackError(
+        f"unexpected {type(e).__name__}" + (f": {detail}" if detail else ""),
+        hint=None if verbose(ctx) else "This is a bug or an unexpected answer: run with -v for the details.",
+    )
 
 
 def _command_index(args: list[str], commands: dict[str, Any]) -> int | None:
@@ -120,7 +151,7 @@ def _only_globals(args: list[str]) -> bool:
             skip = False
         elif arg in _VALUED:
             skip = True
-        elif arg.split("=", 1)[0] not in _VALUED and arg not in ("-v", "--verbose", "--no-color"):
+        elif arg.split("=", 1)[0] not in _VALUED and arg not in ("-v", "--verbose", "--debug", "--no-color"):
             rest.append(arg)
     return set(rest) <= {"-h", "--help", "--version"}
 
@@ -143,12 +174,20 @@ def make_config(ctx: click.Context):  # -> commands.Config
     # helm strips its global flags and hands them over as environment; empty HELM_KUBECONTEXT = unset
     context = g.get("context") or (env.get("HELM_KUBECONTEXT") or None if helm_mode else None)
     kubeconfig_path = g.get("kubeconfig") or (env.get("KUBECONFIG") or None if helm_mode else None)
+    from kubectl_prefect_rollback import names
+
+    if "namespace" in g:  # `-n ''` must not fall back to the kubeconfig's namespace
+        names.flag(g["namespace"], "-n/--namespace")
+    if "release" in g:
+        names.flag(g["release"], "--release", rule="release")
     namespace = g.get("namespace") or (env.get("HELM_NAMESPACE") if helm_mode else None)
     if not namespace:
         namespace = kubeconfig.context_namespace(kubeconfig_path, context) or "default"
+    else:
+        kubeconfig.context_namespace(kubeconfig_path, context)  # a broken kubeconfig is an error anyway
+    names.flag(namespace, "the namespace" if "namespace" not in g else "-n/--namespace")
     kubectl_bin, helm_bin = default_binaries()
-    verbose = g.get("verbose") or (helm_mode and env.get("HELM_DEBUG") == "true")
-    if verbose:
+    if verbose(ctx):
         import logging
 
         handler = logging.StreamHandler(sys.stderr)

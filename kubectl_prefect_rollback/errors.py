@@ -31,7 +31,10 @@ class RollbackError(click.ClickException):
         self.hint = hint
 
     def format_message(self) -> str:
-        return f"{self.message}\n{self.hint}" if self.hint else self.message
+        from kubectl_prefect_rollback.redact import text
+
+        # the last gate before the terminal: a message that quotes child output hides its secrets here
+        return text(f"{self.message}\n{self.hint}" if self.hint else self.message)
 
 
 class Refused(RollbackError):
@@ -60,6 +63,12 @@ class VerifyFailed(RollbackError):
 
 class ParseError(RollbackError):
     """Output from the cluster (exec listing, helm JSON, a manifest) is not what we expect."""
+
+
+class AlreadyDone(RollbackError):
+    """Nothing left to do (a finished rollback re-run): said on stderr, exit 0."""
+
+    exit_code = ExitCode.OK
 
 
 class Interrupted(RollbackError):

@@ -60,6 +60,15 @@ def find_server_pod(
         pods = [p for p in pods if p["metadata"]["name"] == pod]
         if not pods:
             raise RollbackError(f"pod {pod} not found")
+    running = [p for p in pods if _running(p)]
+    if (
+        container
+        and running
+        and not any(
+            container == c.get("name") for p in running for c in (p.get("spec") or {}).get("containers") or []
+        )
+    ):  # a typo must not quietly fall back to "no server pod runs"
+        raise RollbackError(f"--container {container}: no running pod here has a container of that name")
     candidates = []
     for p in pods:
         labels = p["metadata"].get("labels") or {}

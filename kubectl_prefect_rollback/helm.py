@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from kubectl_prefect_rollback import proc
+from kubectl_prefect_rollback import names, proc
 from kubectl_prefect_rollback.errors import ParseError
 from kubectl_prefect_rollback.target import Target
 from kubectl_prefect_rollback.versions import split_chart
@@ -30,25 +30,42 @@ class Release:
         return self.status.startswith("pending")
 
 
-def _json(out: str, what: str) -> Any:
+def _json(out: str, what: str, shape: type = object) -> Any:
+    """helm's JSON, of the shape asked (`null` counts as empty); else a ParseError naming the command."""
     try:
-        return json.loads(out or "null")
-    except json.JSONDecodeError as e:
+        data = json.loads(out or "null")
+    except (json.JSONDecodeError, RecursionError) as e:
         raise ParseError(f"helm {what} printed something that is not JSON: {e}") from None
+    if data is None and shape is not object:
+        return shape()
+    if not isinstance(data, shape):
+        raise ParseError(f"helm {what} printed a JSON {type(data).__name__}, not a {shape.__name__}")
+    return data
 
 
-def _release(row: dict[str, Any], namespace: str) -> Release:
-    chart, version = split_chart(str(row.get("chart", "")))
+def _release(row: Any, namespace: str, what: str) -> Release:
+    if not isinstance(row, dict):
+        raise ParseError(f"helm {what} printed a row that is not an object: {str(row)[:80]!r}")
+    for key in ("name", "chart", "status"):
+        if not isinstance(row.get(key), str):
+            raise ParseError(f"helm {what} printed a row without a {key} string")
+    revision = row.get("revision")
+    if isinstance(revision, str) and revision.isdigit():
+        revision = int(revision)
+    if not isinstance(revision, int) or isinstance(revision, bool) or revision < 1:
+        raise ParseError(f"helm {what} printed revision {revision!r} for {row['name']!r}, not a number")
+    ns = row.get("namespace") or namespace
+    chart, version = split_chart(row["chart"])
     return Release(
-        name=str(row.get("name", "")),
-        namespace=str(row.get("namespace") or namespace),
-        revision=int(row.get("revision") or 0),
-        status=str(row.get("status", "")),
+        name=names.from_cluster(row["name"], "a release named", f"helm {what}", rule="release"),
+        namespace=names.from_cluster(ns, "a namespace", f"helm {what}", rule="label"),
+        revision=revision,
+        status=row["status"],
         chart=chart,
         version=version,
-        app_version=str(row.get("app_version", "")),
-        updated=str(row.get("updated", "")),
-        description=str(row.get("description", "")),
+        app_version=str(row.get("app_version") or ""),
+        updated=str(row.get("updated") or ""),
+        description=str(row.get("description") or ""),
     )
 
 
@@ -57,13 +74,16 @@ def list_releases(t: Target) -> list[Release]:
     # --all, so name the states (these flags exist in every helm 3 and 4).
     states = ("--deployed", "--failed", "--pending", "--uninstalling")
     out = proc.run(t.helm, "list", *states, "--output", "json", *t.helm_flags())
-    return [_release(r, t.namespace) for r in _json(out, "list") or []]
+    return [_release(r, t.namespace, "list") for r in _json(out, "list", list)]
 
 
 def history(t: Target, release: str) -> list[Release]:
     out = proc.run(t.helm, "history", release, "--max", "256", "--output", "json", *t.helm_flags())
-    rows = _json(out, "history") or []
-    return [_release({**r, "name": release}, t.namespace) for r in rows]
+    rows = _json(out, f"history {release}", list)
+    return [
+        _release({**r, "name": release} if isinstance(r, dict) else r, t.namespace, f"history {release}")
+        for r in rows
+    ]
 
 
 def server_side_apply(t: Target, release: str) -> bool:
@@ -73,14 +93,14 @@ def server_side_apply(t: Target, release: str) -> bool:
     if not version.lstrip("v").split(".", 1)[0].isdigit() or int(version.lstrip("v").split(".", 1)[0]) < 4:
         return False
     out = proc.run(t.helm, "get", "metadata", release, "--output", "json", *t.helm_flags())
-    return (_json(out, "get metadata") or {}).get("applyMethod") == "ssa"
+    return _json(out, f"get metadata {release}", dict).get("applyMethod") == "ssa"
 
 
 def get_values(t: Target, release: str, *, revision: int) -> dict[str, Any]:
     out = proc.run(
         t.helm, "get", "values", release, "--revision", str(revision), "--output", "json", *t.helm_flags()
     )
-    return _json(out, "get values") or {}  # helm prints `null` when there are no user values
+    return _json(out, f"get values {release}", dict)  # helm prints `null` when there are no user values
 
 
 def get_hooks(t: Target, release: str, *, revision: int | None = None) -> str:
@@ -94,8 +114,10 @@ def get_manifest(t: Target, release: str, *, revision: int | None = None) -> str
 
 
 def _values_args(values: str | None, files: tuple[str, ...]) -> list[str]:
-    # Values fetched from the cluster may hold secrets: stdin only. The operator's own files go by path.
-    return [a for f in files for a in ("-f", f)] or (["-f", "-"] if values is not None else [])
+    # Values fetched from the cluster may hold secrets: stdin only. The operator's own files go by path,
+    # made absolute: `-` would mean stdin, and a name beginning with `-` would read as a flag.
+    paths = [os.path.abspath(os.path.expanduser(f)) for f in files]
+    return [a for f in paths for a in ("-f", f)] or (["-f", "-"] if values is not None else [])
 
 
 def template(
@@ -105,23 +127,24 @@ def template(
     *,
     version: str | None,
     values: str | None,
-    show_only: str,
+    show_only: str | None,
     values_files: tuple[str, ...] = (),
 ) -> str:
-    """Render one template of a chart (-n matters: .Release.Namespace)."""
-    argv = [t.helm, "template", release, chart, "--show-only", show_only, *_values_args(values, values_files)]
+    """Render one template of a chart, or the whole chart (-n matters: .Release.Namespace)."""
+    shown = ["--show-only", show_only] if show_only else []
+    argv = [t.helm, "template", release, chart, *shown, *_values_args(values, values_files)]
     if version and not is_local(chart):
         argv += ["--version", version]
     return proc.run(*argv, *t.helm_flags(), stdin=None if values_files else values)
 
 
 def show_chart(t: Target, chart: str, *, version: str | None) -> dict[str, Any]:
-    import yaml
+    from kubectl_prefect_rollback import yamlsafe
 
     argv = [t.helm, "show", "chart", chart]
     if version and not is_local(chart):
         argv += ["--version", version]
-    return yaml.safe_load(proc.run(*argv)) or {}
+    return yamlsafe.load_mapping(proc.run(*argv), what=f"helm show chart {chart}")
 
 
 def upgrade_argv(

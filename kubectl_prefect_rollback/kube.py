@@ -6,20 +6,50 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from kubectl_prefect_rollback import proc
-from kubectl_prefect_rollback.errors import ParseError
+from kubectl_prefect_rollback import names, proc
+from kubectl_prefect_rollback.errors import ParseError, RollbackError
 from kubectl_prefect_rollback.target import Target
 
 
-class Conflict(RuntimeError):
-    """An optimistic write lost: the object exists already, or changed since we read it."""
+class Conflict(RollbackError):
+    """An optimistic write lost: the object exists already, or changed since we read it.
+
+    Callers that expect the race catch it; anywhere else it ends as exit 1 with this message."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(
+            f"another writer changed the object at the same time: {message}",
+            hint="Nothing was overwritten. Re-run the same command; finished steps are skipped.",
+        )
 
 
 def _json(out: str, what: str) -> Any:
     try:
         return json.loads(out)
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, RecursionError) as e:
         raise ParseError(f"kubectl {what} printed something that is not JSON: {e}") from None
+
+
+def _object(obj: Any, what: str) -> dict[str, Any]:
+    """An object as the API serves it: a mapping with mapping metadata (a valid name), spec and status.
+
+    Anything else is a ParseError naming the command, before a caller's `obj["spec"].get` fails."""
+    if not isinstance(obj, dict):
+        raise ParseError(f"kubectl {what} printed a {type(obj).__name__}, not an object")
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        raise ParseError(f"kubectl {what} printed an object whose metadata is not a mapping")
+    names.from_cluster(meta.get("name"), "an object named", f"kubectl {what}")
+    for key in ("spec", "status", "data"):
+        if obj.get(key) is not None and not isinstance(obj[key], dict):
+            raise ParseError(f"kubectl {what}: {meta['name']} has a {key} that is not a mapping")
+    for key in ("labels", "annotations"):
+        value = meta.get(key)
+        if value is not None and not (
+            isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+        ):
+            raise ParseError(f"kubectl {what}: {meta['name']} has {key} that are not strings")
+    return obj
 
 
 def _kubectl(t: Target, verb: str, *args: str, stdin: str | None = None) -> str:
@@ -28,13 +58,17 @@ def _kubectl(t: Target, verb: str, *args: str, stdin: str | None = None) -> str:
 
 def get(t: Target, kind: str, name: str) -> dict[str, Any] | None:
     out = _kubectl(t, "get", kind, name, "--ignore-not-found", "--output", "json")
-    return _json(out, f"get {kind}") if out.strip() else None
+    return _object(_json(out, f"get {kind} {name}"), f"get {kind} {name}") if out.strip() else None
 
 
 def list_(t: Target, kind: str, selector: str | None = None) -> list[dict[str, Any]]:
     args = ["--selector", selector] if selector else []
     out = _kubectl(t, "get", kind, *args, "--output", "json")
-    return list(_json(out, f"get {kind}").get("items") or [])
+    doc = _json(out, f"get {kind}")
+    items = doc.get("items") if isinstance(doc, dict) else None
+    if not isinstance(items, list):
+        raise ParseError(f"kubectl get {kind} printed no list of items")
+    return [_object(item, f"get {kind}") for item in items]
 
 
 def exec_(t: Target, pod: str, container: str, argv: Sequence[str]) -> str:
@@ -42,9 +76,9 @@ def exec_(t: Target, pod: str, container: str, argv: Sequence[str]) -> str:
     return _kubectl(t, "exec", pod, "--container", container, "--", *argv)
 
 
-def _write(t: Target, verb: str, doc: dict[str, Any]) -> dict[str, Any]:
+def _write(t: Target, verb: str, doc: dict[str, Any], *dry: str) -> dict[str, Any]:
     try:
-        out = _kubectl(t, verb, "--filename", "-", "--output", "json", stdin=json.dumps(doc))
+        out = _kubectl(t, verb, *dry, "--filename", "-", "--output", "json", stdin=json.dumps(doc))
     except proc.CommandError as e:
         if (
             "AlreadyExists" in e.stderr
@@ -53,11 +87,16 @@ def _write(t: Target, verb: str, doc: dict[str, Any]) -> dict[str, Any]:
         ):
             raise Conflict(e.stderr.strip()) from None
         raise
-    return _json(out, verb)
+    return _object(_json(out, verb), verb)
 
 
 def apply(t: Target, doc: dict[str, Any]) -> dict[str, Any]:
     return _write(t, "apply", doc)
+
+
+def apply_dry_run(t: Target, doc: dict[str, Any]) -> dict[str, Any]:
+    """What the API server (admission and validation included) says to `doc`; nothing is stored."""
+    return _write(t, "apply", doc, "--dry-run=server")
 
 
 def create(t: Target, doc: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubectl_prefect_rollback import kube
-from kubectl_prefect_rollback.errors import Refused
+from kubectl_prefect_rollback.errors import ParseError, Refused
 from kubectl_prefect_rollback.target import Target
 
 DURATION = 30  # seconds; a crashed run blocks others at most this long
@@ -74,7 +74,14 @@ class LeaseView:
 
     def state(self, key: str) -> Any:
         raw = self.annotations.get(PREFIX + key)
-        return json.loads(raw) if raw else None
+        try:
+            return json.loads(raw) if raw else None
+        except (json.JSONDecodeError, RecursionError):
+            name = (self.obj.get("metadata") or {}).get("name", "the lock lease")
+            raise ParseError(
+                f"lease {name} annotation {PREFIX + key} is not what kubectl-prefect-rollback wrote",
+                hint="Re-run with --force-unlock to start afresh.",
+            ) from None
 
     def seconds_since_renewal(self, at: dt.datetime) -> float | None:
         renewed = parse_time((self.obj.get("spec") or {}).get("renewTime"))

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from kubectl_prefect_rollback import kube, migrations
+from kubectl_prefect_rollback.errors import ParseError
 from kubectl_prefect_rollback.target import Target
 
 LABELS = {"app.kubernetes.io/managed-by": "kubectl-prefect-rollback"}
@@ -23,13 +24,44 @@ def key(version: str) -> str:
 
 
 def parse(cm: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """The entries as we wrote them: {"heads": {db: revision or null}, "source": …, "recorded": …}.
+
+    An entry of another shape (hand-edited, or written by something else) is an error naming the key:
+    heads we cannot trust must not silently decide what a rollback reverts."""
+    cm = cm or {}
+    name = (cm.get("metadata") or {}).get("name", "the records configmap")
     out = {}
-    for k, value in ((cm or {}).get("data") or {}).items():
+    for k, value in (cm.get("data") or {}).items():
         try:
-            out[k] = json.loads(value)
-        except json.JSONDecodeError:
-            continue  # a hand-edited entry must not break the tool; it is simply not used
+            entry = json.loads(value) if isinstance(value, str) else None
+        except (json.JSONDecodeError, RecursionError):
+            entry = None
+        if not _ours(entry):
+            ns = (cm.get("metadata") or {}).get("namespace", "")
+            raise ParseError(
+                f"configmap {name} key {k!r} is not what kubectl-prefect-rollback wrote "
+                "(a JSON object with a heads mapping of revision ids)",
+                hint=f"Fix or remove that key: kubectl edit configmap {name}" + (f" -n {ns}" if ns else ""),
+            )
+        out[k] = entry
     return out
+
+
+def _ours(entry: Any) -> bool:
+    if not isinstance(entry, dict) or not isinstance(entry.get("heads"), dict):
+        return False
+    return all(
+        db in migrations.DATABASES and (rev is None or isinstance(rev, str) and _plausible(rev))
+        for db, rev in entry["heads"].items()
+    )
+
+
+def _plausible(rev: str) -> bool:
+    try:
+        migrations.validate_revision(rev)
+    except Exception:  # noqa: BLE001 - BadInput here means "not ours"
+        return False
+    return True
 
 
 def read(t: Target, release: str) -> dict[str, dict[str, Any]]:
@@ -38,7 +70,7 @@ def read(t: Target, release: str) -> dict[str, dict[str, Any]]:
 
 def heads(records: dict[str, dict[str, Any]], version: str) -> dict[str, str | None] | None:
     entry = records.get(key(version))
-    if not entry or not isinstance(entry.get("heads"), dict):
+    if not entry:
         return None
     return {db: entry["heads"].get(db) for db in migrations.DATABASES}
 

@@ -34,11 +34,14 @@ _ASSIGN = re.compile(
     r"(?P<value>\"(?:[^\"\\]|\\.)*\"|'[^']*'|[^\s;&|\"']*)",
     re.IGNORECASE,
 )
-# `"password": "x"`, `password: x` in JSON or YAML quoted by an error message.
+# `"password": "x"` (JSON) and `  password: x` at a line start (YAML) quoted by an error message. Only
+# quoted or line-leading keys: prose such as "key: kubectl edit …" must stay readable.
+_MAP_WORD = r"PASS|PWD|TOKEN|SECRET|API_?KEY|DSN|PRIVATE|CREDENTIAL"
+_MAP_KEY = rf"[\w.-]*(?:{_MAP_WORD})[\w.-]*"
 _MAPPING = re.compile(
-    rf"(?P<key>[\"']?\b[A-Za-z0-9_.-]*(?:{_SECRET_WORD})[A-Za-z0-9_.-]*[\"']?\s*:\s+)"
+    rf"(?P<key>(?:\"{_MAP_KEY}\"|'{_MAP_KEY}'|^[ \t-]*{_MAP_KEY})\s*:\s+)"
     r"(?P<value>\"(?:[^\"\\]|\\.)*\"|'[^']*'|[^\s,}\]]+)",
-    re.IGNORECASE,
+    re.IGNORECASE | re.MULTILINE,
 )
 # Secret-valued flags inside a text (a script, an error quoting a command line).
 _FLAG = re.compile(r"(?P<key>--(?:token|kube-token|password)(?:=|\s+))(?P<value>\S+)")
