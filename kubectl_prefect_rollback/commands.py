@@ -190,13 +190,18 @@ def plan_command(cfg: Config, opts: plan.Options, *, fmt: str) -> None:
 
 
 def render(cfg: Config, opts: plan.Options) -> None:
-    from kubectl_prefect_rollback import manifests
+    from kubectl_prefect_rollback import manifests, redact
 
     p = plan.build(cfg.target, opts)
     if not p.jobs:
         cfg.out.say("nothing to revert: every database is already at the target revision")
         return
     cfg.out.data(manifests.dump(list(p.jobs)))
+    if any(redact.holds_secrets(j) for j in p.jobs):  # meant for GitOps: printed as is, but said
+        cfg.out.warn(
+            "the manifest holds literal secrets (env values or URLs with passwords): "
+            "keep it out of logs and commit it only encrypted"
+        )
 
 
 def rollback_command(

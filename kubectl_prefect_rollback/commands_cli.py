@@ -30,6 +30,34 @@ def complete_versions(ctx: click.Context, param: click.Parameter, incomplete: st
         return []
 
 
+def _duration(ctx: click.Context, param: click.Parameter, value: Any) -> float | None:
+    """Every time flag through durations.parse: `garbage`, `0` and `-1s` are refused before anything runs."""
+    from kubectl_prefect_rollback import durations
+
+    if value is None:
+        return None
+    return durations.parse(str(value), flag=param.opts[0])
+
+
+def _name(rule: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """A name flag (--pod, --container) must follow Kubernetes' rule: `-x` would read as a flag."""
+
+    def check(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        from kubectl_prefect_rollback import names
+
+        return None if value is None else names.flag(value, param.opts[-1], rule=rule)
+
+    return check
+
+
+def _not_empty(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    from kubectl_prefect_rollback.errors import BadInput
+
+    if value is not None and not str(value).strip():
+        raise BadInput(f"{param.opts[-1]} is empty")
+    return value
+
+
 def _plan_options(f: Callable) -> Callable:
     opts = [
         click.option(
@@ -57,9 +85,14 @@ def _plan_options(f: Callable) -> Callable:
         click.option("--nebula-revision", metavar="REV", help="Target nebula revision (skip discovery)."),
         click.option("--orion-revision", metavar="REV", help="Target orion revision."),
         click.option("--events-revision", metavar="REV", help="Target events revision."),
-        click.option("--pod", help="Server pod to read the current heads from."),
-        click.option("--selector", "-l", help="Label selector for the server pods."),
-        click.option("--container", "-c", help="Container of the server pod (default: image …/server)."),
+        click.option("--pod", callback=_name("subdomain"), help="Server pod to read the current heads from."),
+        click.option("--selector", "-l", callback=_not_empty, help="Label selector for the server pods."),
+        click.option(
+            "--container",
+            "-c",
+            callback=_name("label"),
+            help="Container of the server pod (default: image …/server).",
+        ),
         click.option(
             "--force", is_flag=True, help="Allow a target that is not older than the deployed version."
         ),
@@ -95,8 +128,14 @@ def _options(kw: dict[str, Any]):
         render_from_chart=kw["render_from_chart"],
         scale_down=not kw.get("no_scale_down", False),
         wait=not kw.get("no_wait", False),
-        helm_timeout=kw.get("helm_timeout") or "10m",
+        helm_timeout=_go(kw.get("helm_timeout")),
     )
+
+
+def _go(seconds: float | None) -> str:
+    from kubectl_prefect_rollback import durations
+
+    return durations.go(seconds) if seconds else "10m"
 
 
 def _with_release(cfg, opts):
@@ -115,9 +154,9 @@ def _with_release(cfg, opts):
 )
 @click.option("--save", is_flag=True, help="Record the current heads in the records ConfigMap.")
 @click.option("-o", "--output", "fmt", type=OUTPUTS, default="table", show_default=True)
-@click.option("--pod", help="Server pod to read.")
-@click.option("--selector", "-l", help="Label selector for the server pods.")
-@click.option("--container", "-c", help="Container of the server pod.")
+@click.option("--pod", callback=_name("subdomain"), help="Server pod to read.")
+@click.option("--selector", "-l", callback=_not_empty, help="Label selector for the server pods.")
+@click.option("--container", "-c", callback=_name("label"), help="Container of the server pod.")
 @global_options
 @click.pass_context
 def revisions_command(ctx: click.Context, **kw: Any) -> None:
@@ -158,21 +197,30 @@ def render_cmd(ctx: click.Context, **kw: Any) -> None:
 @click.option("--dry-run", is_flag=True, help="Show the plan and stop (same as `plan`).")
 @click.option("--no-scale-down", is_flag=True, help="Leave the Deployments running during the downgrade.")
 @click.option("--no-wait", is_flag=True, help="Do not pass --wait to helm upgrade.")
-@click.option("--helm-timeout", default="10m", show_default=True, help="helm upgrade --timeout.")
+@click.option(
+    "--helm-timeout",
+    default="10m",
+    show_default=True,
+    callback=_duration,
+    metavar="DURATION",
+    help="helm upgrade --timeout (a Go duration such as 10m, or seconds).",
+)
 @click.option(
     "--timeout",
     "job_timeout",
-    default=3600,
-    type=click.IntRange(min=1),
+    default="3600",
     show_default=True,
-    help="Seconds to wait for the downgrade Job; it keeps running after a timeout.",
+    callback=_duration,
+    metavar="DURATION",
+    help="Wait this long for the downgrade Job (seconds or 1h); it keeps running after a timeout.",
 )
 @click.option(
     "--verify-timeout",
-    default=600,
-    type=click.IntRange(min=1),
+    default="600",
     show_default=True,
-    help="Seconds to wait for a Ready server pod on the target image.",
+    callback=_duration,
+    metavar="DURATION",
+    help="Wait this long for a Ready server pod on the target image (seconds or 10m).",
 )
 @click.option("--retry", is_flag=True, help="Delete and recreate a downgrade Job that failed earlier.")
 @click.option(
@@ -184,8 +232,8 @@ def rollback_cmd(
     ctx: click.Context,
     yes: bool,
     dry_run: bool,
-    job_timeout: int,
-    verify_timeout: int,
+    job_timeout: float,
+    verify_timeout: float,
     retry: bool,
     force_unlock: bool,
     report: str | None,

@@ -19,7 +19,7 @@ from kubectl_prefect_rollback import (
     sources,
     versions,
 )
-from kubectl_prefect_rollback.errors import Refused
+from kubectl_prefect_rollback.errors import AlreadyDone, Refused
 from kubectl_prefect_rollback.helm import Release
 from kubectl_prefect_rollback.migrations import Migration
 from kubectl_prefect_rollback.target import Target
@@ -96,9 +96,18 @@ class Plan:
 def build(t: Target, opts: Options) -> Plan:
     to = versions.parse(opts.to).text  # bad input is refused before any process starts
     flags = {db: migrations.validate_revision(rev) for db, rev in opts.revisions.items() if rev}
+    chart = charts.resolve(opts.chart, to)
+    for f in opts.target_values:
+        sources.check_values_file(f)
     rel = release.resolve(t, opts.release)
     release.refuse_pending(rel)
-    chart = charts.resolve(opts.chart, to)
+    # A re-run of a rollback that finished: the release runs our own upgrade to the target.
+    finished = (
+        not opts.force
+        and rel.version == to
+        and rel.status == "deployed"
+        and rel.description.startswith("prefect-rollback:")
+    )
     # Reads that do not depend on each other run side by side; `facts` chains the ones that do.
     facts, (listing, current_source), texts, live, ssa = proc.gather(
         lambda: sources.facts(
@@ -110,7 +119,7 @@ def build(t: Target, opts: Options) -> Plan:
             values_files=opts.target_values,
             lock_check=opts.lock_check,
             force_unlock=opts.force_unlock,
-            check_direction=lambda cur, tgt: _check_direction(cur, tgt, opts.force),
+            check_direction=lambda cur, tgt: None if finished else _check_direction(cur, tgt, opts.force),
         ),
         lambda: sources.current(t, rel, selector=opts.selector, pod=opts.pod, container=opts.container),
         lambda: sources.deployed_texts(t, rel.name, rel.revision),
@@ -119,7 +128,7 @@ def build(t: Target, opts: Options) -> Plan:
     )
     lease, warnings = facts.lease, []
     if facts.resumed:
-        from_version, from_revision = lease.state("from-version"), int(lease.state("from-revision"))
+        from_version, from_revision, saved = sources.lease_facts(lease)
         if from_revision != rel.revision:
             texts = sources.deployed_texts(t, rel.name, from_revision)
     else:
@@ -136,7 +145,6 @@ def build(t: Target, opts: Options) -> Plan:
     values, values_source, values_files = facts.values
 
     if facts.resumed:
-        saved = lease.state("heads") or {}
         dbs = tuple(Database(db, saved["from"].get(db), saved["to"].get(db)) for db in migrations.DATABASES)
         current_source = target_source = (
             f"the lock lease of the unfinished run ({lease.holder or 'released'})"
@@ -149,7 +157,10 @@ def build(t: Target, opts: Options) -> Plan:
         yes_flag = bool(listing.yes_flag)
         dbs = tuple(_database(db, listing.chains.get(db), target.get(db)) for db in migrations.DATABASES)
 
+    if finished and not facts.resumed:
+        _already_done(lease, dbs, to, rel.version)
     jobs = _downgrade_jobs(rel.name, deployed_jobs, dbs, from_version, from_revision, to, yes_flag)
+    warnings += _dry_run(t, jobs, for_rollback=opts.lock_check)
     deployments, objects = sources.deployments(texts[1], live)
     owner = release.gitops_owner(objects)
     if owner and not opts.ignore_gitops:
@@ -224,6 +235,45 @@ def _downgrade_jobs(
         },
         extra_args=("-y",) if yes else (),
     )
+
+
+def _already_done(lease: lock.LeaseView | None, dbs: tuple[Database, ...], to: str, current: str) -> None:
+    """Nothing left to do: exit 0 and say so. Anything short of that is the usual same-version refusal."""
+    behind = [f"{d.name} {d.current} (target {d.target})" for d in dbs if d.current != d.target]
+    if lease is None and not behind:
+        raise AlreadyDone(f"already rolled back to {to}; databases at target heads")
+    try:
+        _check_direction(current, to, False)
+    except Refused as e:
+        why = f"lease {lease.obj['metadata']['name']} is left" if lease is not None else "; ".join(behind)
+        raise Refused(f"{e.message} ({why})", hint=e.hint) from None
+
+
+def _dry_run(t: Target, jobs: list[dict[str, Any]], *, for_rollback: bool) -> list[str]:
+    """`kubectl apply --dry-run=server` of every downgrade Job: admission and validation say no now,
+    before the lock, the scale-down or any database is touched."""
+
+    def check(job: dict[str, Any]) -> str | None:
+        name = job["metadata"]["name"]
+        try:
+            kube.apply_dry_run(t, job)
+        except proc.CommandError as e:
+            err = " ".join(e.stderr.split())
+            if (
+                "field is immutable" in err
+            ):  # our Job of an earlier run is there: it is re-attached or replaced
+                return None
+            if "Forbidden" in err and not for_rollback:  # a read-only `plan` may not dry-run writes
+                return f"job/{name} not checked with --dry-run=server: {err[:200]}"
+            if "Error from server" not in err:
+                raise  # the cluster did not answer: exit 1 naming the command
+            raise Refused(
+                f"job/{name} does not pass kubectl apply --dry-run=server: {err[:400]}",
+                hint="Nothing was changed. See `render` for the manifest.",
+            ) from None
+        return None
+
+    return [w for w in proc.gather(*(lambda j=j: check(j) for j in jobs)) if w]
 
 
 def _check_direction(current: str, to: str, force: bool) -> None:

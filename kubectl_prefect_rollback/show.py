@@ -6,7 +6,7 @@ import re
 import shlex
 from typing import Any
 
-from kubectl_prefect_rollback import manifests, proc
+from kubectl_prefect_rollback import redact
 from kubectl_prefect_rollback.migrations import Chain
 from kubectl_prefect_rollback.plan import Plan
 
@@ -24,6 +24,11 @@ def _migration(m: Any) -> dict[str, Any]:
 
 
 def plan_dict(plan: Plan) -> dict[str, Any]:
+    """The plan for machines, redacted as a whole (its Jobs carry the migration container's env)."""
+    return redact.doc(_plan_dict(plan))
+
+
+def _plan_dict(plan: Plan) -> dict[str, Any]:
     rel = plan.release
     return {
         "apiVersion": API_VERSION,
@@ -50,8 +55,8 @@ def plan_dict(plan: Plan) -> dict[str, Any]:
             for d in plan.databases
         },
         "steps": steps(plan),
-        "jobs": [manifests.redact(j) for j in plan.jobs],
-        "helm": {"argv": proc.redact_argv(plan.helm_argv), "valuesOnStdin": plan.values is not None},
+        "jobs": list(plan.jobs),
+        "helm": {"argv": redact.argv(plan.helm_argv), "valuesOnStdin": plan.values is not None},
         "warnings": list(plan.warnings),
     }
 
@@ -64,7 +69,7 @@ def steps(plan: Plan) -> list[dict[str, str]]:
         {"step": "record", "detail": f"configmap {plan.record_name}"},
         {"step": "scale-down", "detail": scale},
         {"step": "downgrade", "detail": jobs},
-        {"step": "chart", "detail": shlex.join(proc.redact_argv(plan.helm_argv))},
+        {"step": "chart", "detail": shlex.join(redact.argv(plan.helm_argv))},
         {"step": "verify", "detail": f"release {plan.to_version} deployed, server image ready, heads match"},
         {"step": "unlock", "detail": f"delete lease {plan.lock_name}"},
     ]
@@ -99,7 +104,7 @@ def plan_text(plan: Plan) -> str:
     if plan.warnings:
         lines.append("Warnings")
         lines += [f"  - {w}" for w in plan.warnings]
-    return "\n".join(lines)
+    return redact.text("\n".join(lines))
 
 
 _DROP = re.compile(r"""drop_(table|column)\(\s*["']([^"']+)["'](?:\s*,\s*["']([^"']+)["'])?""")

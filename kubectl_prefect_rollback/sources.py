@@ -21,7 +21,7 @@ from kubectl_prefect_rollback import (
     release,
     versions,
 )
-from kubectl_prefect_rollback.errors import BadInput, Refused, RollbackError
+from kubectl_prefect_rollback.errors import BadInput, ParseError, Refused, RollbackError
 from kubectl_prefect_rollback.helm import Release
 from kubectl_prefect_rollback.target import Target
 
@@ -32,8 +32,7 @@ def target_values(
     """(values YAML for stdin, where they come from, the operator's own files)."""
     if files:
         for f in files:
-            if not Path(f).is_file():
-                raise BadInput(f"values file {f} does not exist")
+            check_values_file(f)
         return None, "files " + ", ".join(files), files
     known = release.newest_revision_at(history, to)
     if known is None:
@@ -45,6 +44,26 @@ def target_values(
 
     values = helm.get_values(t, name, revision=known.revision)
     return yaml.safe_dump(values, sort_keys=False), f"revision {known.revision}, the last that ran {to}", ()
+
+
+def check_values_file(path: str) -> None:
+    """An operator's --target-values file must be readable YAML holding a mapping, as helm wants it:
+    found out now, not at the chart step with the databases already downgraded."""
+    from kubectl_prefect_rollback import yamlsafe
+
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise BadInput(f"values file {path} does not exist" + (" (it is a directory)" if p.is_dir() else ""))
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise BadInput(f"values file {path} cannot be read: {e.strerror or e}") from None
+    try:
+        yamlsafe.load_mapping(data, what=f"values file {path}")
+    except RollbackError as e:
+        raise BadInput(
+            e.message, hint="--target-values takes the YAML values file used with that release."
+        ) from None
 
 
 def deployed_texts(t: Target, name: str, revision: int) -> tuple[str, str]:
@@ -68,10 +87,12 @@ def migration_jobs(
         text = helm.template(
             t, name, chart, version=version, values=values, show_only=manifests.MIGRATION_TEMPLATE
         )
-        jobs = manifests.migration_jobs(text)
+        jobs = manifests.migration_jobs(text, what=f"helm template {chart}")
     else:
         hooks, manifest = texts
-        jobs = manifests.migration_jobs(hooks) or manifests.migration_jobs(manifest)
+        jobs = manifests.migration_jobs(hooks, what=f"helm get hooks {name}") or manifests.migration_jobs(
+            manifest, what=f"helm get manifest {name}"
+        )
     if not jobs:
         raise RollbackError(
             f"release {name} (revision {revision}) has no Job from {manifests.MIGRATION_TEMPLATE}",
@@ -109,6 +130,8 @@ def facts(
         lock.check_takeover(lease, to, force_unlock=force_unlock, at=lock.now())
     # A run that stopped half way left its facts on the lease: the servers may be gone by now.
     resumed = lease is not None and lease.target == to and bool(lease.state("from-version"))
+    if resumed:
+        lease_facts(lease)  # a resume trusts these: they must be what we wrote
     history, recorded = proc.gather(lambda: helm.history(t, rel.name), lambda: records.read(t, rel.name))
     if resumed and not _continues(lease, history, to):
         if not force_unlock:
@@ -122,8 +145,62 @@ def facts(
         check_direction(rel.version, to)
     charts.verify_version(charts.chart_metadata(t, chart, to), chart, to, rel.chart)
     values = target_values(t, rel.name, history, to, values_files)
-    target = None if resumed else target_heads(t, rel, to, chart, values[0], values[2], flags, recorded)
+    rendered = render_target(t, rel, chart, to, values[0], values[2])
+    target = None if resumed else target_heads(t, rel, to, chart, rendered, flags, recorded)
     return Facts(lease, resumed, history, values, target)
+
+
+# helm's words for a chart that does not render (helm 3.10+ and 4): anything else is not the chart's fault
+_RENDER_ERRORS = ("template:", "parse error", "execution error", "yaml:", "values don't meet", "render error")
+
+
+def render_target(
+    t: Target, rel: Release, chart: str, to: str, values: str | None, files: tuple[str, ...]
+) -> str:
+    """`helm template` of the whole target chart with the values the upgrade will get: a chart that does
+    not render is refused before anything changes (and the text gives the target's migration Job)."""
+    try:
+        return helm.template(
+            t, rel.name, chart, version=to, values=values, values_files=files, show_only=None
+        )
+    except proc.CommandError as e:
+        if e.not_found or not any(w in e.stderr.lower() for w in _RENDER_ERRORS):
+            raise
+        raise Refused(
+            f"chart {chart} does not render with the target values: {' '.join(e.stderr.split())[:400]}",
+            hint="Nothing was changed. Fix the values (--target-values) or the chart, then re-run.",
+        ) from None
+
+
+def lease_facts(lease: lock.LeaseView) -> tuple[str, int, dict[str, dict[str, str | None]]]:
+    """(from-version, from-revision, heads) as an unfinished run stored them on its lease."""
+    name = lease.obj["metadata"]["name"]
+
+    def bad(key: str) -> ParseError:
+        return ParseError(
+            f"lease {name} annotation {lock.PREFIX}{key} is not what kubectl-prefect-rollback wrote",
+            hint="Re-run with --force-unlock to start afresh (the resume facts cannot be trusted).",
+        )
+
+    version, revision, saved = lease.state("from-version"), lease.state("from-revision"), lease.state("heads")
+    if not isinstance(version, str) or not versions.is_version(version):
+        raise bad("from-version")
+    if isinstance(revision, str) and revision.isdigit():
+        revision = int(revision)
+    if not isinstance(revision, int) or isinstance(revision, bool) or revision < 1:
+        raise bad("from-revision")
+    if not isinstance(saved, dict) or not all(isinstance(saved.get(k), dict) for k in ("from", "to")):
+        raise bad("heads")
+    for side in ("from", "to"):
+        for db, rev in saved[side].items():
+            if db not in migrations.DATABASES or not (rev is None or isinstance(rev, str)):
+                raise bad("heads")
+            if rev is not None:
+                try:
+                    migrations.validate_revision(rev)
+                except BadInput:
+                    raise bad("heads") from None
+    return version, revision, saved
 
 
 def _continues(lease: lock.LeaseView, history: list[Release], to: str) -> bool:
@@ -161,8 +238,7 @@ def target_heads(
     rel: Release,
     to: str,
     chart: str,
-    values: str | None,
-    files: tuple[str, ...],
+    rendered: str,
     flags: dict[str, str],
     recorded: dict[str, dict[str, Any]],
 ) -> tuple[dict[str, str | None], str]:
@@ -172,16 +248,7 @@ def target_heads(
     known = records.heads(recorded, to)
     if known:
         return {**known, **flags}, f"configmap {records.name(rel.name)}"
-    text = helm.template(
-        t,
-        rel.name,
-        chart,
-        version=to,
-        values=values,
-        values_files=files,
-        show_only=manifests.MIGRATION_TEMPLATE,
-    )
-    jobs = manifests.migration_jobs(text)
+    jobs = manifests.migration_jobs(rendered, what=f"helm template {chart}")
     if not jobs:
         raise RollbackError(
             f"chart {chart} renders no migration Job, so the target heads are unknown",
@@ -198,8 +265,12 @@ def deployments(
     """The release's Deployments (named by its manifest, not guessed from labels) and their live objects."""
     wanted = {
         doc.get("metadata", {}).get("name")
-        for _, doc in manifests.load_documents(manifest)
+        for _, doc in manifests.load_documents(manifest, "the deployed manifest")
         if doc.get("kind") == "Deployment"
     }
     mine = [d for d in live if d["metadata"]["name"] in wanted]
-    return [(d["metadata"]["name"], int(d["spec"].get("replicas", 1))) for d in mine], mine
+    for d in mine:
+        replicas = (d.get("spec") or {}).get("replicas", 1)
+        if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+            raise ParseError(f"kubectl get deployments: {d['metadata']['name']} has replicas {replicas!r}")
+    return [(d["metadata"]["name"], int((d.get("spec") or {}).get("replicas", 1))) for d in mine], mine

@@ -43,20 +43,34 @@ def on_path(tmp_path: Path) -> dict[str, str]:
 def test_shipped_entries_are_executable() -> None:
     for name in ("kubectl_complete-prefect_rollback", "plugin.complete"):
         assert os.access(ROOT / name, os.X_OK)
-    ls = subprocess.run(["git", "ls-files", "-s", "kubectl_complete-prefect_rollback", "plugin.complete"],
-                        cwd=ROOT, capture_output=True, text=True).stdout
+    ls = subprocess.run(
+        ["git", "ls-files", "-s", "kubectl_complete-prefect_rollback", "plugin.complete"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout
     assert ls.count("100755") == 2, ls
 
 
 @pytest.mark.parametrize("kubectl_version", ["1.31.9", "1.32", "1.35.2"])
 def test_kubectl_plugin_completion_lists_subcommands(kubectl_version: str, on_path: dict[str, str]) -> None:
     kubectl = require_tool("kubectl", kubectl_version)
-    out = subprocess.run([kubectl, "__complete", "prefect-rollback", ""], env=on_path,
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [kubectl, "__complete", "prefect-rollback", ""],
+        env=on_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     words, directive = candidates(out.stdout)
     assert words == SUBCOMMANDS and directive == ":4", out.stderr
-    out = subprocess.run([kubectl, "__complete", "prefect-rollback", "plan", "--ta"], env=on_path,
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [kubectl, "__complete", "prefect-rollback", "plan", "--ta"],
+        env=on_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert candidates(out.stdout)[0] == ["--target-values"]
 
 
@@ -79,8 +93,13 @@ def test_helm_plugin_complete(tmp_path: Path, on_path: dict[str, str]) -> None:
     for name in ("plugin.complete", "kubectl_complete-prefect_rollback"):
         shutil.copy2(ROOT / name, plugin / name)
     (plugin / "bin" / "kubectl-prefect_rollback").symlink_to(SCRIPT)
-    env = {**on_path, "HELM_PLUGIN_DIR": str(plugin), "HELM_PLUGIN_NAME": "prefect-rollback",
-           "HELM_NAMESPACE": "default", "PATH": "/usr/bin:/bin"}
+    env = {
+        **on_path,
+        "HELM_PLUGIN_DIR": str(plugin),
+        "HELM_PLUGIN_NAME": "prefect-rollback",
+        "HELM_NAMESPACE": "default",
+        "PATH": "/usr/bin:/bin",
+    }
     out = subprocess.run([str(plugin / "plugin.complete"), ""], env=env, capture_output=True, text=True)
     assert candidates(out.stdout) == (SUBCOMMANDS, ":4"), out.stderr
 
@@ -100,8 +119,12 @@ def _history_env(tmp_path: Path, kubesim, helm: str, env: dict[str, str]) -> dic
     )
     for version in ("1.1.0", "1.2.0", "1.3.0"):
         (chart / "Chart.yaml").write_text(f"apiVersion: v2\nname: prefect-cloud\nversion: {version}\n")
-        subprocess.run([helm, "upgrade", "--install", "cm", str(chart), "-n", kubesim.namespace],
-                       env=full, check=True, capture_output=True)
+        subprocess.run(
+            [helm, "upgrade", "--install", "cm", str(chart), "-n", kubesim.namespace],
+            env=full,
+            check=True,
+            capture_output=True,
+        )
     return full
 
 
@@ -110,11 +133,21 @@ def test_to_completes_chart_versions_from_helm_history(kubesim, tmp_path: Path, 
     kubectl = require_tool("kubectl", "1.32")
     env = _history_env(tmp_path, kubesim, helm, on_path)
     ns = kubesim.namespace
-    out = subprocess.run([kubectl, "__complete", "prefect-rollback", "plan", "-n", ns, "--to", ""],
-                         env=env, capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [kubectl, "__complete", "prefect-rollback", "plan", "-n", ns, "--to", ""],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert candidates(out.stdout) == (["1.3.0", "1.2.0", "1.1.0"], ":4"), out.stderr
-    out = subprocess.run([kubectl, "__complete", "prefect-rollback", "-n", ns, "--to", "1.1"],
-                         env=env, capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [kubectl, "__complete", "prefect-rollback", "-n", ns, "--to", "1.1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert candidates(out.stdout) == (["1.1.0"], ":4"), out.stderr
     # helm's plugin.complete: namespace arrives as HELM_NAMESPACE
     plugin = tmp_path / "plugin"
@@ -122,20 +155,37 @@ def test_to_completes_chart_versions_from_helm_history(kubesim, tmp_path: Path, 
     for name in ("plugin.complete", "kubectl_complete-prefect_rollback"):
         shutil.copy2(ROOT / name, plugin / name)
     (plugin / "bin" / "kubectl-prefect_rollback").symlink_to(SCRIPT)
-    helm_env = {**env, "HELM_PLUGIN_DIR": str(plugin), "HELM_PLUGIN_NAME": "prefect-rollback",
-                "HELM_NAMESPACE": ns, "HELM_BIN": helm}
-    out = subprocess.run([str(plugin / "plugin.complete"), "--to", ""], env=helm_env,
-                         capture_output=True, text=True, timeout=60)
+    helm_env = {
+        **env,
+        "HELM_PLUGIN_DIR": str(plugin),
+        "HELM_PLUGIN_NAME": "prefect-rollback",
+        "HELM_NAMESPACE": ns,
+        "HELM_BIN": helm,
+    }
+    out = subprocess.run(
+        [str(plugin / "plugin.complete"), "--to", ""],
+        env=helm_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert candidates(out.stdout) == (["1.3.0", "1.2.0", "1.1.0"], ":4"), out.stderr
 
 
 def test_completion_bash_script_completes_under_the_krew_name(on_path: dict[str, str]) -> None:
     if not shutil.which("bash"):
         require_tool("bash")
-    script = subprocess.run(["kubectl-prefect_rollback", "completion", "bash"], env=on_path,
-                            capture_output=True, text=True, check=True).stdout
-    probe = (script + '\nCOMP_WORDS=(kubectl-prefect_rollback pl); COMP_CWORD=1\n'
-             '_kubectl_prefect_rollback_completion kubectl-prefect_rollback\n'
-             'printf "%s\\n" "${COMPREPLY[@]}"\n')
+    script = subprocess.run(
+        ["kubectl-prefect_rollback", "completion", "bash"],
+        env=on_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    probe = (
+        script + "\nCOMP_WORDS=(kubectl-prefect_rollback pl); COMP_CWORD=1\n"
+        "_kubectl_prefect_rollback_completion kubectl-prefect_rollback\n"
+        'printf "%s\\n" "${COMPREPLY[@]}"\n'
+    )
     out = subprocess.run(["bash", "-c", probe], env=on_path, capture_output=True, text=True)
     assert out.stdout.split() == ["plan"], out.stdout + out.stderr

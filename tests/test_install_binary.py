@@ -24,8 +24,14 @@ import pytest
 from tests.test_packaging import ARCHIVE, NAME, VERSION, binary, build, dist  # noqa: F401
 from tests.tools import ROOT, require_tool
 
-PLUGIN_FILES = ("plugin.yaml", "LICENSE", "README.md", "scripts/install-binary.sh", "plugin.complete",
-                "kubectl_complete-prefect_rollback")
+PLUGIN_FILES = (
+    "plugin.yaml",
+    "LICENSE",
+    "README.md",
+    "scripts/install-binary.sh",
+    "plugin.complete",
+    "kubectl_complete-prefect_rollback",
+)
 
 
 def plugin_checkout(tmp_path: Path) -> Path:
@@ -92,8 +98,11 @@ def release_server(dist: Path, tmp_path: Path) -> Iterator[tuple[str, Path]]:  #
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     # helm 3.10 picks its HTTP installer from the Content-Type of a HEAD request
-    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map,
-                      ".tgz": "application/gzip", ".gz": "application/gzip"}
+    extensions_map = {
+        **http.server.SimpleHTTPRequestHandler.extensions_map,
+        ".tgz": "application/gzip",
+        ".gz": "application/gzip",
+    }
 
     def log_message(self, *args: object) -> None:
         pass
@@ -102,8 +111,13 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 def run_hook(plugin_dir: Path, **env: str) -> subprocess.CompletedProcess:
     full = {k: v for k, v in os.environ.items() if not k.startswith(("HELM_", "PREFECT_ROLLBACK_"))}
     full.update(HELM_PLUGIN_DIR=str(plugin_dir), **env)
-    return subprocess.run(["sh", str(plugin_dir / "scripts" / "install-binary.sh")], capture_output=True,
-                          text=True, env=full, timeout=120)
+    return subprocess.run(
+        ["sh", str(plugin_dir / "scripts" / "install-binary.sh")],
+        capture_output=True,
+        text=True,
+        env=full,
+        timeout=120,
+    )
 
 
 def test_hook_downloads_and_verifies_the_release(release_server, tmp_path: Path) -> None:

@@ -58,9 +58,20 @@ def onefile(tmp_path_factory: pytest.TempPathFactory) -> str:
     env = {**os.environ, "PREFECT_ROLLBACK_ONEFILE": "1"}
     pyinstaller = Path(sys.executable).parent / "pyinstaller"
     subprocess.run(
-        [str(pyinstaller), "--noconfirm", "--log-level", "ERROR", "--distpath", str(out / "dist"),
-         "--workpath", str(out / "work"), str(ROOT / "packaging" / "pyinstaller.spec")],
-        check=True, env=env, stdout=subprocess.DEVNULL,
+        [
+            str(pyinstaller),
+            "--noconfirm",
+            "--log-level",
+            "ERROR",
+            "--distpath",
+            str(out / "dist"),
+            "--workpath",
+            str(out / "work"),
+            str(ROOT / "packaging" / "pyinstaller.spec"),
+        ],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
     )
     return str(out / "dist" / NAME)
 
@@ -72,8 +83,18 @@ def dist(build: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(build, out / NAME, symlinks=True)
     _load(ROOT / "packaging" / "make_dist.py", "make_dist").main(["--version", VERSION, "--dist", str(out)])
     krew = _load(ROOT / "scripts" / "krew-manifest.py", "krew_manifest")
-    krew.main(["--version", VERSION, "--dist", str(out), "--base-url", "https://example.invalid/v1",
-               "--output", str(out / "prefect-rollback.yaml")])
+    krew.main(
+        [
+            "--version",
+            VERSION,
+            "--dist",
+            str(out),
+            "--base-url",
+            "https://example.invalid/v1",
+            "--output",
+            str(out / "prefect-rollback.yaml"),
+        ]
+    )
     return out
 
 
@@ -82,6 +103,7 @@ def run(argv: list[str], **kw) -> subprocess.CompletedProcess:
 
 
 # -- the binary ----------------------------------------------------------------------------------------
+
 
 def test_version_help_and_completion(binary: str) -> None:
     assert run([binary, "--version"]).stdout == f"{NAME} {VERSION}\n"
@@ -128,8 +150,14 @@ def test_ctrl_c_twice_exits_130_cleanly(variant: str, request: pytest.FixtureReq
     _fake(bindir, "helm", f"touch {started}\nexec sleep 30")
     env = {k: v for k, v in os.environ.items() if not k.startswith("HELM_")}
     env.update(PATH=f"{bindir}:{os.environ['PATH']}", KUBECONFIG=str(tmp_path / "none"))
-    p = subprocess.Popen([exe, "history", "-n", "ns"], env=env, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, start_new_session=True)
+    p = subprocess.Popen(
+        [exe, "history", "-n", "ns"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while not started.exists():
@@ -155,8 +183,12 @@ def test_real_command_against_kubesim(binary: str, kubesim, tmp_path: Path) -> N
     env = _cluster_env(tmp_path, kubesim, helm)
     for version in ("1.1.0", "1.2.0"):
         _set_chart_version(chart, version)
-        subprocess.run([helm, "upgrade", "--install", "cm", str(chart), "-n", kubesim.namespace],
-                       env=env, check=True, capture_output=True)
+        subprocess.run(
+            [helm, "upgrade", "--install", "cm", str(chart), "-n", kubesim.namespace],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
     result = run([binary, "history", "-o", "json", "-n", kubesim.namespace], env=env)
     assert result.returncode == 0, result.stderr
     assert "1.1.0" in result.stdout and "1.2.0" in result.stdout
@@ -191,6 +223,7 @@ def _cluster_env(tmp_path: Path, kubesim, helm: str) -> dict[str, str]:
 
 # -- archives and the krew manifest --------------------------------------------------------------------
 
+
 def test_archives_hold_the_plugin_and_match_checksums(dist: Path) -> None:
     sums = dict(reversed(line.split()) for line in (dist / "checksums.txt").read_text().splitlines())
     for name in (ARCHIVE, f"prefect-rollback-{VERSION}.tgz"):
@@ -199,8 +232,16 @@ def test_archives_hold_the_plugin_and_match_checksums(dist: Path) -> None:
     with tarfile.open(dist / ARCHIVE) as tar:
         names = set(tar.getnames())
         assert tar.getmember(f"bin/{NAME}").mode & 0o111
-    assert {f"bin/{NAME}", "bin/_internal/base_library.zip", "LICENSE", "README.md", "plugin.yaml",
-            "scripts/install-binary.sh", "plugin.complete", "kubectl_complete-prefect_rollback"} <= names
+    assert {
+        f"bin/{NAME}",
+        "bin/_internal/base_library.zip",
+        "LICENSE",
+        "README.md",
+        "plugin.yaml",
+        "scripts/install-binary.sh",
+        "plugin.complete",
+        "kubectl_complete-prefect_rollback",
+    } <= names
     with tarfile.open(dist / f"prefect-rollback-{VERSION}.tgz") as tar:
         assert names == set(tar.getnames())  # flat, plugin.yaml at the root (helm 3.10 needs that)
 

@@ -185,9 +185,12 @@ def handle(st: dict[str, Any], argv: list[str], stdin: str | None) -> None:
         name, chart = args
         version = chart_version(st, chart, one(opts, "version"))
         show = one(opts, "show_only")
+        texts = st["charts"][version]
+        if show is None:  # the whole chart: hooks (the migration Job among them) and the manifest
+            raise Exit(0, texts["hooks"] + "---\n" + texts["manifest"])
         if show != "templates/db-migration-job.yaml":
             raise Exit(1, err=f"Error: could not find template {show} in chart\n")
-        raise Exit(0, st["charts"][version]["template"])
+        raise Exit(0, texts["template"])
     if verb == "show" and args[:1] == ["chart"]:
         version = chart_version(st, args[1], one(opts, "version"))
         text = local_chart_yaml(args[1])

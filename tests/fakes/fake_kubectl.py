@@ -28,7 +28,7 @@ VALUED = {
     "--container": "container",
     "--replicas": "replicas",
 }
-FLAGS = {"--ignore-not-found", "--follow", "--wait", "--all-containers"}
+FLAGS = {"--ignore-not-found", "--follow", "--wait", "--all-containers", "--dry-run"}
 KINDS = {
     "pods": "pod",
     "po": "pod",
@@ -172,6 +172,10 @@ def listing_for(st: dict[str, Any], pod: dict[str, Any], container: str, script:
     return Exit(0, text)
 
 
+def one_flag(opts: dict, name: str) -> str | None:
+    return opts.get(name)
+
+
 def handle(st: dict[str, Any], argv: list[str], stdin: str | None) -> None:
     if not argv:
         raise Exit(1, err="kubectl: no verb\n")
@@ -221,6 +225,14 @@ def handle(st: dict[str, Any], argv: list[str], stdin: str | None) -> None:
                 )
             doc["metadata"]["creationTimestamp"] = existing["metadata"].get("creationTimestamp")
             doc["metadata"]["uid"] = existing["metadata"].get("uid")
+        if one_flag(opts, "dry-run") == "server":  # validated, never stored
+            if kind == "job" and not (doc.get("spec") or {}).get("template", {}).get("spec", {}).get(
+                "containers"
+            ):
+                raise Exit(
+                    1, err=f'The Job "{name}" is invalid: spec.template.spec.containers: Required value\n'
+                )
+            raise Exit(0, json.dumps(existing or doc))
         if verb == "apply" and existing:
             raise Exit(0, json.dumps(existing))  # unchanged (a Job's template is immutable anyway)
         obj = store(st, ns, doc)

@@ -249,6 +249,33 @@ class Fake:
         rows = [json.loads(line) for line in self.calls_path.read_text().splitlines() if line]
         return [r for r in rows if prog is None or r["prog"] == prog]
 
+    def mutations(self, *, probes: bool = False) -> list[list[str]]:
+        """Calls that change the cluster (server-side dry runs do not). probes=False leaves out the
+        short-lived probe pods a plan may create and delete (`create`/`delete pod …-probe-…`)."""
+        out = []
+        for c in self.calls():
+            argv = c["argv"]
+            verb = argv[0] if argv else ""
+            if "--dry-run=server" in argv:
+                continue
+            if c["prog"] == "helm" and verb not in ("upgrade", "install", "rollback", "uninstall"):
+                continue
+            if c["prog"] == "kubectl" and verb not in (
+                "create",
+                "apply",
+                "replace",
+                "patch",
+                "scale",
+                "delete",
+            ):
+                continue
+            is_probe = verb == "delete" and "pod" in argv and any("-probe-" in a for a in argv)
+            is_probe = is_probe or (verb == "create" and c.get("stdin_kind") == "Pod")
+            if is_probe and not probes:
+                continue
+            out.append([c["prog"], *argv])
+        return out
+
     def argvs(self, prog: str | None = None) -> list[list[str]]:
         return [([] if prog else [c["prog"]]) + c["argv"] for c in self.calls(prog)]
 

@@ -103,6 +103,11 @@ def main(prog: str, handle: Callable[[dict[str, Any], list[str], str | None], No
             "argv0": sys.argv[0],
             "stdin_sha": hashlib.sha256(stdin.encode()).hexdigest()[:16] if stdin else None,
         }
+        if stdin and stdin.lstrip().startswith("{"):
+            try:  # which kind a create/apply sent: tests tell probe pods from real writes
+                call["stdin_kind"] = json.loads(stdin).get("kind")
+            except (ValueError, AttributeError):
+                pass
         if st.get("record_stdin") and stdin:
             call["stdin_text"] = stdin
         with open(os.environ["FAKE_CALLS"], "a") as log:
