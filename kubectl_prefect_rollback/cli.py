@@ -173,7 +173,11 @@ def make_config(ctx: click.Context):  # -> commands.Config
     helm_mode = bool(env.get("HELM_PLUGIN_NAME"))
     # helm strips its global flags and hands them over as environment; empty HELM_KUBECONTEXT = unset
     context = g.get("context") or (env.get("HELM_KUBECONTEXT") or None if helm_mode else None)
-    kubeconfig_path = g.get("kubeconfig") or (env.get("KUBECONFIG") or None if helm_mode else None)
+    kubeconfig_path = (
+        g["kubeconfig"]  # `--kubeconfig ''` is refused, not taken for "unset"
+        if "kubeconfig" in g
+        else (env.get("KUBECONFIG") or None if helm_mode else None)
+    )
     from kubectl_prefect_rollback import names
 
     if "namespace" in g:  # `-n ''` must not fall back to the kubeconfig's namespace

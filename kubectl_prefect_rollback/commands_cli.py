@@ -36,7 +36,11 @@ def _duration(ctx: click.Context, param: click.Parameter, value: Any) -> float |
 
     if value is None:
         return None
-    return durations.parse(str(value), flag=param.opts[0])
+    return durations.parse(str(value), flag=_long(param))
+
+
+def _long(param: click.Parameter) -> str:
+    return max(param.opts, key=len)
 
 
 def _name(rule: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
@@ -45,7 +49,7 @@ def _name(rule: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
     def check(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
         from kubectl_prefect_rollback import names
 
-        return None if value is None else names.flag(value, param.opts[-1], rule=rule)
+        return None if value is None else names.flag(value, _long(param), rule=rule)
 
     return check
 
@@ -54,7 +58,7 @@ def _not_empty(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     from kubectl_prefect_rollback.errors import BadInput
 
     if value is not None and not str(value).strip():
-        raise BadInput(f"{param.opts[-1]} is empty")
+        raise BadInput(f"{_long(param)} is empty")
     return value
 
 

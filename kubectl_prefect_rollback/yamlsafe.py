@@ -43,15 +43,17 @@ class Loader(yaml.SafeLoader):
 
 def load(text: str | bytes, *, what: str) -> Any:
     """One YAML document (None when empty); a ParseError saying `what` could not be read otherwise."""
-    loader = Loader(text)
+    loader = None
     try:
+        loader = Loader(text)  # reading starts here: undecodable bytes fail already
         return loader.get_single_data()
     except yaml.YAMLError as e:
         raise ParseError(f"{what} is not valid YAML: {_one_line(e)}") from None
     except RecursionError:
         raise ParseError(f"{what} is nested too deeply to read") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def load_mapping(text: str | bytes, *, what: str) -> dict[str, Any]:

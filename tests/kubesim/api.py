@@ -94,9 +94,12 @@ def _fill(body: dict, res: Resource, namespace: str | None) -> dict:
 async def create(request: web.Request, store: Store, res: Resource, namespace: str | None) -> web.Response:
     body = _fill(await read_body(request), res, namespace)
     body.pop("status", None) if res.kind in STATUS_OWNED - {"Namespace"} else None
-    if request.query.get("dryRun"):
-        return answer(body, 201)
-    return answer(store.create(body), 201)
+    return answer(store.create(body, dry_run=_dry(request)), 201)
+
+
+def _dry(request: web.Request) -> bool:
+    """`?dryRun=All` (kubectl --dry-run=server, helm --dry-run=server): validate, store nothing."""
+    return request.query.get("dryRun") == "All"
 
 
 def get(store: Store, res: Resource, namespace: str | None, name: str) -> web.Response:
@@ -109,7 +112,7 @@ async def replace(
     body = _fill(await read_body(request), res, namespace)
     body["metadata"]["name"] = name
     old = store.get(res.kind, namespace or "", name)
-    return answer(store.update(_own_fields(old, body, sub)))
+    return answer(store.update(_own_fields(old, body, sub), dry_run=_dry(request)))
 
 
 def _own_fields(old: dict, new: dict, sub: str | None) -> dict:
@@ -137,7 +140,7 @@ async def apply_patch(
         # server-side apply of a missing object creates it
         obj = _fill(body, res, namespace)
         obj["metadata"]["name"] = name
-        return answer(store.create(obj), 201)
+        return answer(store.create(obj, dry_run=_dry(request)), 201)
     if sub == "scale":
         return _patch_scale(store, live, body, ctype)
     try:
@@ -150,7 +153,7 @@ async def apply_patch(
     except patch.PatchError as e:
         raise ApiError(422, "Invalid", str(e)) from e
     check_rv = bool((body.get("metadata") or {}).get("resourceVersion")) if isinstance(body, dict) else False
-    return answer(store.update(_own_fields(live, result, sub), check_rv=check_rv))
+    return answer(store.update(_own_fields(live, result, sub), check_rv=check_rv, dry_run=_dry(request)))
 
 
 def delete(

@@ -100,6 +100,25 @@ def _default_job(job: dict, spec: dict) -> None:
     _default_pod_spec(template.setdefault("spec", {}))
 
 
+def validate_create(obj: dict) -> None:
+    """The one create-time rule a dry run must catch: a pod (or a Job's pod) needs named containers with
+    images, as the real API server says."""
+    from .store import invalid
+
+    kind, name = obj["kind"], obj["metadata"]["name"]
+    spec = obj.get("spec") if kind == "Pod" else ((obj.get("spec") or {}).get("template") or {}).get("spec")
+    if kind not in ("Pod", "Job"):
+        return
+    field = "spec.containers" if kind == "Pod" else "spec.template.spec.containers"
+    containers = (spec or {}).get("containers") if isinstance(spec, dict) else None
+    if not containers:
+        raise invalid(kind, name, field, "Required value")
+    for i, c in enumerate(containers):
+        for key in ("name", "image"):
+            if not (isinstance(c, dict) and c.get(key)):
+                raise invalid(kind, name, f"{field}[{i}].{key}", "Required value")
+
+
 def validate_update(old: dict, new: dict) -> None:
     from .store import invalid  # store imports this module
 

@@ -143,7 +143,8 @@ class Store:
         return ("Namespace", "", name) in self.objects
 
     # -- writing ---------------------------------------------------------------------------------
-    def create(self, obj: dict) -> dict:
+    def create(self, obj: dict, *, dry_run: bool = False) -> dict:
+        """dry_run (`?dryRun=All`): every check of a real create, nothing stored, no event."""
         obj = copy.deepcopy(obj)
         kind = obj["kind"]
         res = BY_KIND[kind]
@@ -164,10 +165,13 @@ class Store:
         for k in ("resourceVersion", "deletionTimestamp"):
             meta.pop(k, None)
         meta.update(uid=str(uuid.uuid4()), creationTimestamp=now(), generation=1)
+        kinds.validate_create(obj)
         kinds.default(obj)
+        if dry_run:
+            return obj
         return self._put("ADDED", obj)
 
-    def update(self, obj: dict, *, check_rv: bool = True) -> dict:
+    def update(self, obj: dict, *, check_rv: bool = True, dry_run: bool = False) -> dict:
         obj = copy.deepcopy(obj)
         kind, meta = obj["kind"], obj.setdefault("metadata", {})
         old = self.get(kind, meta.get("namespace", ""), meta.get("name", ""))
@@ -188,6 +192,9 @@ class Store:
             meta["generation"] += 1
         if obj == {**old, "metadata": {**meta, "resourceVersion": old["metadata"]["resourceVersion"]}}:
             return old  # a no-op write neither bumps the resourceVersion nor wakes watchers
+        if dry_run:
+            meta["resourceVersion"] = old["metadata"]["resourceVersion"]
+            return obj
         return self._put("MODIFIED", obj)
 
     def delete(self, kind: str, namespace: str, name: str, propagation: str = "Background") -> dict:

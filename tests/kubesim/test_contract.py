@@ -168,6 +168,31 @@ def test_apply_reapply_immutable_and_create_conflict(kubectl):
     assert kubectl.ok("apply", "--server-side", "-f", "-", stdin=ssa) == "configmap/ssa serverside-applied\n"
 
 
+def test_server_dry_run_validates_and_stores_nothing(kubectl, sim):
+    """kubectl --dry-run=server (dryRun=All) on create, apply (create and patch) and patch: the answer is
+    what would be stored, the checks are the real ones, nothing is stored."""
+    dry = ("--dry-run=server", "-o", "json")
+    created = json.loads(kubectl.ok("apply", *dry, "-f", "-", stdin=job_yaml("dry", "echo one")))
+    assert created["metadata"]["name"] == "dry" and kubectl("get", "job", "dry").returncode == 1
+    assert kubectl.ok("create", "--dry-run=server", "-f", "-", stdin=job_yaml("dry", "echo one"))
+    assert kubectl("get", "job", "dry").returncode == 1
+    broken = yaml.safe_load(job_yaml("bad", "echo"))
+    del broken["spec"]["template"]["spec"]["containers"][0]["image"]
+    refused = kubectl("apply", "--dry-run=server", "-f", "-", stdin=yaml.safe_dump(broken))
+    assert refused.returncode == 1 and "containers[0].image: Required value" in refused.stderr
+    kubectl.ok("apply", "-f", "-", stdin=job_yaml("live", "echo one"))
+    before = json.loads(kubectl.ok("get", "job", "live", "-o", "json"))["metadata"]["resourceVersion"]
+    changed = kubectl("apply", "--dry-run=server", "-f", "-", stdin=job_yaml("live", "echo two"))
+    assert changed.returncode == 1 and "field is immutable" in changed.stderr
+    kubectl.ok("label", "--dry-run=server", "job", "live", "x=y")
+    kubectl.ok(
+        "patch", "job", "live", "--dry-run=server", "--type=merge", "-p", '{"metadata":{"labels":{"p":"q"}}}'
+    )
+    after = json.loads(kubectl.ok("get", "job", "live", "-o", "json"))
+    assert after["metadata"]["resourceVersion"] == before
+    assert "x" not in after["metadata"].get("labels", {}) and "p" not in after["metadata"].get("labels", {})
+
+
 def test_logs_follow_and_wait_complete(kubectl):
     kubectl.ok("apply", "-f", "-", stdin=job_yaml("talk", "for i in 1 2 3; do echo line $i; sleep 0.2; done"))
     logs = eventually(
