@@ -99,6 +99,8 @@ def build(t: Target, opts: Options) -> Plan:
     chart = charts.resolve(opts.chart, to)
     for f in opts.target_values:
         sources.check_values_file(f)
+    # a local chart is read now: a broken --chart is a usage error before any process starts
+    chart_meta = charts.read_local_chart_yaml(chart) if helm.is_local(chart) else None
     rel = release.resolve(t, opts.release)
     release.refuse_pending(rel)
     # A re-run of a rollback that finished: the release runs our own upgrade to the target.
@@ -120,6 +122,7 @@ def build(t: Target, opts: Options) -> Plan:
             lock_check=opts.lock_check,
             force_unlock=opts.force_unlock,
             check_direction=lambda cur, tgt: None if finished else _check_direction(cur, tgt, opts.force),
+            chart_meta=chart_meta,
         ),
         lambda: sources.current(t, rel, selector=opts.selector, pod=opts.pod, container=opts.container),
         lambda: sources.deployed_texts(t, rel.name, rel.revision),

@@ -47,6 +47,9 @@ _MAPPING = re.compile(
 _FLAG = re.compile(r"(?P<key>--(?:token|kube-token|password)(?:=|\s+))(?P<value>\S+)")
 
 
+_WORD = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./-]*")  # `DB_PASSWORD=x`, `db.password=x`: one word, a value
+
+
 def _keep_key(m: re.Match[str]) -> str:
     return m["key"] + REDACTED
 
@@ -76,7 +79,9 @@ def argv(args: Sequence[str]) -> list[str]:
             hide_next = True
         elif arg.startswith("--") and "=" in arg and arg.split("=", 1)[0] in SECRET_FLAGS:
             out.append(arg.split("=", 1)[0] + "=" + REDACTED)
-        elif not arg.startswith("-") and "=" in arg and SECRET_NAME.search(arg.split("=", 1)[0]):
+        elif (
+            _WORD.fullmatch(arg.split("=", 1)[0]) and "=" in arg and SECRET_NAME.search(arg.split("=", 1)[0])
+        ):
             out.append(arg.split("=", 1)[0] + "=" + REDACTED)
         else:
             out.append(text(arg))

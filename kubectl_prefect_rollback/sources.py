@@ -123,6 +123,7 @@ def facts(
     lock_check: bool,
     force_unlock: bool,
     check_direction: Callable[[str, str], None],
+    chart_meta: dict[str, Any] | None = None,
 ) -> Facts:
     """One chain of dependent reads, run beside the others: each refusal comes before the probe pod."""
     lease = lock.read(t, rel.name)
@@ -143,7 +144,8 @@ def facts(
         resumed = False  # --force-unlock: forget the stale run, plan afresh
     if not resumed:
         check_direction(rel.version, to)
-    charts.verify_version(charts.chart_metadata(t, chart, to), chart, to, rel.chart)
+    meta = chart_meta if chart_meta is not None else charts.chart_metadata(t, chart, to)
+    charts.verify_version(meta, chart, to, rel.chart)
     values = target_values(t, rel.name, history, to, values_files)
     rendered = render_target(t, rel, chart, to, values[0], values[2])
     target = None if resumed else target_heads(t, rel, to, chart, rendered, flags, recorded)

@@ -49,6 +49,8 @@ def test_bad_input(world, case: Case) -> None:
     if case.secret:
         assert case.secret not in out
     assert world.mutations(probes=True) == []
+    if case.code == 2:  # a usage error is found before any kubectl or helm process starts
+        assert world.calls() == [], [c["argv"][:3] for c in world.calls()]
 
 
 def test_the_catalogue_has_60_cases_in_every_category() -> None:
