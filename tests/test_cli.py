@@ -284,3 +284,129 @@ def test_verbose_twice_in_one_process_echoes_once(fake) -> None:
     import logging
 
     assert len(logging.getLogger("kubectl_prefect_rollback.proc").handlers) == 1
+
+
+# -- the one error boundary ------------------------------------------------------------------------
+def _explode(exc: Exception):
+    def build(*a, **kw):
+        raise exc
+
+    return build
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        ValueError("boom at postgres://u:leakpw@db/x"),
+        KeyError("spec"),
+        RecursionError(),
+        TypeError("'NoneType'"),
+    ],
+    ids=["value", "key", "recursion", "type"],
+)
+def test_unexpected_exception_is_one_line_and_exit_1(fake, monkeypatch, exc: Exception) -> None:
+    from kubectl_prefect_rollback import plan
+
+    monkeypatch.setattr(plan, "build", _explode(exc))
+    result = fake.cli("plan", "--to", "1.2.0")
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith(f"Error: unexpected {type(exc).__name__}") and len(lines) == 2, lines
+    assert lines[1].endswith("run with -v for the details.")
+    assert "Traceback" not in result.stderr and "leakpw" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [
+        (("-v",), {}),
+        (("--debug",), {}),
+        (
+            (),
+            {
+                "HELM_PLUGIN_NAME": "prefect-rollback",
+                "HELM_NAMESPACE": "customer-managed",
+                "HELM_DEBUG": "true",
+            },
+        ),
+    ],
+    ids=["-v", "--debug", "HELM_DEBUG"],
+)
+def test_traceback_only_when_asked_for(fake, monkeypatch, args, env) -> None:
+    from kubectl_prefect_rollback import plan
+
+    monkeypatch.setattr(plan, "build", _explode(ValueError("boom at postgres://u:leakpw@db/x")))
+    result = fake.cli("plan", "--to", "1.2.0", *args, env=env)
+    assert result.exit_code == 1
+    assert "Traceback (most recent call last)" in result.stderr and "ValueError" in result.stderr
+    assert "leakpw" not in result.stderr  # the traceback is redacted too
+    assert "Error: unexpected ValueError" in result.stderr and "run with -v" not in result.stderr
+
+
+def test_conflict_from_a_concurrent_writer_is_exit_1_not_a_traceback(fake, monkeypatch) -> None:
+    from kubectl_prefect_rollback import kube, records
+
+    def lost(*a, **kw):
+        raise kube.Conflict('Operation cannot be fulfilled on configmaps "x": the object has been modified')
+
+    monkeypatch.setattr(records, "write", lost)
+    result = fake.cli("rollback", "--to", "1.2.0", "--yes")
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert "Error: another writer changed the object at the same time" in result.stderr
+    assert "Traceback" not in result.stderr and "unexpected" not in result.stderr
+
+
+def test_render_warns_about_literal_secrets_but_prints_them(fake) -> None:
+    result = fake.cli("render", "--to", "1.2.0")
+    assert result.exit_code == 0, result.stderr
+    assert "hunter2-inline" in result.stdout  # meant for GitOps: the real manifest
+    assert "the manifest holds literal secrets" in result.stderr and "hunter2-inline" not in result.stderr
+
+
+def test_plan_text_and_json_hold_no_literal_secret(fake) -> None:
+    for fmt in ("text", "json", "yaml"):
+        result = fake.cli("plan", "--to", "1.2.0", "-o", fmt)
+        assert result.exit_code == 0, result.stderr
+        assert "hunter2-inline" not in result.stdout + result.stderr
+        assert "s3cr3t-values-password" not in result.stdout + result.stderr
+
+
+def test_finished_rollback_re_run_exits_0(fake) -> None:
+    first = fake.cli("rollback", "--to", "1.2.0", "--yes")
+    assert first.exit_code == 0, first.stderr
+    fake.reset_calls()
+    again = fake.cli("rollback", "--to", "1.2.0", "--yes")
+    assert again.exit_code == 0, again.stderr
+    assert again.stderr.strip() == "already rolled back to 1.2.0; databases at target heads"
+    assert fake.mutations(probes=True) == []  # the heads were recorded by the first run: no probe either
+    plan = fake.cli("plan", "--to", "1.2.0")
+    assert plan.exit_code == 0 and "already rolled back to 1.2.0" in plan.stderr
+
+
+def test_finished_rollback_with_a_lease_left_is_still_refused(fake) -> None:
+    assert fake.cli("rollback", "--to", "1.2.0", "--yes").exit_code == 0
+    with fake.edit() as st:
+        st["objects"]["customer-managed/lease/customer-managed-prefect-rollback"] = {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {
+                "name": "customer-managed-prefect-rollback",
+                "namespace": "customer-managed",
+                "resourceVersion": "9",
+                "annotations": {"prefect-rollback/target-version": "1.1.0"},
+            },
+            "spec": {"holderIdentity": ""},
+        }
+    result = fake.cli("plan", "--to", "1.2.0")
+    assert result.exit_code == 3, result.stderr
+    assert (
+        "the version already deployed" in result.stderr
+        and "lease customer-managed-prefect-rollback" in result.stderr
+    )
+
+
+def test_helm_timeout_is_normalised_for_helm(fake) -> None:
+    result = fake.cli("rollback", "--to", "1.2.0", "--yes", "--helm-timeout", "90")
+    assert result.exit_code == 0, result.stderr
+    upgrade = next(c["argv"] for c in fake.calls("helm") if c["argv"][0] == "upgrade")
+    assert upgrade[upgrade.index("--timeout") + 1] == "1m30s"
