@@ -13,9 +13,11 @@ from kubectl_prefect_rollback import (
     lock,
     manifests,
     migrations,
+    preflight,
     proc,
     records,
     release,
+    resume,
     sources,
     versions,
 )
@@ -98,7 +100,7 @@ def build(t: Target, opts: Options) -> Plan:
     flags = {db: migrations.validate_revision(rev) for db, rev in opts.revisions.items() if rev}
     chart = charts.resolve(opts.chart, to)
     for f in opts.target_values:
-        sources.check_values_file(f)
+        preflight.check_values_file(f)
     # a local chart is read now: a broken --chart is a usage error before any process starts
     chart_meta = charts.read_local_chart_yaml(chart) if helm.is_local(chart) else None
     rel = release.resolve(t, opts.release)
@@ -131,7 +133,7 @@ def build(t: Target, opts: Options) -> Plan:
     )
     lease, warnings = facts.lease, []
     if facts.resumed:
-        from_version, from_revision, saved = sources.lease_facts(lease)
+        from_version, from_revision, saved = resume.lease_facts(lease)
         if from_revision != rel.revision:
             texts = sources.deployed_texts(t, rel.name, from_revision)
     else:
@@ -163,7 +165,7 @@ def build(t: Target, opts: Options) -> Plan:
     if finished and not facts.resumed:
         _already_done(lease, dbs, to, rel.version)
     jobs = _downgrade_jobs(rel.name, deployed_jobs, dbs, from_version, from_revision, to, yes_flag)
-    warnings += _dry_run(t, jobs, for_rollback=opts.lock_check)
+    warnings += preflight.dry_run_jobs(t, jobs, for_rollback=opts.lock_check)
     deployments, objects = sources.deployments(texts[1], live)
     owner = release.gitops_owner(objects)
     if owner and not opts.ignore_gitops:
@@ -250,33 +252,6 @@ def _already_done(lease: lock.LeaseView | None, dbs: tuple[Database, ...], to: s
     except Refused as e:
         why = f"lease {lease.obj['metadata']['name']} is left" if lease is not None else "; ".join(behind)
         raise Refused(f"{e.message} ({why})", hint=e.hint) from None
-
-
-def _dry_run(t: Target, jobs: list[dict[str, Any]], *, for_rollback: bool) -> list[str]:
-    """`kubectl apply --dry-run=server` of every downgrade Job: admission and validation say no now,
-    before the lock, the scale-down or any database is touched."""
-
-    def check(job: dict[str, Any]) -> str | None:
-        name = job["metadata"]["name"]
-        try:
-            kube.apply_dry_run(t, job)
-        except proc.CommandError as e:
-            err = " ".join(e.stderr.split())
-            if (
-                "field is immutable" in err
-            ):  # our Job of an earlier run is there: it is re-attached or replaced
-                return None
-            if "Forbidden" in err and not for_rollback:  # a read-only `plan` may not dry-run writes
-                return f"job/{name} not checked with --dry-run=server: {err[:200]}"
-            if "Error from server" not in err:
-                raise  # the cluster did not answer: exit 1 naming the command
-            raise Refused(
-                f"job/{name} does not pass kubectl apply --dry-run=server: {err[:400]}",
-                hint="Nothing was changed. See `render` for the manifest.",
-            ) from None
-        return None
-
-    return [w for w in proc.gather(*(lambda j=j: check(j) for j in jobs)) if w]
 
 
 def _check_direction(current: str, to: str, force: bool) -> None:

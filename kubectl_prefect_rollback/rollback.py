@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubectl_prefect_rollback import downgrade, helm, kube, lock, proc, records
+from kubectl_prefect_rollback import downgrade, helm, kube, lock, proc, records, redact
 from kubectl_prefect_rollback.downgrade import JobState
 from kubectl_prefect_rollback.errors import DowngradeFailed, HelmUpgradeFailed, RollbackError
 from kubectl_prefect_rollback.output import Output, duration
@@ -284,7 +284,7 @@ def _unlock(run: Run) -> tuple[str, str]:
 def write_report(path: str, report: dict[str, Any]) -> None:
     try:
         with open(path, "w", encoding="utf-8") as f:
-            json.dump(report, f, indent=2)
+            json.dump(redact.doc(report), f, indent=2)  # step details quote errors
             f.write("\n")
     except OSError as e:
         raise RollbackError(f"cannot write report {path}: {e}") from None

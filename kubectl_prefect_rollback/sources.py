@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from kubectl_prefect_rollback import (
@@ -16,12 +15,14 @@ from kubectl_prefect_rollback import (
     lock,
     manifests,
     migrations,
+    preflight,
     proc,
     records,
     release,
+    resume,
     versions,
 )
-from kubectl_prefect_rollback.errors import BadInput, ParseError, Refused, RollbackError
+from kubectl_prefect_rollback.errors import BadInput, ParseError, RollbackError
 from kubectl_prefect_rollback.helm import Release
 from kubectl_prefect_rollback.target import Target
 
@@ -32,7 +33,7 @@ def target_values(
     """(values YAML for stdin, where they come from, the operator's own files)."""
     if files:
         for f in files:
-            check_values_file(f)
+            preflight.check_values_file(f)
         return None, "files " + ", ".join(files), files
     known = release.newest_revision_at(history, to)
     if known is None:
@@ -44,26 +45,6 @@ def target_values(
 
     values = helm.get_values(t, name, revision=known.revision)
     return yaml.safe_dump(values, sort_keys=False), f"revision {known.revision}, the last that ran {to}", ()
-
-
-def check_values_file(path: str) -> None:
-    """An operator's --target-values file must be readable YAML holding a mapping, as helm wants it:
-    found out now, not at the chart step with the databases already downgraded."""
-    from kubectl_prefect_rollback import yamlsafe
-
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise BadInput(f"values file {path} does not exist" + (" (it is a directory)" if p.is_dir() else ""))
-    try:
-        data = p.read_bytes()
-    except OSError as e:
-        raise BadInput(f"values file {path} cannot be read: {e.strerror or e}") from None
-    try:
-        yamlsafe.load_mapping(data, what=f"values file {path}")
-    except RollbackError as e:
-        raise BadInput(
-            e.message, hint="--target-values takes the YAML values file used with that release."
-        ) from None
 
 
 def deployed_texts(t: Target, name: str, revision: int) -> tuple[str, str]:
@@ -130,91 +111,16 @@ def facts(
     if lock_check and lease is not None:  # a live holder is refused before anything is created
         lock.check_takeover(lease, to, force_unlock=force_unlock, at=lock.now())
     # A run that stopped half way left its facts on the lease: the servers may be gone by now.
-    resumed = lease is not None and lease.target == to and bool(lease.state("from-version"))
-    if resumed:
-        lease_facts(lease)  # a resume trusts these: they must be what we wrote
     history, recorded = proc.gather(lambda: helm.history(t, rel.name), lambda: records.read(t, rel.name))
-    if resumed and not _continues(lease, history, to):
-        if not force_unlock:
-            raise Refused(
-                f"an unfinished rollback to {to} started at revision {lease.state('from-revision')}, "
-                f"but the release has changed since (now revision {rel.revision}, {rel.version})",
-                hint="Its recorded facts are stale. Re-run with --force-unlock to start a new rollback.",
-            )
-        resumed = False  # --force-unlock: forget the stale run, plan afresh
+    resumed = resume.resumes(lease, history, rel, to, force_unlock=force_unlock)
     if not resumed:
         check_direction(rel.version, to)
     meta = chart_meta if chart_meta is not None else charts.chart_metadata(t, chart, to)
     charts.verify_version(meta, chart, to, rel.chart)
     values = target_values(t, rel.name, history, to, values_files)
-    rendered = render_target(t, rel, chart, to, values[0], values[2])
+    rendered = preflight.render_target(t, rel, chart, to, values[0], values[2])
     target = None if resumed else target_heads(t, rel, to, chart, rendered, flags, recorded)
     return Facts(lease, resumed, history, values, target)
-
-
-# helm's words for a chart that does not render (helm 3.10+ and 4): anything else is not the chart's fault
-_RENDER_ERRORS = ("template:", "parse error", "execution error", "yaml:", "values don't meet", "render error")
-
-
-def render_target(
-    t: Target, rel: Release, chart: str, to: str, values: str | None, files: tuple[str, ...]
-) -> str:
-    """`helm template` of the whole target chart with the values the upgrade will get: a chart that does
-    not render is refused before anything changes (and the text gives the target's migration Job)."""
-    try:
-        return helm.template(
-            t, rel.name, chart, version=to, values=values, values_files=files, show_only=None
-        )
-    except proc.CommandError as e:
-        if e.not_found or not any(w in e.stderr.lower() for w in _RENDER_ERRORS):
-            raise
-        raise Refused(
-            f"chart {chart} does not render with the target values: {' '.join(e.stderr.split())[:400]}",
-            hint="Nothing was changed. Fix the values (--target-values) or the chart, then re-run.",
-        ) from None
-
-
-def lease_facts(lease: lock.LeaseView) -> tuple[str, int, dict[str, dict[str, str | None]]]:
-    """(from-version, from-revision, heads) as an unfinished run stored them on its lease."""
-    name = lease.obj["metadata"]["name"]
-
-    def bad(key: str) -> ParseError:
-        return ParseError(
-            f"lease {name} annotation {lock.PREFIX}{key} is not what kubectl-prefect-rollback wrote",
-            hint="Re-run with --force-unlock to start afresh (the resume facts cannot be trusted).",
-        )
-
-    version, revision, saved = lease.state("from-version"), lease.state("from-revision"), lease.state("heads")
-    if not isinstance(version, str) or not versions.is_version(version):
-        raise bad("from-version")
-    if isinstance(revision, str) and revision.isdigit():
-        revision = int(revision)
-    if not isinstance(revision, int) or isinstance(revision, bool) or revision < 1:
-        raise bad("from-revision")
-    if not isinstance(saved, dict) or not all(isinstance(saved.get(k), dict) for k in ("from", "to")):
-        raise bad("heads")
-    for side in ("from", "to"):
-        for db, rev in saved[side].items():
-            if db not in migrations.DATABASES or not (rev is None or isinstance(rev, str)):
-                raise bad("heads")
-            if rev is not None:
-                try:
-                    migrations.validate_revision(rev)
-                except BadInput:
-                    raise bad("heads") from None
-    return version, revision, saved
-
-
-def _continues(lease: lock.LeaseView, history: list[Release], to: str) -> bool:
-    """The release is where the unfinished run left it: at its from-revision, or moved on only by our
-    own helm upgrade to the target. helm replaces the description of a failed upgrade with its error,
-    so a failed revision at the target counts as ours too."""
-    start = int(lease.state("from-revision") or 0)
-    later = [h for h in history if h.revision > start]
-    return all(
-        h.version == to and (h.description.startswith("prefect-rollback:") or h.status == "failed")
-        for h in later
-    )
 
 
 def current(

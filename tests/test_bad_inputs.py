@@ -59,3 +59,14 @@ def test_the_catalogue_has_60_cases_in_every_category() -> None:
     assert {"cli", "files", "kubeconfig", "tool-output", "names", "secrets"} <= set(n)
     text = table()
     assert all(c.id in text for c in CASES) and f"total        {n['total']}" in text
+
+
+def test_force_unlock_abandons_a_lease_it_cannot_read(world) -> None:
+    """The lease-annotation cases name --force-unlock as the way out: it must be one."""
+    from tests.bad_inputs import _lease
+
+    _lease({"prefect-rollback/from-version": '"1.3.0"', "prefect-rollback/from-revision": "{three"})(world)
+    assert world.cli("rollback", "--to", "1.2.0", "--yes").exit_code == 1
+    result = world.cli("rollback", "--to", "1.2.0", "--yes", "--force-unlock")
+    assert result.exit_code == 0, result.stderr
+    assert world.obj("lease", "customer-managed-prefect-rollback") is None  # finished and unlocked

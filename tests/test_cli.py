@@ -410,3 +410,14 @@ def test_helm_timeout_is_normalised_for_helm(fake) -> None:
     assert result.exit_code == 0, result.stderr
     upgrade = next(c["argv"] for c in fake.calls("helm") if c["argv"][0] == "upgrade")
     assert upgrade[upgrade.index("--timeout") + 1] == "1m30s"
+
+
+def test_report_and_errors_hide_secrets_of_child_stderr(fake, tmp_path) -> None:
+    fake.fail(
+        "helm", r"^upgrade ", stderr="Error: UPGRADE FAILED: postgres://prefect:rep0rt-pw@db/x refused\n"
+    )
+    report = tmp_path / "report.json"
+    result = fake.cli("rollback", "--to", "1.2.0", "--yes", "--report", str(report))
+    assert result.exit_code == 5, result.stderr
+    assert "postgres://prefect:<redacted>@db/x" in result.stderr
+    assert "rep0rt-pw" not in result.stderr + result.stdout + report.read_text()

@@ -1,0 +1,83 @@
+"""Checks that run before anything in the cluster changes (issue 9, Must 5): the operator's values
+files, the whole target chart rendering with the target values, and the downgrade Jobs passing the API
+server's own validation and admission in a server-side dry run. A failure here leaves the cluster as it was.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from kubectl_prefect_rollback import helm, kube, proc
+from kubectl_prefect_rollback.errors import BadInput, Refused, RollbackError
+from kubectl_prefect_rollback.helm import Release
+from kubectl_prefect_rollback.target import Target
+
+
+def check_values_file(path: str) -> None:
+    """An operator's --target-values file must be readable YAML holding a mapping, as helm wants it:
+    found out now, not at the chart step with the databases already downgraded."""
+    from kubectl_prefect_rollback import yamlsafe
+
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise BadInput(f"values file {path} does not exist" + (" (it is a directory)" if p.is_dir() else ""))
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise BadInput(f"values file {path} cannot be read: {e.strerror or e}") from None
+    try:
+        yamlsafe.load_mapping(data, what=f"values file {path}")
+    except RollbackError as e:
+        raise BadInput(
+            e.message, hint="--target-values takes the YAML values file used with that release."
+        ) from None
+
+
+# helm's words for a chart that does not render (helm 3.10+ and 4): anything else is not the chart's fault
+_RENDER_ERRORS = ("template:", "parse error", "execution error", "yaml:", "values don't meet", "render error")
+
+
+def render_target(
+    t: Target, rel: Release, chart: str, to: str, values: str | None, files: tuple[str, ...]
+) -> str:
+    """`helm template` of the whole target chart with the values the upgrade will get: a chart that does
+    not render is refused before anything changes (and the text gives the target's migration Job)."""
+    try:
+        return helm.template(
+            t, rel.name, chart, version=to, values=values, values_files=files, show_only=None
+        )
+    except proc.CommandError as e:
+        if e.not_found or not any(w in e.stderr.lower() for w in _RENDER_ERRORS):
+            raise
+        raise Refused(
+            f"chart {chart} does not render with the target values: {' '.join(e.stderr.split())[:400]}",
+            hint="Nothing was changed. Fix the values (--target-values) or the chart, then re-run.",
+        ) from None
+
+
+def dry_run_jobs(t: Target, jobs: list[dict[str, Any]], *, for_rollback: bool) -> list[str]:
+    """`kubectl apply --dry-run=server` of every downgrade Job: admission and validation say no now,
+    before the lock, the scale-down or any database is touched."""
+
+    def check(job: dict[str, Any]) -> str | None:
+        name = job["metadata"]["name"]
+        try:
+            kube.apply_dry_run(t, job)
+        except proc.CommandError as e:
+            err = " ".join(e.stderr.split())
+            if (
+                "field is immutable" in err
+            ):  # our Job of an earlier run is there: it is re-attached or replaced
+                return None
+            if "Forbidden" in err and not for_rollback:  # a read-only `plan` may not dry-run writes
+                return f"job/{name} not checked with --dry-run=server: {err[:200]}"
+            if "Error from server" not in err:
+                raise  # the cluster did not answer: exit 1 naming the command
+            raise Refused(
+                f"job/{name} does not pass kubectl apply --dry-run=server: {err[:400]}",
+                hint="Nothing was changed. See `render` for the manifest.",
+            ) from None
+        return None
+
+    return [w for w in proc.gather(*(lambda j=j: check(j) for j in jobs)) if w]
