@@ -6,7 +6,7 @@ must be exactly what an earlier run of ours wrote, about the release as that run
 
 from __future__ import annotations
 
-from kubectl_prefect_rollback import lock, migrations, versions
+from kubectl_prefect_rollback import lock, migrations, names, versions
 from kubectl_prefect_rollback.errors import BadInput, ParseError, Refused
 from kubectl_prefect_rollback.helm import Release
 
@@ -64,7 +64,20 @@ def lease_facts(lease: lock.LeaseView) -> tuple[str, int, dict[str, dict[str, st
                     migrations.validate_revision(rev)
                 except BadInput:
                     raise bad("heads") from None
+    replicas = lease.state("replicas")  # the counts the chart step puts back
+    if replicas is not None and not (
+        isinstance(replicas, dict) and all(names.is_subdomain(n) and _count(r) for n, r in replicas.items())
+    ):
+        raise bad("replicas")
+    if lease.state("yes-flag") not in (None, True, False):
+        raise bad("yes-flag")
+    if lease.state("downgrade") not in (None, "done"):
+        raise bad("downgrade")
     return version, revision, saved
+
+
+def _count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def continues(lease: lock.LeaseView, history: list[Release], to: str) -> bool:

@@ -117,6 +117,18 @@ def _lease(annotations: dict[str, Any]) -> Setup:
     return setup
 
 
+def _helm4_metadata(stdout: str) -> Setup:
+    """helm 4 is asked how the release was applied (server-side or not)."""
+
+    def setup(fake: Any) -> list[str]:
+        with fake.edit() as st:
+            st["helm_version"] = "v4.1.4"
+        fake.fail("helm", r"^get metadata ", code=0, stdout=stdout, times=99)
+        return []
+
+    return setup
+
+
 def _records(data: Any) -> Setup:
     def setup(fake: Any) -> list[str]:
         with fake.edit() as st:
@@ -260,6 +272,8 @@ def catalogue() -> list[Case]:
         Case('lease-annotations-not-strings', 'tool-output', (), 1, 'has annotations that are not strings', _lease({'prefect-rollback/from-revision': 3})),
         Case('lease-from-revision-garbage', 'tool-output', (), 1, 'annotation prefect-rollback/from-revision is not what kubectl-prefect-rollback wrote', _lease({'prefect-rollback/from-version': '"1.3.0"', 'prefect-rollback/from-revision': '{three'})),
         Case('lease-heads-wrong-shape', 'tool-output', (), 1, 'annotation prefect-rollback/heads is not what kubectl-prefect-rollback wrote', _lease({'prefect-rollback/from-version': '"1.3.0"', 'prefect-rollback/from-revision': '3', 'prefect-rollback/heads': '["a"]'})),
+        Case('lease-replicas-wrong-shape', 'tool-output', (), 1, 'annotation prefect-rollback/replicas is not what kubectl-prefect-rollback wrote', _lease({'prefect-rollback/from-version': '"1.3.0"', 'prefect-rollback/from-revision': '3', 'prefect-rollback/heads': json.dumps({'from': {}, 'to': {}}), 'prefect-rollback/replicas': '{"-x": "three"}'})),
+        Case('helm-metadata-list', 'tool-output', (), 1, 'helm get metadata customer-managed printed a JSON list', _helm4_metadata('[]')),
         Case('records-entry-garbage', 'tool-output', (), 1, "key '1.2.0' is not what kubectl-prefect-rollback wrote", _records({'1.2.0': '{not json'})),
         Case('records-head-hostile', 'tool-output', (), 1, "key '1.2.0' is not what kubectl-prefect-rollback wrote", _records({'1.2.0': json.dumps({'heads': {'nebula': '$(reboot)'}})})),
         Case('records-data-list', 'tool-output', (), 1, 'has a data that is not a mapping', _records(['1.2.0'])),
