@@ -312,6 +312,8 @@ def table(cases: list[Case] | None = None) -> str:
     lines = ["  ".join(r[i].ljust(widths[i]) for i in range(3)) + "  " + r[3] for r in rows]
     lines.append("")
     lines += [f"{k:<12} {v}" for k, v in counts(cases).items()]
+    by_code = Counter(c.code for c in cases)
+    lines.append("by exit code: " + ", ".join(f"{code}: {n}" for code, n in sorted(by_code.items())))
     return "\n".join(lines)
 
 
