@@ -78,7 +78,7 @@ krew-manifest:
 		--output plugins/prefect-rollback.yaml
 
 bench-startup: binary
-	$(PY) scripts/bench_startup.py dist/kubectl-prefect_rollback --max-ratio 1.5
+	$(PY) scripts/bench_startup.py dist/kubectl-prefect_rollback --max-version-ratio 1.0 --max-help-ratio 1.5
 
 clean:
 	rm -rf build dist tests/fixtures/build .pytest_cache
