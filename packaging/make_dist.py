@@ -126,7 +126,9 @@ def write_archive(path: Path, files: list[tuple[str, Path]], prefix: str = "") -
         for name, src in files:
             with src.open("rb") as f:
                 tar.addfile(_info(prefix + name, src), f)
-    with path.open("wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=MTIME) as gz:
+    with path.open("wb") as raw, gzip.GzipFile(
+        filename="", fileobj=raw, mode="wb", mtime=MTIME, compresslevel=6  # 9: 4x the time for 0.7%
+    ) as gz:
         gz.write(buf.getvalue())
 
 

@@ -121,6 +121,16 @@ def throwaway_key(tmp: Path) -> SigningKey:
     return SigningKey(uid, secret)
 
 
+def load_make_dist():
+    """packaging/make_dist.py as a module (it is a script, not part of the package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_dist", ROOT / "packaging" / "make_dist.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def signed_release(release: Release, tmp: Path, key: SigningKey) -> Path:
     """A copy of dist/ signed by `make dist` itself (make_dist.py with the signing env)."""
     out = tmp / "signed-dist"
