@@ -73,8 +73,8 @@ def _code_objects(code: CodeType) -> Iterator[CodeType]:
 def imports_of(module: str) -> set[str]:
     """Absolute module names an import statement anywhere in `module` asks for.
 
-    `from a import b` yields `a` and, when b is a submodule rather than a name in a, `a.b`: both are
-    tried later, and only a failed `a` or a b that is neither counts."""
+    `from a import b` yields `a` and `a.b`; b may be a submodule or just a name defined in a, and
+    the check accepts either (see _importable)."""
     import dis
 
     spec = importlib.util.find_spec(module)
