@@ -14,7 +14,7 @@ help:
 	@echo "make install  the plugin into $(VENV) (kubectl-prefect_rollback on its bin/)"
 	@echo "make lint     ruff"
 	@echo "make binary   dist/kubectl-prefect_rollback/ (PyInstaller onedir build)"
-	@echo "make dist     release archives, checksums.txt and plugins/prefect-rollback.yaml in dist/"
+	@echo "make dist     release archives, checksums.txt, krew manifest (and .prov when signing) in dist/"
 
 $(VENV)/.stamp: setup.cfg pyproject.toml requirements-test.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,13 +33,14 @@ tools:
 fixtures: venv
 	$(PY) scripts/build-fixtures.py
 
-test: venv tools fixtures
+# the packaging and shipped-artifact e2e tests run the files `make dist` wrote (tests/shipped.py)
+test: venv tools fixtures dist
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: venv
 	$(PY) -m pytest tests --ignore=tests/e2e --ignore=tests/kubesim $(PYTEST_ARGS)
 
-test-e2e: venv tools fixtures
+test-e2e: venv tools fixtures dist
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
 
 lint: venv
@@ -68,17 +69,30 @@ $(BINARY): $(VENV)/.stamp $(PACKAGE_SOURCES)
 
 binary: $(BINARY)
 
-dist: binary
+# dist/.stamp: the archives, checksums.txt and dist/prefect-rollback.yaml (the krew manifest for this
+# build) are up to date. With PREFECT_ROLLBACK_SIGN_KEY set, every `make dist` signs afresh.
+DIST_STAMP := dist/.stamp
+DIST_INPUTS := $(BINARY) plugin.yaml LICENSE README.md scripts/install-binary.sh plugin.complete \
+	kubectl_complete-prefect_rollback packaging/make_dist.py scripts/krew-manifest.py
+ifneq ($(PREFECT_ROLLBACK_SIGN_KEY),)
+.PHONY: $(DIST_STAMP)
+endif
+
+$(DIST_STAMP): $(DIST_INPUTS)
 	$(PY) packaging/make_dist.py --version $(VERSION) --dist dist
 	$(PY) scripts/krew-manifest.py --version $(VERSION) --dist dist --base-url $(RELEASE_URL) \
-		--output plugins/prefect-rollback.yaml
+		--output dist/prefect-rollback.yaml
+	@touch $@
 
-krew-manifest:
+dist: $(DIST_STAMP)
+
+# the committed manifest, for a release: its sha256 must be the published archive's
+krew-manifest: dist
 	$(PY) scripts/krew-manifest.py --version $(VERSION) --dist dist --base-url $(RELEASE_URL) \
 		--output plugins/prefect-rollback.yaml
 
 bench-startup: binary
-	$(PY) scripts/bench_startup.py dist/kubectl-prefect_rollback --max-ratio 1.5
+	$(PY) scripts/bench_startup.py dist/kubectl-prefect_rollback --max-version-ratio 1.0 --max-help-ratio 1.5
 
 clean:
 	rm -rf build dist tests/fixtures/build .pytest_cache

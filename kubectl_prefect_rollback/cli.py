@@ -153,7 +153,7 @@ def _only_globals(args: list[str]) -> bool:
             skip = True
         elif arg.split("=", 1)[0] not in _VALUED and arg not in ("-v", "--verbose", "--debug", "--no-color"):
             rest.append(arg)
-    return set(rest) <= {"-h", "--help", "--version"}
+    return set(rest) <= {"-h", "--help", "--version", "--self-check"}
 
 
 def prog_name() -> str:
@@ -206,8 +206,19 @@ def make_config(ctx: click.Context):  # -> commands.Config
     )
 
 
+def _self_check(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        from kubectl_prefect_rollback import selfcheck
+
+        ctx.exit(selfcheck.main())
+
+
 @click.group(cls=Group, context_settings=CONTEXT)
 @global_options
+# hidden: for packaging tests and for operators asking "is this binary whole?" (see selfcheck.py)
+@click.option(
+    "--self-check", is_flag=True, hidden=True, is_eager=True, expose_value=False, callback=_self_check
+)
 @click.version_option(
     __version__, "--version", prog_name="kubectl-prefect_rollback", message="%(prog)s %(version)s"
 )

@@ -8,20 +8,18 @@ never written.
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
 import os
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-# the session fixtures binary/build/dist are shared with test_packaging (one build per session)
-from tests.test_packaging import ARCHIVE, NAME, VERSION, binary, build, dist  # noqa: F401
+# the session fixtures are shared with test_packaging (one `make dist` per session)
+from tests.shipped import ARCHIVE, NAME, VERSION, release, serve  # noqa: F401
+from tests.test_packaging import dist  # noqa: F401
 from tests.tools import ROOT, require_tool
 
 PLUGIN_FILES = (
@@ -87,25 +85,8 @@ def release_server(dist: Path, tmp_path: Path) -> Iterator[tuple[str, Path]]:  #
     root.mkdir()
     for name in (ARCHIVE, f"prefect-rollback-{VERSION}.tgz", "checksums.txt"):
         shutil.copy2(dist / name, root / name)
-    handler = functools.partial(_QuietHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", root
-    finally:
-        server.shutdown()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    # helm 3.10 picks its HTTP installer from the Content-Type of a HEAD request
-    extensions_map = {
-        **http.server.SimpleHTTPRequestHandler.extensions_map,
-        ".tgz": "application/gzip",
-        ".gz": "application/gzip",
-    }
-
-    def log_message(self, *args: object) -> None:
-        pass
+    with serve(root) as url:
+        yield url, root
 
 
 def run_hook(plugin_dir: Path, **env: str) -> subprocess.CompletedProcess:

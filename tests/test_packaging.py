@@ -1,15 +1,12 @@
-"""The PyInstaller build as shipped: it runs, keeps its bundle out of children, survives Ctrl-C twice,
-talks to a (simulated) cluster, and its krew manifest installs the way krew would.
+"""The PyInstaller build as shipped: it runs, imports everything it needs, starts fast enough, keeps
+its bundle out of children, survives Ctrl-C twice, talks to a (simulated) cluster, its archives hold
+what helm and krew need, its krew manifest passes krew's rules, and plugin.yaml loads on helm 3 and 4.
 
-The binary is built once per session with `make binary` (a no-op when dist/ is up to date); the
-archives are made from it in a temporary folder, so the checkout's dist/ is never rewritten here.
+Everything runs on the files `make dist` wrote into dist/ (tests/shipped.py: one build per session).
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-import json
 import os
 import re
 import shutil
@@ -23,14 +20,25 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.shipped import (
+    ARCHIVE,
+    HELM_TGZ,
+    NAME,
+    PLUGIN,
+    RELEASE_URL,
+    VERSION,
+    Release,
+    helm_homes,
+    krew_install,
+    release,  # noqa: F401 (the session fixture)
+    sha256,
+)
 from tests.tools import ROOT, require_tool
-
-NAME = "kubectl-prefect_rollback"
-VERSION = re.search(r'^version: *"?([^"\n]+)"?$', (ROOT / "plugin.yaml").read_text(), re.M)[1]
-ARCHIVE = f"kubectl-prefect-rollback_{VERSION}_linux_amd64.tar.gz"
 
 
 def _load(path: Path, name: str):
+    import importlib.util
+
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -38,24 +46,17 @@ def _load(path: Path, name: str):
 
 
 @pytest.fixture(scope="session")
-def build() -> Path:
-    """dist/kubectl-prefect_rollback/ (onedir), built by `make binary`."""
-    if not shutil.which("make"):
-        require_tool("make")
-    subprocess.run(["make", "-s", "binary"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-    return ROOT / "dist" / NAME
+def binary(release: Release) -> str:  # noqa: F811
+    return str(release.binary)
 
 
 @pytest.fixture(scope="session")
-def binary(build: Path) -> str:
-    return str(build / NAME)
+def dist(release: Release) -> Path:  # noqa: F811
+    return release.dist
 
 
-@pytest.fixture(scope="session")
-def onefile(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The onefile variant (not shipped; built to prove its Ctrl-C handling)."""
-    out = tmp_path_factory.mktemp("onefile")
-    env = {**os.environ, "PREFECT_ROLLBACK_ONEFILE": "1"}
+def _pyinstaller(out: Path, **env: str) -> Path:
+    """A variant build (not shipped) from the same spec; returns its dist folder."""
     pyinstaller = Path(sys.executable).parent / "pyinstaller"
     subprocess.run(
         [
@@ -70,32 +71,16 @@ def onefile(tmp_path_factory: pytest.TempPathFactory) -> str:
             str(ROOT / "packaging" / "pyinstaller.spec"),
         ],
         check=True,
-        env=env,
+        env={**os.environ, **env},
         stdout=subprocess.DEVNULL,
     )
-    return str(out / "dist" / NAME)
+    return out / "dist"
 
 
 @pytest.fixture(scope="session")
-def dist(build: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The release archives, checksums.txt and the krew manifest, made from the build."""
-    out = tmp_path_factory.mktemp("dist")
-    shutil.copytree(build, out / NAME, symlinks=True)
-    _load(ROOT / "packaging" / "make_dist.py", "make_dist").main(["--version", VERSION, "--dist", str(out)])
-    krew = _load(ROOT / "scripts" / "krew-manifest.py", "krew_manifest")
-    krew.main(
-        [
-            "--version",
-            VERSION,
-            "--dist",
-            str(out),
-            "--base-url",
-            "https://example.invalid/v1",
-            "--output",
-            str(out / "prefect-rollback.yaml"),
-        ]
-    )
-    return out
+def onefile(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The onefile variant (not shipped; built to prove its Ctrl-C handling)."""
+    return str(_pyinstaller(tmp_path_factory.mktemp("onefile"), PREFECT_ROLLBACK_ONEFILE="1") / NAME)
 
 
 def run(argv: list[str], **kw) -> subprocess.CompletedProcess:
@@ -118,6 +103,53 @@ def test_version_help_and_completion(binary: str) -> None:
     assert bash.returncode == 0
     assert "_KUBECTL_PREFECT_ROLLBACK_COMPLETE=bash_complete" in bash.stdout
     assert "complete -o nosort -F" in bash.stdout
+    assert "--self-check" not in help_.stdout, "the self-check is hidden"
+
+
+def _package_modules() -> set[str]:
+    pkg = ROOT / "kubectl_prefect_rollback"
+    return {"kubectl_prefect_rollback"} | {
+        f"kubectl_prefect_rollback.{p.stem}" for p in pkg.glob("*.py") if p.stem != "__init__"
+    }
+
+
+def test_self_check_imports_every_module_inside_the_frozen_binary(binary: str) -> None:
+    check = run([binary, "--self-check"])
+    assert check.returncode == 0, check.stderr
+    imported = set(check.stdout.split())
+    assert _package_modules() <= imported, _package_modules() - imported
+    # lazily imported inside functions: proc.gather's thread pool, the chart reader, completion
+    assert {"concurrent.futures", "tarfile", "click.shell_completion", "yaml"} <= imported
+    assert "(frozen build)" in check.stderr
+
+
+def test_self_check_fails_in_a_build_missing_a_lazily_imported_module(tmp_path: Path) -> None:
+    """The bug of issue 8 rebuilt on purpose: `concurrent` left out, as the spec once did."""
+    exe = _pyinstaller(tmp_path, PREFECT_ROLLBACK_EXTRA_EXCLUDES="concurrent") / NAME / NAME
+    assert run([str(exe), "--version"]).returncode == 0, "start-up alone does not notice"
+    check = run([str(exe), "--self-check"])
+    assert check.returncode == 1
+    assert "cannot import concurrent.futures (imported by kubectl_prefect_rollback.proc)" in check.stderr
+
+
+def test_startup_within_goals(binary: str) -> None:
+    """--version at most as slow as `kubectl version --client`, --help at most 1.5x (medians of
+    interleaved runs). Other processes slow both alike, but not exactly: a second measurement is
+    taken before failing, and both are reported."""
+    kubectl = require_tool("kubectl", "1.32")
+    bench = _load(ROOT / "scripts" / "bench_startup.py", "bench_startup")
+    cases = {
+        "kubectl": [kubectl, "version", "--client"],
+        "--version": [binary, "--version"],
+        "--help": [binary, "--help"],
+    }
+    seen = []
+    for _ in range(2):
+        ratios = bench.ratios(bench.measure(cases, runs=15), "kubectl")
+        seen.append({label: round(wall, 2) for label, (wall, _cpu) in ratios.items()})
+        if ratios["--version"][0] <= 1.0 and ratios["--help"][0] <= 1.5:
+            return
+    pytest.fail(f"start-up above the goals (wall ratios to kubectl): {seen}")
 
 
 def _fake(bindir: Path, name: str, body: str) -> None:
@@ -224,80 +256,97 @@ def _cluster_env(tmp_path: Path, kubesim, helm: str) -> dict[str, str]:
 # -- archives and the krew manifest --------------------------------------------------------------------
 
 
+def _files(archive: Path) -> dict[str, tarfile.TarInfo]:
+    with tarfile.open(archive) as tar:
+        members = tar.getmembers()
+    odd = [m.name for m in members if not (m.isfile() or m.isdir())]
+    assert not odd, f"helm's and krew's extractors take folders and regular files only: {odd}"
+    return {m.name: m for m in members if m.isfile()}
+
+
 def test_archives_hold_the_plugin_and_match_checksums(dist: Path) -> None:
     sums = dict(reversed(line.split()) for line in (dist / "checksums.txt").read_text().splitlines())
-    for name in (ARCHIVE, f"prefect-rollback-{VERSION}.tgz"):
-        assert hashlib.sha256((dist / name).read_bytes()).hexdigest() == sums[name]
+    for name in (ARCHIVE, HELM_TGZ):
+        assert sha256(dist / name) == sums[name]
         assert (dist / name).stat().st_size < 20e6
-    with tarfile.open(dist / ARCHIVE) as tar:
-        names = set(tar.getnames())
-        assert tar.getmember(f"bin/{NAME}").mode & 0o111
+    files = _files(dist / ARCHIVE)
+    assert files[f"bin/{NAME}"].mode & 0o111
     assert {
         f"bin/{NAME}",
-        "bin/_internal/base_library.zip",
         "LICENSE",
         "README.md",
         "plugin.yaml",
         "scripts/install-binary.sh",
         "plugin.complete",
         "kubectl_complete-prefect_rollback",
-    } <= names
-    with tarfile.open(dist / f"prefect-rollback-{VERSION}.tgz") as tar:
-        assert names == set(tar.getnames())  # flat, plugin.yaml at the root (helm 3.10 needs that)
+    } <= set(files)
+    built = {str(p.relative_to(dist / NAME)) for p in (dist / NAME).rglob("*") if p.is_file()}
+    assert {n[len("bin/") :] for n in files if n.startswith("bin/")} == built, "the whole onedir build"
+    # the helm .tgz: the same files one folder down, and the outer plugin.yaml/plugin.complete
+    helm_files = _files(dist / HELM_TGZ)
+    assert set(helm_files) == {f"{PLUGIN}/{n}" for n in files} | {"plugin.yaml", "plugin.complete"}
+    assert helm_files[f"{PLUGIN}/bin/{NAME}"].mode & 0o111 and helm_files["plugin.complete"].mode & 0o111
+    with tarfile.open(dist / HELM_TGZ) as tar:
+        first = next(m.name for m in tar.getmembers() if m.name.endswith("plugin.yaml"))
+        outer = yaml.safe_load(tar.extractfile("plugin.yaml"))
+        inner = tar.extractfile(f"{PLUGIN}/plugin.yaml").read()
+    assert first == "plugin.yaml", "helm 4 reads name and version from the first plugin.yaml"
+    assert inner == (ROOT / "plugin.yaml").read_bytes()
+    assert "hooks" not in outer
+    assert {c["os"]: c["command"] for c in outer["platformCommand"]} == {
+        "linux": f"${{HELM_PLUGIN_DIR}}/{PLUGIN}/bin/{NAME}",
+        "darwin": f"${{HELM_PLUGIN_DIR}}/{PLUGIN}/bin/{NAME}",
+        "windows": f"${{HELM_PLUGIN_DIR}}\\{PLUGIN}\\bin\\{NAME}.exe",
+    }
+    assert (outer["name"], outer["version"]) == (PLUGIN, VERSION)
 
 
 KREW_NAME = re.compile(r"^[\w-]+$")
+WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"{d}{i}" for d in ("com", "lpt") for i in range(1, 10))}
 
 
 def validate_krew(manifest: dict, file_name: str, archives: dict[str, Path]) -> None:
-    """krew's own rules (internal/index/validation/validate.go), as far as they apply to us."""
+    """krew's index validation (internal/index/validation) plus what its installer needs of each
+    platform's archive (internal/installation): the archive at the uri has the sha256, and the
+    `files` and `bin` exist in it."""
     assert manifest["apiVersion"] == "krew.googlecontainertools.github.com/v1alpha2"
     assert manifest["kind"] == "Plugin"
     name = manifest["metadata"]["name"]
-    assert KREW_NAME.match(name) and file_name == f"{name}.yaml"
+    assert KREW_NAME.match(name) and name.lower() not in WINDOWS_RESERVED
+    assert file_name == f"{name}.yaml", "krew-index names the file after the plugin"
     spec = manifest["spec"]
     assert re.match(r"^v\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$", spec["version"])
-    assert spec["shortDescription"] and "\n" not in spec["shortDescription"].strip()
+    assert spec["shortDescription"] and not re.search(r"[\r\n]", spec["shortDescription"])
     assert spec["description"].strip()
-    assert not re.search(r"(^|\s)--?[a-z]", spec["description"]), "no flag lists in the description"
-    assert "kubectl" in spec["caveats"] and "helm" in spec["caveats"]
+    assert spec["platforms"], "krew wants at least one platform"
     selectors = [tuple(sorted(p["selector"]["matchLabels"].items())) for p in spec["platforms"]]
     assert len(set(selectors)) == len(selectors), "platform selectors overlap"
     for platform in spec["platforms"]:
-        assert set(platform["selector"]["matchLabels"]) <= {"os", "arch"}
-        assert re.fullmatch(r"[0-9a-f]{64}", platform["sha256"])
-        assert platform["uri"].endswith((".tar.gz", ".zip")) and platform["bin"]
-        assert "files" not in platform or all({"from", "to"} <= set(f) for f in platform["files"])
+        selector = platform["selector"]
+        assert selector.get("matchLabels") or selector.get("matchExpressions"), "empty selector"
+        expressions = selector.get("matchExpressions") or []
+        keys = {*(selector.get("matchLabels") or {}), *(e["key"] for e in expressions)}
+        assert keys <= {"os", "arch"}, keys
+        assert platform["uri"] and re.fullmatch(r"[a-f0-9]{64}", platform["sha256"]) and platform["bin"]
+        files = platform.get("files")
+        assert files is None or (files and all(op.get("from") and op.get("to") for op in files))
         archive = archives[platform["uri"].rsplit("/", 1)[1]]
-        assert hashlib.sha256(archive.read_bytes()).hexdigest() == platform["sha256"]
-
-
-def krew_install(platform: dict, archive: Path, root: Path) -> Path:
-    """What `kubectl krew install --manifest --archive` does: extract, apply `files`, link `bin`."""
-    extracted, store, bindir = root / "download", root / "store" / "prefect-rollback", root / "bin"
-    for d in (extracted, store, bindir):
-        d.mkdir(parents=True)
-    with tarfile.open(archive) as tar:
-        tar.extractall(extracted, filter="tar")
-    for entry in platform.get("files") or [{"from": "*", "to": "."}]:
-        matches = sorted(extracted.glob(entry["from"]))
-        assert matches, f"files entry {entry} matches nothing"
-        for src in matches:
-            shutil.move(str(src), str(store / entry["to"] / src.name))
-    assert any(p.name.lower().startswith("license") for p in store.iterdir()), "krew needs a LICENSE"
-    target = store / platform["bin"]
-    assert target.is_file() and os.access(target, os.X_OK)
-    (bindir / ("kubectl-" + "prefect-rollback".replace("-", "_"))).symlink_to(target)  # krew's link name
-    return bindir
+        assert sha256(archive) == platform["sha256"], f"{archive.name}: sha256 is not the archive's"
+        names = set(_files(archive))
+        for op in files or [{"from": "*", "to": "."}]:
+            prefix = op["from"].rstrip("/")
+            assert any(n == prefix or n.startswith(prefix + "/") for n in names) or "*" in prefix, op
+        moved = {op["from"].rstrip("/").rsplit("/", 1)[-1] for op in files or []}
+        assert platform["bin"].split("/")[0] in moved or files is None, "bin is not among the moved files"
 
 
 def test_krew_manifest_is_valid_and_installs(dist: Path, tmp_path: Path) -> None:
     kubectl = require_tool("kubectl", "1.32")
-    manifest = yaml.safe_load((dist / "prefect-rollback.yaml").read_text())
-    validate_krew(manifest, "prefect-rollback.yaml", {ARCHIVE: dist / ARCHIVE})
+    manifest = yaml.safe_load((dist / f"{PLUGIN}.yaml").read_text())
+    validate_krew(manifest, f"{PLUGIN}.yaml", {ARCHIVE: dist / ARCHIVE})
     (platform,) = manifest["spec"]["platforms"]
     assert platform["selector"]["matchLabels"] == {"os": "linux", "arch": "amd64"}
-    assert platform["uri"] == f"https://example.invalid/v1/{ARCHIVE}"
+    assert platform["uri"] == f"{RELEASE_URL}/{ARCHIVE}"
     bindir = krew_install(platform, dist / ARCHIVE, tmp_path)
     env = {**os.environ, "PATH": f"{bindir}:/usr/bin:/bin"}
     version = run([kubectl, "prefect-rollback", "--version"], env=env)
@@ -307,21 +356,54 @@ def test_krew_manifest_is_valid_and_installs(dist: Path, tmp_path: Path) -> None
     assert "warning" not in listed.stderr.lower()
 
 
-def test_committed_manifest_is_valid() -> None:
-    """plugins/prefect-rollback.yaml as committed (its sha256 belongs to the release build)."""
-    manifest = yaml.safe_load((ROOT / "plugins" / "prefect-rollback.yaml").read_text())
-    assert manifest["spec"]["version"] == f"v{VERSION}"
-    spec = {**manifest, "spec": {**manifest["spec"], "platforms": []}}
-    validate_krew(spec, "prefect-rollback.yaml", {})
-    for platform in manifest["spec"]["platforms"]:
-        assert platform["uri"].endswith(f"/{ARCHIVE}") and platform["bin"] == NAME
-        assert {"from": "LICENSE", "to": "."} in platform["files"]
+def test_krew_validation_refuses_a_wrong_sha256_and_a_missing_bin(dist: Path) -> None:
+    manifest = yaml.safe_load((dist / f"{PLUGIN}.yaml").read_text())
+    platform = manifest["spec"]["platforms"][0]
+    for broken in ({**platform, "sha256": "0" * 64}, {**platform, "files": platform["files"][2:]}):
+        bad = {**manifest, "spec": {**manifest["spec"], "platforms": [broken]}}
+        with pytest.raises(AssertionError):
+            validate_krew(bad, f"{PLUGIN}.yaml", {ARCHIVE: dist / ARCHIVE})
 
 
-def test_plugin_yaml_loads_on_helm_3_and_4() -> None:
-    """Legacy format only (ecosystem.md §0.1/§0.2/§0.12): no apiVersion, platformHooks or args, no `v`."""
-    doc = yaml.safe_load((ROOT / "plugin.yaml").read_text())
-    assert not {"apiVersion", "platformHooks", "ignoreFlags", "command"} & set(doc)
-    assert all("args" not in c and c.get("os") for c in doc["platformCommand"])
-    assert re.fullmatch(r"\d+\.\d+\.\d+", doc["version"])
-    assert json.dumps(doc["hooks"]).count("install-binary.sh") == 2
+def test_committed_manifest_is_the_generated_one_but_for_the_sha256(dist: Path) -> None:
+    """plugins/prefect-rollback.yaml as committed (`make krew-manifest` writes it for a release; its
+    sha256 belongs to the published archive, the rest must be what the generator makes today)."""
+    committed = yaml.safe_load((ROOT / "plugins" / f"{PLUGIN}.yaml").read_text())
+    generated = yaml.safe_load((dist / f"{PLUGIN}.yaml").read_text())
+    assert committed["spec"]["version"] == f"v{VERSION}"
+    for doc in (committed, generated):
+        for platform in doc["spec"]["platforms"]:
+            assert re.fullmatch(r"[a-f0-9]{64}", platform.pop("sha256"))
+    assert committed == generated
+
+
+@pytest.mark.parametrize("layout", ["checkout", "release-tgz-root"])
+@pytest.mark.parametrize("helm_version", ["3.10.1", "3.17.3", "4.1.4"])
+def test_plugin_yaml_loads_on_helm_3_and_4(
+    helm_version: str, layout: str, dist: Path, tmp_path: Path
+) -> None:
+    """helm loads the plugin.yaml (the checkout's, or the outer one of the release .tgz), lists it with
+    its version, and runs its command with the arguments, warning about nothing."""
+    helm_bin = require_tool("helm", helm_version)
+    plugin_dir = tmp_path / PLUGIN
+    exe_dir = plugin_dir / "bin" if layout == "checkout" else plugin_dir / PLUGIN / "bin"
+    exe_dir.mkdir(parents=True)
+    if layout == "checkout":
+        shutil.copy2(ROOT / "plugin.yaml", plugin_dir / "plugin.yaml")
+        shutil.copytree(ROOT / "scripts", plugin_dir / "scripts")
+    else:
+        with tarfile.open(dist / HELM_TGZ) as tar:
+            (plugin_dir / "plugin.yaml").write_bytes(tar.extractfile("plugin.yaml").read())
+    (exe_dir / NAME).write_text('#!/bin/sh\necho "ran $HELM_PLUGIN_NAME: $*"\n')
+    (exe_dir / NAME).chmod(0o755)
+    env = helm_homes(dict(os.environ), tmp_path / "helm")
+
+    installed = run([helm_bin, "plugin", "install", str(plugin_dir)], env=env)
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    listed = run([helm_bin, "plugin", "list"], env=env)
+    row = next(line for line in listed.stdout.splitlines() if line.startswith(PLUGIN))
+    assert VERSION in row.split()
+    ran = run([helm_bin, "prefect-rollback", "plan", "--to", "1.2.0"], env=env)
+    assert ran.stdout == f"ran {PLUGIN}: plan --to 1.2.0\n", ran.stdout + ran.stderr
+    for out in (installed, listed, ran):
+        assert not re.search(r"warn|error|deprecat", out.stderr, re.I), out.stderr
