@@ -30,6 +30,8 @@ PY_FIRST_PATCH=shutdown-deadlock.diff
 # ...except this one: its pyexpat.c needs an internal header that only Debian's builtin-pyexpat build
 # provides (here pyexpat would silently not build, and pip needs it); the bundle excludes xml anyway.
 PY_SKIP_PATCH=CVE-2026-4224.patch
+# --enable-shared: PyInstaller bundles libpython (the rpath lets the build venv find it); no test suite
+PY_CONFIGURE="--prefix=/opt/python --enable-shared --disable-test-modules LDFLAGS=-Wl,-rpath,/opt/python/lib"
 BUILD_PACKAGES=build-essential,zlib1g-dev,libffi-dev,libssl-dev,xz-utils,ca-certificates
 # only the runtime pins: pip resolves nothing else but their own dependencies
 PINS=$(grep -Ei '^(click|pyyaml|pyinstaller)==' "$ROOT/requirements-test.txt")
@@ -99,14 +101,13 @@ build_python() {
     tar -xzf "$CACHE/debs/$PY_ORIG" -C "$src" --strip-components=1
     tar -xJf "$CACHE/debs/$PY_DEBIAN" -C "$dest/usr/src"
     log "compile CPython $PY_VERSION inside $SUITE (~5 min on 2 cores)"
-    # --enable-shared: PyInstaller bundles libpython; the rpath lets the build venv find it.
     in_rootfs "$dest" --chdir /usr/src/python sh -c '
         sed -n "/^$0\$/,\$p" /usr/src/debian/patches/series | grep -vx "$1" | while read -r p; do
             patch -p1 -s --no-backup-if-mismatch <"/usr/src/debian/patches/$p" || exit 1
         done &&
-        { ./configure --prefix=/opt/python --enable-shared LDFLAGS=-Wl,-rpath,/opt/python/lib &&
+        { ./configure $2 &&
           make -j"$(nproc)" && make install; } >/var/log/python-build.log 2>&1
-    ' "$PY_FIRST_PATCH" "$PY_SKIP_PATCH" || {
+    ' "$PY_FIRST_PATCH" "$PY_SKIP_PATCH" "$PY_CONFIGURE" || {
         tail -n 30 "$dest/var/log/python-build.log" >&2
         log "CPython build failed (log: $dest/var/log/python-build.log)"
         exit 1
@@ -142,7 +143,7 @@ build_venv() {
 
 build_rootfs() {
     recipe=$(hash_of "$SUITE" "$MIRROR" minbase "$BUILD_PACKAGES" \
-        "$PY_ORIG_SHA256" "$PY_DEBIAN_SHA256" "$PY_FIRST_PATCH" "$PY_SKIP_PATCH")
+        "$PY_ORIG_SHA256" "$PY_DEBIAN_SHA256" "$PY_FIRST_PATCH" "$PY_SKIP_PATCH" "$PY_CONFIGURE")
     dest="$CACHE/$SUITE-build-$recipe"
     bootstrap "$dest" "$BUILD_PACKAGES"
     build_python "$dest"
