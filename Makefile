@@ -6,14 +6,14 @@ PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
 .PHONY: help venv install tools fixtures test test-unit test-e2e lint format demo bench clean \
-	binary dist krew-manifest bench-startup
+	binary rootfs dist krew-manifest bench-startup
 
 help:
 	@echo "make demo     a real rollback on the embedded kubesim cluster"
 	@echo "make test     every test layer (installs what it needs)"
 	@echo "make install  the plugin into $(VENV) (kubectl-prefect_rollback on its bin/)"
 	@echo "make lint     ruff"
-	@echo "make binary   dist/kubectl-prefect_rollback/ (PyInstaller onedir build)"
+	@echo "make binary   dist/kubectl-prefect_rollback/ (PyInstaller onedir, built in Debian 11)"
 	@echo "make dist     release archives, checksums.txt, krew manifest (and .prov when signing) in dist/"
 
 $(VENV)/.stamp: setup.cfg pyproject.toml requirements-test.txt
@@ -62,12 +62,19 @@ RELEASE_URL ?= https://github.com/prefect-rollback/kubectl-prefect-rollback/rele
 BINARY := dist/kubectl-prefect_rollback/kubectl-prefect_rollback
 PACKAGE_SOURCES := $(wildcard kubectl_prefect_rollback/*.py) packaging/pyinstaller.spec packaging/entry.py
 
-$(BINARY): $(VENV)/.stamp $(PACKAGE_SOURCES)
-	$(VENV)/bin/pyinstaller --noconfirm --clean --log-level WARN \
-		--distpath dist --workpath build/pyinstaller packaging/pyinstaller.spec
+ROOTFS_RECIPE := scripts/build-rootfs.sh requirements-test.txt
+
+# Built inside Debian 11 (glibc 2.31) so the binary runs on glibc >= 2.31 (packaging/build-in-rootfs.sh).
+$(BINARY): $(VENV)/.stamp $(PACKAGE_SOURCES) packaging/build-in-rootfs.sh $(ROOTFS_RECIPE)
+	sh packaging/build-in-rootfs.sh
 	@touch $@
 
 binary: $(BINARY)
+
+# the Debian 11 root filesystems (cached in .tools/rootfs/): `run` for the tests, `build` for the binary
+rootfs:
+	sh scripts/build-rootfs.sh run >/dev/null
+	sh scripts/build-rootfs.sh build >/dev/null
 
 # dist/.stamp: the archives, checksums.txt and dist/prefect-rollback.yaml (the krew manifest for this
 # build) are up to date. With PREFECT_ROLLBACK_SIGN_KEY set, every `make dist` signs afresh.

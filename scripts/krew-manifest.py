@@ -37,6 +37,7 @@ plan without changing anything.
 CAVEATS = """\
 This plugin runs the `kubectl` and `helm` (3.10+ or 4) found on your PATH, as you:
 both must be installed and able to reach the cluster.
+The Linux binary needs glibc 2.31 or newer (Debian 11, Ubuntu 20.04, RHEL 9 and later).
 Shell completion for `kubectl prefect-rollback` needs kubectl 1.26+ and the
 kubectl_complete-prefect_rollback script on PATH; krew cannot install it (see the README).
 """
