@@ -19,7 +19,15 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 OUTPUTS = click.Choice(["table", "json", "yaml"])
 
 # Options that take a value, to find the subcommand among the arguments.
-_VALUED = {"-n", "--namespace", "--context", "--kube-context", "--kubeconfig", "--release"}
+_VALUED = {
+    "-n",
+    "--namespace",
+    "--context",
+    "--kube-context",
+    "--kubeconfig",
+    "--release",
+    "--request-timeout",
+}
 
 
 def _store(ctx: click.Context, param: click.Parameter, value: Any) -> None:
@@ -58,6 +66,14 @@ def global_options(f: Callable) -> Callable:
             callback=_store,
         ),
         click.option(
+            "--request-timeout",
+            metavar="DURATION",
+            help="Bound of every single kubectl/helm call that does not wait for something "
+            "(default 30s; also passed to kubectl).",
+            expose_value=False,
+            callback=_store,
+        ),
+        click.option(
             "-v",
             "--verbose",
             is_flag=True,
@@ -82,6 +98,7 @@ class Group(click.Group):
     """`helm prefect-rollback --to 1.2.3` means `rollback --to 1.2.3`; errors become exit codes here."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta.setdefault("argv", list(args))  # as typed: the `Resume:` line repeats it
         if args and _command_index(args, self.commands) is None and not _only_globals(args):
             args = ["rollback", *args]
         return super().parse_args(ctx, args)
@@ -133,7 +150,7 @@ def prog_name() -> str:
 
 
 def make_config(ctx: click.Context):  # -> commands.Config
-    from kubectl_prefect_rollback import kubeconfig, output
+    from kubectl_prefect_rollback import durations, interrupt, kubeconfig, output, proc
     from kubectl_prefect_rollback.commands import Config
     from kubectl_prefect_rollback.target import Target, default_binaries
 
@@ -147,6 +164,10 @@ def make_config(ctx: click.Context):  # -> commands.Config
     if not namespace:
         namespace = kubeconfig.context_namespace(kubeconfig_path, context) or "default"
     kubectl_bin, helm_bin = default_binaries()
+    proc.limits = proc.Limits(
+        request=durations.parse(g.get("request_timeout") or "30s", flag="--request-timeout")
+    )
+    interrupt.install()  # from here on a signal stops work cleanly (see interrupt.py)
     verbose = g.get("verbose") or (helm_mode and env.get("HELM_DEBUG") == "true")
     if verbose:
         import logging
@@ -160,6 +181,8 @@ def make_config(ctx: click.Context):  # -> commands.Config
         target=Target(namespace, context, kubeconfig_path, kubectl_bin, helm_bin),
         release=g.get("release"),
         out=output.Output(colour=output.use_colour(bool(g.get("no_color")))),
+        argv=tuple(ctx.find_root().meta.get("argv", ())),
+        prog=prog_name(),
     )
 
 
@@ -178,7 +201,8 @@ def cli() -> None:
       kubectl prefect-rollback plan --to 1.2.0 -n customer-managed
 
     Exit codes: 0 ok, 1 error, 2 usage, 3 refused by a safety check or missing confirmation,
-    4 downgrade failed, 5 helm upgrade failed, 6 verification failed, 130 interrupted.
+    4 downgrade failed, 5 helm upgrade failed, 6 verification failed, 130 interrupted (SIGINT),
+    143 terminated (SIGTERM), 129 hung up (SIGHUP).
     """
 
 

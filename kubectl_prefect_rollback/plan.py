@@ -97,7 +97,7 @@ def build(t: Target, opts: Options) -> Plan:
     to = versions.parse(opts.to).text  # bad input is refused before any process starts
     flags = {db: migrations.validate_revision(rev) for db, rev in opts.revisions.items() if rev}
     rel = release.resolve(t, opts.release)
-    release.refuse_pending(rel)
+    release.refuse_pending(t, rel, to)  # our own interrupted upgrade passes: the chart step repairs it
     chart = charts.resolve(opts.chart, to)
     # Reads that do not depend on each other run side by side; `facts` chains the ones that do.
     facts, (listing, current_source), texts, live, ssa = proc.gather(

@@ -133,7 +133,8 @@ def _continues(lease: lock.LeaseView, history: list[Release], to: str) -> bool:
     start = int(lease.state("from-revision") or 0)
     later = [h for h in history if h.revision > start]
     return all(
-        h.version == to and (h.description.startswith("prefect-rollback:") or h.status == "failed")
+        h.version == to
+        and (h.description.startswith("prefect-rollback:") or h.status == "failed" or h.pending)
         for h in later
     )
 

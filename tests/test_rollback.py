@@ -17,8 +17,10 @@ from tests.fakes.fixture import ENTRY
 from tests.fakes.listings import listing_path
 
 NS = ("--namespace", "customer-managed")
+KNS = (*NS, "--request-timeout", "30s")  # every kubectl call but exec is one bounded request
 JOB = "customer-managed-downgrade-to-1-2-0"
 LEASE = "customer-managed-prefect-rollback"
+PROBES = "app.kubernetes.io/managed-by=kubectl-prefect-rollback,prefect-rollback/role=probe"
 RECORDS = "customer-managed-prefect-rollback-revisions"
 DESCRIPTION = "prefect-rollback: 1.3.0 -> 1.2.0; nebula 9c1e02b7d4aa, orion 5be81c0d2f34, events 3b5402bd348f"
 SECRET = "s3cr3t-values-password"  # in the values of revision 2, the last that ran 1.2.0
@@ -83,46 +85,49 @@ EXPECTED = [
         "10m",
     ],
     H + ["version", "--template", "{{.Version}}"],  # helm 3 here: no server-side apply question
-    K + ["get", *NS, "lease", LEASE, *GET],
-    K + ["get", *NS, "lease", LEASE, *GET],
-    K + ["get", *NS, "configmap", RECORDS, *GET],
-    K + ["get", *NS, "configmap", RECORDS, *GET],
-    K + ["get", *NS, "pods", "--output", "json"],
-    K + ["get", *NS, "deployments", "--output", "json"],
-    K + ["get", *NS, "deployments", "--output", "json"],
-    K + ["get", *NS, "deployments", "--output", "json"],
-    K + ["get", *NS, "deployments,pods", "--output", "json"],
+    K + ["get", *KNS, "lease", LEASE, *GET],
+    K + ["get", *KNS, "lease", LEASE, *GET],
+    K + ["get", *KNS, "configmap", RECORDS, *GET],
+    K + ["get", *KNS, "configmap", RECORDS, *GET],
+    K + ["get", *KNS, "pods", "--output", "json"],
+    K + ["get", *KNS, "deployments", "--output", "json"],
+    K + ["get", *KNS, "deployments", "--output", "json"],
+    K + ["get", *KNS, "deployments", "--output", "json"],
+    K + ["get", *KNS, "deployments,pods", "--output", "json"],
     K + ["exec", *NS, "<server-pod>", "--container", "server", "--", "sh", "-c", "<listing-script>"],
     K + ["exec", *NS, "<server-pod>", "--container", "server", "--", "sh", "-c", "<listing-script>"],
     K + ["exec", *NS, "<server-pod>", "--container", "server", "--", "sh", "-c", HELP],
-    K + ["create", *NS, *WRITE],
-    K + ["create", *NS, *WRITE],
-    K + ["create", *NS, *WRITE],  # probe, lease, records
-    K + ["get", *NS, "pod", "<probe-pod>", *GET],
-    K + ["logs", *NS, "<probe-pod>", "--container", "probe"],
-    K + ["delete", *NS, "pod", "<probe-pod>", "--ignore-not-found", "--wait=false"],
-    K + ["scale", *NS, "deployment/customer-managed-server", "--replicas=0"],
-    K + ["scale", *NS, "deployment/customer-managed-ui", "--replicas=0"],
-    K + ["get", *NS, "job", JOB, *GET],
-    K + ["apply", *NS, *WRITE],
-    K + ["get", *NS, "pods", "--selector", f"job-name={JOB}", "--output", "json"],
-    K + ["logs", *NS, POD, "--container", "nebula", "--follow"],
+    K + ["create", *KNS, *WRITE],
+    K + ["create", *KNS, *WRITE],
+    K + ["create", *KNS, *WRITE],  # probe, lease, records
+    K + ["get", *KNS, "pod", "<probe-pod>", *GET],
+    K + ["logs", *KNS, "<probe-pod>", "--container", "probe"],
+    K + ["delete", *KNS, "pod", "<probe-pod>", "--ignore-not-found", "--wait=false"],
+    K + ["scale", *KNS, "deployment/customer-managed-server", "--replicas=0"],
+    K + ["scale", *KNS, "deployment/customer-managed-ui", "--replicas=0"],
+    K + ["get", *KNS, "job", JOB, *GET],
+    K + ["apply", *KNS, *WRITE],
+    K + ["get", *KNS, "pods", "--selector", f"job-name={JOB}", "--output", "json"],
+    K + ["logs", *NS, POD, "--container", "nebula", "--follow"],  # streams: bounded by --timeout
     K + ["logs", *NS, POD, "--container", "orion", "--follow"],
-    K + ["get", *NS, "pod", POD, *GET],
-    K + ["replace", *NS, *WRITE],  # the lease: "downgrade done"
-    K + ["scale", *NS, "deployment/customer-managed-server", "--replicas=3"],
-    K + ["scale", *NS, "deployment/customer-managed-ui", "--replicas=2"],
-    K + ["delete", *NS, "lease", LEASE, "--ignore-not-found", "--wait=true"],
+    K + ["get", *KNS, "pod", POD, *GET],
+    K + ["replace", *KNS, *WRITE],  # the lease: "downgrade done"
+    K + ["replace", *KNS, *WRITE],  # the lease: "chart step started", before helm starts
+    K + ["scale", *KNS, "deployment/customer-managed-server", "--replicas=3"],
+    K + ["scale", *KNS, "deployment/customer-managed-ui", "--replicas=2"],
+    K + ["delete", *KNS, "lease", LEASE, "--ignore-not-found", "--wait=true", "--timeout=30s"],
+    # after the lock: probe pods of ours left by earlier runs
+    K + ["get", *KNS, "pods", "--selector", PROBES, "--output", "json"],
 ]
 STEP_ORDER = [  # each step's characteristic call, in the order the steps must run
     H + LIST,
-    K + ["create", *NS, *WRITE],
-    K + ["scale", *NS, "deployment/customer-managed-server", "--replicas=0"],
-    K + ["apply", *NS, *WRITE],
+    K + ["create", *KNS, *WRITE],
+    K + ["scale", *KNS, "deployment/customer-managed-server", "--replicas=0"],
+    K + ["apply", *KNS, *WRITE],
     H + ["upgrade", "--install"],
-    K + ["scale", *NS, "deployment/customer-managed-server", "--replicas=3"],
-    K + ["get", *NS, "deployments,pods", "--output", "json"],
-    K + ["delete", *NS, "lease", LEASE],
+    K + ["scale", *KNS, "deployment/customer-managed-server", "--replicas=3"],
+    K + ["get", *KNS, "deployments,pods", "--output", "json"],
+    K + ["delete", *KNS, "lease", LEASE],
 ]
 
 
@@ -331,7 +336,7 @@ def test_downgrade_failure_exit_4_then_retry(fake) -> None:
     assert not any(c["argv"][0] == "apply" for c in fake.calls("kubectl"))
     result = finish(fake, "--retry")
     deletes = [c["argv"] for c in fake.calls("kubectl") if c["argv"][0] == "delete"]
-    assert deletes[0][3:5] == ["job", JOB]
+    assert deletes[0][5:7] == ["job", JOB]
     assert "skipping: deployments already scaled down" in result.stderr
 
 

@@ -27,6 +27,8 @@ VALUED = {
     "-c": "container",
     "--container": "container",
     "--replicas": "replicas",
+    "--request-timeout": "request_timeout",
+    "--timeout": "timeout",
 }
 FLAGS = {"--ignore-not-found", "--follow", "--wait", "--all-containers"}
 KINDS = {
@@ -45,6 +47,7 @@ PLURAL = {
     "job": "jobs.batch",
     "lease": "leases.coordination.k8s.io",
     "configmap": "configmaps",
+    "secret": "secrets",
 }
 
 
