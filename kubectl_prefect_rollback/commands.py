@@ -253,6 +253,8 @@ def rollback_command(
             err.hint = f"{err.hint}\n{block}" if err.hint else block
         raise err from None
     _write(report, run, "succeeded", out)
+    if interrupt.received():  # it came during the last call, which finished: the work is done
+        out.warn("a signal came during the last step; that step finished, so the rollback is complete")
     total = sum(s.seconds for s in run.steps)
     out.say(
         f"\nRolled back {p.release.name} from {p.from_version} to {p.to_version} in {output.duration(total)}."

@@ -145,6 +145,7 @@ class Keeper:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.lost: str | None = None
+        self.taken = False  # this run created or took over the lease: the cluster has changed
 
     # -- taking it --------------------------------------------------------------------------
     def acquire(
@@ -159,6 +160,7 @@ class Keeper:
             body = self._body(at, state)
             try:
                 self._obj = kube.create(self.t, body)
+                self.taken = True
                 return False
             except kube.Conflict:
                 existing = read(self.t, self.release)  # somebody created it between our read and create
@@ -175,6 +177,7 @@ class Keeper:
         obj["spec"]["leaseTransitions"] = int(obj["spec"].get("leaseTransitions") or 0) + 1
         try:  # the resourceVersion we read makes this fail if another resumer won first
             self._obj = kube.replace(self.t, obj)
+            self.taken = True
         except kube.Conflict:
             raise Refused(
                 "another run took over the lock at the same moment; it proceeds, this one stops"

@@ -14,7 +14,7 @@ from kubectl_prefect_rollback.rollback import STEPS, Run
 
 def changed(run: Run) -> bool:
     """Did this run change the cluster (the lock is the first change)?"""
-    return any(s.name == "lock" and s.status == "done" for s in run.steps)
+    return bool(run.keeper and run.keeper.taken) or any(s.status == "done" for s in run.steps)
 
 
 def state_block(run: Run, resume: str) -> str:
