@@ -153,13 +153,18 @@ def test_signal_mid_step_exits_with_state_then_rerun_completes(fake, step: str, 
         assert fake.state["releases"][RELEASE]["history"][-1]["status"] == "failed"
     if step == "downgrade":
         assert f"job/{JOB} is running and keeps running" in err
+        assert f"`kubectl delete job {JOB} -n customer-managed` stops it" in err
         finish_job(fake)
     fake.clear_failures()
     with fake.edit() as st:
         st["upgrade_hold"] = 0
+    fake.reset_calls()
     if step != "unlock":  # (after the unlock nothing is left: the rollback is done)
         again = fake.cli(*ARGS)
         assert again.exit_code == 0, again.stderr
+    if step == "downgrade":  # the re-run attached to the Job left running instead of creating another
+        assert "skipping: job/" in again.stderr
+        assert not any(c["argv"][0] == "apply" for c in fake.calls("kubectl"))
     assert_rolled_back(fake)
 
 

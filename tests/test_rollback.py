@@ -4,16 +4,11 @@ failure at each step, Ctrl-C, and the JSON report."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import time
 from collections import Counter
 
 import pytest
 
 from kubectl_prefect_rollback import migrations
-from tests.fakes.fixture import ENTRY
 from tests.fakes.listings import listing_path
 
 NS = ("--namespace", "customer-managed")
@@ -380,48 +375,6 @@ def test_resume_after_scale_down_needs_no_server(fake) -> None:
         for c in fake.calls("kubectl")
     )
     assert not any(c["argv"][0] == "template" for c in fake.calls("helm"))
-
-
-def test_interrupt_leaves_job_and_lease(fake) -> None:
-    """Ctrl-C while the downgrade runs: exit 130, the Job keeps running, the lease stays for a re-run."""
-    with fake.edit() as st:
-        st["job"]["running"] = True
-    proc = subprocess.Popen(
-        [str(ENTRY), "rollback", "--to", "1.2.0", "--yes"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=os.environ.copy(),
-    )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not any("--follow" in c["argv"] for c in fake.calls("kubectl")):
-        time.sleep(0.05)
-    time.sleep(0.3)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=20)
-    assert proc.returncode == 130, err
-    assert "Interrupted." in err and f"job/{JOB} keeps running" in err
-    assert f"kubectl delete job {JOB} -n customer-managed" in err
-    assert "Traceback" not in err
-    assert fake.obj("job", JOB) is not None
-    lease = fake.obj("lease", LEASE)
-    assert lease is not None and lease["spec"]["holderIdentity"] == ""
-    # the re-run attaches to the running Job instead of creating another
-    with fake.edit() as st:
-        st["job"]["running"] = False
-        pod = next(o for k, o in st["objects"].items() if k.startswith(f"customer-managed/pod/{JOB}"))
-        pod["status"] = {
-            "phase": "Succeeded",
-            "containerStatuses": [
-                {"name": c, "state": {"terminated": {"exitCode": 0}}} for c in ("nebula", "orion")
-            ],
-        }
-        st["objects"][f"customer-managed/job/{JOB}"]["status"] = {
-            "conditions": [{"type": "Complete", "status": "True"}]
-        }
-    result = finish(fake)
-    assert "skipping: job/" in result.stderr
-    assert not any(c["argv"][0] == "apply" for c in fake.calls("kubectl"))
 
 
 @pytest.mark.parametrize(("method", "forced"), [("ssa", True), ("csa", False)])
