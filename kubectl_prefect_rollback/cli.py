@@ -182,7 +182,7 @@ def make_config(ctx: click.Context):  # -> commands.Config
         release=g.get("release"),
         out=output.Output(colour=output.use_colour(bool(g.get("no_color")))),
         argv=tuple(ctx.find_root().meta.get("argv", ())),
-        prog=prog_name(),
+        prog=ctx.find_root().info_name or prog_name(),
     )
 
 

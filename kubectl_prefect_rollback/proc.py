@@ -255,15 +255,18 @@ def run(
 def _wait(
     p: subprocess.Popen, cmd: Sequence[str], stdin: str | None, timeout: float, bound: str, mode: str
 ) -> tuple[str, str, bool]:
+    """Wait for the child while watching for a signal and the bound. Own pipe threads, because
+    communicate() with a timeout stops feeding stdin after its first timeout."""
+    pipes = _Pipes(p, stdin)
     deadline = time.monotonic() + timeout
     forwarded_at: float | None = None
-    data = stdin
     while True:
         try:
-            out, err = p.communicate(data, timeout=0.1)
+            p.wait(timeout=0.1)
+            out, err = pipes.collect()
             return out, err, forwarded_at is not None
         except subprocess.TimeoutExpired:
-            data = None  # already handed over; a retry must not send it again
+            pass
         now = time.monotonic()
         if interrupt.halted() and forwarded_at is None:
             if mode == READ:
@@ -287,8 +290,41 @@ def _wait(
                 except subprocess.TimeoutExpired:
                     pass
             _stop_group(p)
-            p.communicate()
+            pipes.collect()
             raise CommandTimeout(cmd, timeout, bound)
+
+
+class _Pipes:
+    """stdin fed, stdout and stderr drained, each by a thread, so no pipe fills up and blocks the child."""
+
+    def __init__(self, p: subprocess.Popen, stdin: str | None) -> None:
+        self._out: list[str] = []
+        self._err: list[str] = []
+        self._threads = [
+            threading.Thread(target=self._drain, args=(p.stdout, self._out), daemon=True),
+            threading.Thread(target=self._drain, args=(p.stderr, self._err), daemon=True),
+        ]
+        if stdin is not None:
+            self._threads.append(threading.Thread(target=self._feed, args=(p.stdin, stdin), daemon=True))
+        for t in self._threads:
+            t.start()
+
+    @staticmethod
+    def _drain(f: Any, into: list[str]) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            into.append(f.read())
+
+    @staticmethod
+    def _feed(f: Any, data: str) -> None:
+        with contextlib.suppress(OSError, ValueError):  # BrokenPipe: the child exited without reading
+            f.write(data)
+        with contextlib.suppress(OSError, ValueError):
+            f.close()
+
+    def collect(self) -> tuple[str, str]:
+        for t in self._threads:
+            t.join(timeout=5)  # a grandchild holding the pipe open must not hang us
+        return "".join(self._out), "".join(self._err)
 
 
 class Stream:

@@ -4,6 +4,7 @@ failure at each step, Ctrl-C, and the JSON report."""
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 
 import pytest
@@ -404,3 +405,133 @@ def test_terminal_confirmation_by_typing_the_release_name(fake, monkeypatch, typ
     assert changed is (code == 0)
     if code:
         assert "confirmation did not match 'customer-managed': nothing was changed" in result.stderr
+
+
+# --- bounds, reports, verify, probe pods ------------------------------------------------------------
+
+
+def test_hung_kubectl_read_becomes_exit_1_naming_command_and_timeout(fake, monkeypatch) -> None:
+    from kubectl_prefect_rollback import proc
+
+    monkeypatch.setattr(proc, "GRACE", 0.5)
+    fake.hold("kubectl", r"^get .* deployments,pods", 30)
+    result = rollback(fake, "--request-timeout", "1s")
+    assert_clean_failure(result, 6)  # it hung while verifying: a verify failure
+    assert "kubectl get --namespace customer-managed --request-timeout 1s deployments,pods" in result.stderr
+    assert "did not finish within 1.5s (--request-timeout 1s)" in result.stderr
+    resume = (
+        "Resume: kubectl-prefect_rollback rollback --to 1.2.0 --yes --request-timeout 1s -n customer-managed"
+    )
+    assert resume in result.stderr
+
+
+def test_hung_helm_upgrade_is_told_to_stop_and_exit_1_names_the_timeout(fake, monkeypatch) -> None:
+    from kubectl_prefect_rollback import helm, proc
+
+    monkeypatch.setattr(helm, "UPGRADE_GRACE", 1.0)
+    monkeypatch.setattr(proc, "HELM_STOP_GRACE", 5.0)
+    with fake.edit() as st:
+        st["upgrade_hold"] = 60
+    result = rollback(fake, "--helm-timeout", "1s")
+    assert_clean_failure(result, 1)
+    assert "did not finish within 2s (--helm-timeout 1s + 1s); stopped it" in result.stderr
+    assert fake.state["helm_signals"] == [15]  # SIGTERM first: helm records the release as failed
+    assert fake.state["releases"]["customer-managed/customer-managed"]["history"][-1]["status"] == "failed"
+    assert "steps done: lock, record, scale-down, downgrade; stopped in: chart" in result.stderr
+
+
+def test_hung_exec_is_bounded_by_probe_timeout(fake) -> None:
+    fake.hold("kubectl", r"^exec ", 30)
+    result = fake.cli("plan", "--to", "1.2.0", "--probe-timeout", "1s")
+    assert_clean_failure(result, 1)
+    assert (
+        "kubectl exec" in result.stderr and "did not finish within 1s (--probe-timeout 1s)" in result.stderr
+    )
+
+
+def test_report_file_is_0600_even_over_an_older_file(fake, tmp_path) -> None:
+    report = tmp_path / "report.json"
+    report.write_text("{}")
+    report.chmod(0o644)
+    assert rollback(fake, "--report", str(report)).exit_code == 0
+    assert report.stat().st_mode & 0o777 == 0o600
+    assert json.loads(report.read_text())["outcome"] == "succeeded"
+
+
+@pytest.mark.parametrize(("fail_helm", "code"), [(False, 0), (True, 5)])
+def test_unwritable_report_warns_and_keeps_the_rollbacks_exit_code(fake, tmp_path, fail_helm, code) -> None:
+    if fail_helm:
+        fake.fail("helm", r"^upgrade ", stderr="Error: UPGRADE FAILED: boom")
+    path = tmp_path / "no-such-dir" / "report.json"
+    result = rollback(fake, "--report", str(path))
+    assert result.exit_code == code, result.stderr
+    assert f"could not write report {path}: No such file or directory" in result.stderr
+
+
+def test_kubectl_failure_while_verifying_exits_6(fake) -> None:
+    fake.fail("kubectl", r"^get .* deployments,pods", stderr="Unable to connect to the server: EOF", times=99)
+    result = rollback(fake)
+    assert_clean_failure(result, 6)
+    assert "verify: `kubectl get" in result.stderr and "Unable to connect" in result.stderr
+
+
+def test_failure_after_first_change_tells_state_and_resume(fake) -> None:
+    fake.fail("kubectl", r"^scale .*customer-managed-ui.*--replicas=0", stderr="Error from server: boom")
+    result = rollback(fake)
+    assert_clean_failure(result, 1)
+    err = result.stderr
+    assert "steps done: lock, record; stopped in: scale-down; not started: downgrade, chart, verify" in err
+    assert "servers: customer-managed-server 0 replicas" in err and "customer-managed-ui 2 replicas" in err
+    assert f"databases: not downgraded yet (job/{JOB} not created)" in err
+    assert "release: customer-managed prefect-cloud 1.3.0, revision 3, deployed" in err
+    assert "lock: lease customer-managed-prefect-rollback released: a re-run takes it over at once" in err
+    assert err.rstrip().endswith(
+        "Resume: kubectl-prefect_rollback rollback --to 1.2.0 --yes -n customer-managed"
+    )
+
+
+def _probe_pod(fake, name: str, *, phase: str, age: int) -> None:
+    with fake.edit() as st:
+        st["objects"][f"customer-managed/pod/{name}"] = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": name,
+                "namespace": "customer-managed",
+                "creationTimestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - age)),
+                "labels": {
+                    "app.kubernetes.io/managed-by": "kubectl-prefect-rollback",
+                    "prefect-rollback/role": "probe",
+                },
+            },
+            "spec": {"containers": [{"name": "probe", "image": "registry.local/cloud/server:1.2.0"}]},
+            "status": {"phase": phase},
+        }
+
+
+def test_leftover_probe_pods_are_deleted_by_the_next_run_but_a_live_one_stays(fake) -> None:
+    _probe_pod(fake, "customer-managed-probe-1-2-0-old111", phase="Succeeded", age=600)
+    _probe_pod(fake, "customer-managed-probe-1-2-0-lost22", phase="Running", age=3600)
+    _probe_pod(fake, "customer-managed-probe-1-2-0-busy33", phase="Running", age=5)  # a concurrent plan's
+    result = rollback(fake)
+    assert result.exit_code == 0, result.stderr
+    gone = "customer-managed-probe-1-2-0-lost22, customer-managed-probe-1-2-0-old111"
+    assert f"deleted leftover probe pod(s) {gone}" in result.stderr
+    assert [n for n in fake.objects("pod") if "-probe-" in n] == ["customer-managed-probe-1-2-0-busy33"]
+
+
+def test_probe_pod_whose_delete_failed_is_named_then_cleaned_by_the_next_run(fake) -> None:
+    fake.fail("kubectl", r"^delete .* pod customer-managed-probe-", stderr="Unable to connect", times=2)
+    result = fake.cli("plan", "--to", "1.2.0")
+    assert result.exit_code == 0, result.stderr
+    left = [n for n in fake.objects("pod") if "-probe-" in n]
+    assert (
+        len(left) == 1
+        and f"could not delete probe pod {left[0]}: the next rollback deletes it" in result.stderr
+    )
+    with fake.edit() as st:  # some minutes later
+        st["objects"][f"customer-managed/pod/{left[0]}"]["metadata"]["creationTimestamp"] = (
+            "2026-01-01T00:00:00Z"
+        )
+    assert rollback(fake).exit_code == 0
+    assert not [n for n in fake.objects("pod") if "-probe-" in n]
