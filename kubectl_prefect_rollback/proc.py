@@ -199,6 +199,9 @@ def _abandon() -> None:
 interrupt.ABANDON.append(_abandon)
 
 
+helm_stopped_after: float | None = None  # seconds from forwarding a signal to helm's exit
+
+
 def running_helm() -> list[int]:
     with _live_lock:
         return [p.pid for p, mode in _live.items() if mode == HELM and p.poll() is None]
@@ -264,6 +267,9 @@ def _wait(
         try:
             p.wait(timeout=0.1)
             out, err = pipes.collect()
+            if mode == HELM and forwarded_at is not None:
+                global helm_stopped_after
+                helm_stopped_after = time.monotonic() - forwarded_at
             return out, err, forwarded_at is not None
         except subprocess.TimeoutExpired:
             pass

@@ -273,6 +273,12 @@ def _chart(run: Run) -> tuple[str, str]:
     )
     try:
         helm.upgrade(p.helm_argv, values=p.values, timeout=run.opts.helm_timeout)
+    except interrupt.Stopped:
+        if proc.helm_stopped_after is not None:
+            run.out.progress(
+                f"helm stopped {proc.helm_stopped_after:.1f}s after the signal was forwarded to it"
+            )
+        raise
     except proc.CommandTimeout as e:
         raise RollbackError(
             str(e),
