@@ -252,6 +252,11 @@ def rollback_command(
             block = state.state_block(run, resume_command(cfg))
             err.hint = f"{err.hint}\n{block}" if err.hint else block
         raise err from None
+    except Exception:  # a bug: the CLI boundary reports it; the operator still needs the state first
+        _write(report, run, "failed", out)
+        if state.changed(run):
+            out.say(state.state_block(run, resume_command(cfg)))
+        raise
     _write(report, run, "succeeded", out)
     if interrupt.received():  # it came during the last call, which finished: the work is done
         out.warn("a signal came during the last step; that step finished, so the rollback is complete")

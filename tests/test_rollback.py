@@ -535,3 +535,17 @@ def test_probe_pod_whose_delete_failed_is_named_then_cleaned_by_the_next_run(fak
         )
     assert rollback(fake).exit_code == 0
     assert not [n for n in fake.objects("pod") if "-probe-" in n]
+
+
+def test_unexpected_error_after_first_change_still_tells_state_and_resume(fake, monkeypatch) -> None:
+    from kubectl_prefect_rollback import rollback as rb
+
+    def broken(run):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(rb, "_record", broken)
+    result = rollback(fake)
+    assert result.exit_code != 0 and isinstance(result.exception, KeyError)
+    assert "steps done: lock; stopped in: record" in result.stderr
+    assert "Resume: kubectl-prefect_rollback rollback --to 1.2.0 --yes -n customer-managed" in result.stderr
+    assert fake.obj("lease", LEASE)["spec"]["holderIdentity"] == ""
