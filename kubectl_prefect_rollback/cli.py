@@ -215,4 +215,6 @@ def main() -> None:
             prog_name=prog_name(), complete_var="_KUBECTL_PREFECT_ROLLBACK_COMPLETE", standalone_mode=True
         )
     except KeyboardInterrupt:  # a second Ctrl-C during cleanup (onefile bootloaders forward it twice)
-        sys.exit(ExitCode.INTERRUPTED)
+        from kubectl_prefect_rollback import interrupt
+
+        sys.exit(interrupt.exit_code(interrupt.received()) if interrupt.received() else ExitCode.INTERRUPTED)
