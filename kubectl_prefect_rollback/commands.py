@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from kubectl_prefect_rollback import (
+    children,
     heads,
     helm,
     interrupt,
@@ -15,7 +16,6 @@ from kubectl_prefect_rollback import (
     migrations,
     output,
     plan,
-    proc,
     records,
     release,
     rollback,
@@ -292,7 +292,7 @@ def _abandon_note(run: rollback.Run) -> str:
         notes.append("servers scaled down")
     if step == "downgrade" and run.plan.jobs:
         notes.append(f"job/{run.plan.jobs[0]['metadata']['name']} running in the cluster")
-    for pid in proc.running_helm():
+    for pid in children.running_helm():
         notes.append(f"helm upgrade (pid {pid}) still running: it records the release; a re-run waits")
     return "; ".join(notes)
 

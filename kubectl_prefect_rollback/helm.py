@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from kubectl_prefect_rollback import durations, proc
+from kubectl_prefect_rollback import children, durations, proc
 from kubectl_prefect_rollback.errors import ParseError
 from kubectl_prefect_rollback.target import Target
 from kubectl_prefect_rollback.versions import split_chart
@@ -152,7 +152,7 @@ def upgrade(argv: tuple[str, ...], *, values: str | None, timeout: float) -> str
     """helm upgrade, bounded by its --timeout plus a grace. On a signal helm gets it forwarded (it
     cancels and records the release as failed) instead of dying half way (pending-upgrade)."""
     bound = f"--helm-timeout {durations.go(timeout)} + {UPGRADE_GRACE:g}s"
-    proc.helm_stopped_after = None
+    children.helm_stopped_after = None
     with proc.waiting():
         return proc.run(*argv, stdin=values, timeout=timeout + UPGRADE_GRACE, bound=bound, mode=proc.HELM)
 

@@ -19,7 +19,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kubectl_prefect_rollback import interrupt
+from kubectl_prefect_rollback import children, interrupt
+from kubectl_prefect_rollback.children import HELM, READ, WRITE  # noqa: F401  (callers name modes via proc)
 
 log = logging.getLogger(__name__)
 
@@ -146,8 +147,6 @@ class Limits:
 
 limits = Limits()
 GRACE = 5.0  # beyond kubectl's own --request-timeout before we stop the child ourselves
-HELM_STOP_GRACE = 60.0  # after forwarding a signal to helm: time to record the release as failed
-READ, WRITE, HELM = "read", "write", "helm"  # what a signal does to the child: stop / let finish / forward
 
 
 class CommandTimeout(CommandError):
@@ -169,44 +168,6 @@ def _short_argv(cmd: Sequence[str]) -> list[str]:
     return [a.split("\n", 1)[0] + " …" if "\n" in a else a for a in redact_argv(cmd)]
 
 
-_live: dict[subprocess.Popen, str] = {}
-_live_lock = threading.Lock()
-
-
-def _stop_group(p: subprocess.Popen, first: int = signal.SIGTERM, wait: float = 2.0) -> None:
-    """Stop a child and whatever it started (it leads its own process group)."""
-    for sig in (first, signal.SIGKILL):
-        try:
-            os.killpg(p.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            return
-        try:
-            p.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
-def _abandon() -> None:
-    """A second signal: reads die with us; writes and helm keep going (they finish on their own)."""
-    with _live_lock:
-        reads = [p for p, mode in _live.items() if mode == READ]
-    for p in reads:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(p.pid, signal.SIGKILL)
-
-
-interrupt.ABANDON.append(_abandon)
-
-
-helm_stopped_after: float | None = None  # seconds from forwarding a signal to helm's exit
-
-
-def running_helm() -> list[int]:
-    with _live_lock:
-        return [p.pid for p, mode in _live.items() if mode == HELM and p.poll() is None]
-
-
 def run(
     *cmd: str,
     stdin: str | None = None,
@@ -218,7 +179,7 @@ def run(
 
     Every child is bounded: by `timeout` (a step's, named by `bound`) or by --request-timeout plus a
     grace. It runs in its own session, so a terminal's Ctrl-C reaches only us. After a signal a READ is
-    stopped at once, a WRITE finishes, and HELM gets the signal forwarded and HELM_STOP_GRACE to
+    stopped at once, a WRITE finishes, and HELM gets the signal forwarded and children.HELM_STOP_GRACE to
     record its release as failed; then Stopped is raised."""
     interrupt.check()
     _echo(cmd, " < (stdin, not shown)" if stdin is not None else "")
@@ -241,96 +202,15 @@ def run(
             raise CommandError(cmd, 127, f"{cmd[0]}: not found on PATH") from None
         except PermissionError:
             raise CommandError(cmd, 126, f"{cmd[0]}: not executable") from None
-        with _live_lock:
-            _live[p] = mode
-        try:
-            out, err, signalled = _wait(p, cmd, stdin, timeout, bound, mode)
-        finally:
-            with _live_lock:
-                _live.pop(p, None)
+        with children.running(p, mode):
+            out, err, signalled, timed_out = children.wait(p, stdin, timeout, mode)
+    if timed_out:
+        raise CommandTimeout(cmd, timeout, bound)
     if signalled and (p.returncode or mode == READ):
         raise interrupt.Stopped(interrupt.received() or signal.SIGINT)
     if p.returncode:
         raise CommandError(cmd, p.returncode, err, out)
     return out
-
-
-def _wait(
-    p: subprocess.Popen, cmd: Sequence[str], stdin: str | None, timeout: float, bound: str, mode: str
-) -> tuple[str, str, bool]:
-    """Wait for the child while watching for a signal and the bound. Own pipe threads, because
-    communicate() with a timeout stops feeding stdin after its first timeout."""
-    pipes = _Pipes(p, stdin)
-    deadline = time.monotonic() + timeout
-    forwarded_at: float | None = None
-    while True:
-        try:
-            p.wait(timeout=0.1)
-            out, err = pipes.collect()
-            if mode == HELM and forwarded_at is not None:
-                global helm_stopped_after
-                helm_stopped_after = time.monotonic() - forwarded_at
-            return out, err, forwarded_at is not None
-        except subprocess.TimeoutExpired:
-            pass
-        now = time.monotonic()
-        if interrupt.halted() and forwarded_at is None:
-            if mode == READ:
-                _stop_group(p)
-                forwarded_at = now
-            elif mode == HELM:
-                # helm cancels its context on SIGINT/SIGTERM and marks the release failed; SIGHUP
-                # would kill it half way, so it gets SIGTERM for that
-                sig = signal.SIGINT if interrupt.received() == signal.SIGINT else signal.SIGTERM
-                with contextlib.suppress(ProcessLookupError):
-                    p.send_signal(sig)
-                forwarded_at = now
-        if mode == HELM and forwarded_at is not None and now - forwarded_at > HELM_STOP_GRACE:
-            _stop_group(p, signal.SIGKILL)
-        if now > deadline:
-            if mode == HELM:  # let it record the failure first, like a cancelled helm
-                with contextlib.suppress(ProcessLookupError):
-                    p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(timeout=HELM_STOP_GRACE)
-                except subprocess.TimeoutExpired:
-                    pass
-            _stop_group(p)
-            pipes.collect()
-            raise CommandTimeout(cmd, timeout, bound)
-
-
-class _Pipes:
-    """stdin fed, stdout and stderr drained, each by a thread, so no pipe fills up and blocks the child."""
-
-    def __init__(self, p: subprocess.Popen, stdin: str | None) -> None:
-        self._out: list[str] = []
-        self._err: list[str] = []
-        self._threads = [
-            threading.Thread(target=self._drain, args=(p.stdout, self._out), daemon=True),
-            threading.Thread(target=self._drain, args=(p.stderr, self._err), daemon=True),
-        ]
-        if stdin is not None:
-            self._threads.append(threading.Thread(target=self._feed, args=(p.stdin, stdin), daemon=True))
-        for t in self._threads:
-            t.start()
-
-    @staticmethod
-    def _drain(f: Any, into: list[str]) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            into.append(f.read())
-
-    @staticmethod
-    def _feed(f: Any, data: str) -> None:
-        with contextlib.suppress(OSError, ValueError):  # BrokenPipe: the child exited without reading
-            f.write(data)
-        with contextlib.suppress(OSError, ValueError):
-            f.close()
-
-    def collect(self) -> tuple[str, str]:
-        for t in self._threads:
-            t.join(timeout=5)  # a grandchild holding the pipe open must not hang us
-        return "".join(self._out), "".join(self._err)
 
 
 class Stream:
@@ -354,8 +234,7 @@ class Stream:
             )
         except FileNotFoundError:
             raise CommandError(self.cmd, 127, f"{self.cmd[0]}: not found on PATH") from None
-        with _live_lock:
-            _live[self._p] = READ
+        children.register(self._p, READ)
 
     def lines(self) -> Iterator[str]:
         assert self._p.stdout is not None
@@ -364,12 +243,10 @@ class Stream:
 
     def wait(self) -> int:
         code = self._p.wait()
-        with _live_lock:
-            _live.pop(self._p, None)
+        children.unregister(self._p)
         return code
 
     def stop(self) -> None:
         if self._p.poll() is None:
-            _stop_group(self._p)
-        with _live_lock:
-            _live.pop(self._p, None)
+            children.stop_group(self._p)
+        children.unregister(self._p)

@@ -10,7 +10,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubectl_prefect_rollback import downgrade, heads, helm, interrupt, kube, lock, pending, proc, records
+from kubectl_prefect_rollback import (
+    children,
+    downgrade,
+    heads,
+    helm,
+    interrupt,
+    kube,
+    lock,
+    pending,
+    proc,
+    records,
+)
 from kubectl_prefect_rollback.downgrade import JobState
 from kubectl_prefect_rollback.errors import DowngradeFailed, HelmUpgradeFailed, RollbackError, VerifyFailed
 from kubectl_prefect_rollback.output import Output, duration
@@ -274,9 +285,9 @@ def _chart(run: Run) -> tuple[str, str]:
     try:
         helm.upgrade(p.helm_argv, values=p.values, timeout=run.opts.helm_timeout)
     except interrupt.Stopped:
-        if proc.helm_stopped_after is not None:
+        if children.helm_stopped_after is not None:
             run.out.progress(
-                f"helm stopped {proc.helm_stopped_after:.1f}s after the signal was forwarded to it"
+                f"helm stopped {children.helm_stopped_after:.1f}s after the signal was forwarded to it"
             )
         raise
     except proc.CommandTimeout as e:

@@ -426,10 +426,10 @@ def test_hung_kubectl_read_becomes_exit_1_naming_command_and_timeout(fake, monke
 
 
 def test_hung_helm_upgrade_is_told_to_stop_and_exit_1_names_the_timeout(fake, monkeypatch) -> None:
-    from kubectl_prefect_rollback import helm, proc
+    from kubectl_prefect_rollback import children, helm
 
     monkeypatch.setattr(helm, "UPGRADE_GRACE", 1.0)
-    monkeypatch.setattr(proc, "HELM_STOP_GRACE", 5.0)
+    monkeypatch.setattr(children, "HELM_STOP_GRACE", 5.0)
     with fake.edit() as st:
         st["upgrade_hold"] = 60
     result = rollback(fake, "--helm-timeout", "1s")
