@@ -133,3 +133,52 @@ def test_ctrl_c_during_target_probe_leaves_no_probe_pod(make_app, cluster) -> No
 
     rollback(app)
     assert_rolled_back(app, tables_120)
+
+
+def _helm_upgrade_pid(namespace: str) -> int:
+    """The helm child we started (it runs in its own session), found by its argv."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if b"upgrade" in argv and b"--install" in argv and namespace.encode() in argv:
+            return int(entry)
+    raise AssertionError("no helm upgrade process")
+
+
+@pytest.mark.parametrize("kubectl,helm", [("1.32", "4.1.4"), ("1.31.9", "3.17.3")])
+def test_helm_killed_too_rerun_marks_our_pending_release_failed_then_completes(
+    make_app, cluster, kubectl: str, helm: str
+) -> None:
+    """helm itself dies half way (SIGKILL): the release stays pending-upgrade. The re-run waits until the
+    recorded deadline (start + --helm-timeout + 60 s), marks that revision failed in helm's own Secret
+    (real helm must accept our record), and upgrades again."""
+    app = make_app(kubectl=kubectl, helm=helm)
+    app.install("1.2.0")
+    tables_120 = installed_tables(app, "1.2.0")
+    app.install("1.3.0")
+    cluster.sim.set_start_delay(45)
+    p = start(app, "--helm-timeout", "10s")
+    until(lambda: status(app) == "pending-upgrade", "helm upgrade --wait in flight")
+    os.kill(_helm_upgrade_pid(app.namespace), signal.SIGKILL)
+    os.killpg(p.pid, signal.SIGKILL)
+    p.communicate(timeout=30)
+    cluster.sim.set_start_delay(0)
+    time.sleep(16)
+    assert status(app) == "pending-upgrade"
+
+    t0 = time.monotonic()
+    again = rollback(app, "--force-unlock", "--helm-timeout", "60s")
+    assert "may still be running; waiting up to" in again.stderr
+    assert "marked failed" in again.stderr
+    print(f"\nhelm {helm}: re-run waited and repaired in {time.monotonic() - t0:.0f}s")
+    history = json.loads(app.helm("history", RELEASE, "-o", "json").stdout)
+    assert [h["status"] for h in history[-2:]] == ["failed", "deployed"]
+    assert history[-2]["description"].startswith(
+        "prefect-rollback: interrupted upgrade to 1.2.0 marked failed"
+    )
+    assert_rolled_back(app, tables_120)
