@@ -131,8 +131,7 @@ def mark_failed(t: Target, rel: Release, version: str) -> None:
     obj["data"]["release"] = encode(obj, data)
     labels = obj["metadata"].setdefault("labels", {})
     labels["status"] = "failed"
-    if "modifiedAt" in labels:  # helm 3.13+ keeps the last write's time here
-        labels["modifiedAt"] = str(int(time.time()))
+    labels["modifiedAt"] = str(int(time.time()))  # as helm's own Update of a record does
     try:  # carries the resourceVersion we read: a concurrent writer makes this fail, not lose its write
         kube.replace(t, obj)
     except kube.Conflict:
