@@ -19,7 +19,15 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 OUTPUTS = click.Choice(["table", "json", "yaml"])
 
 # Options that take a value, to find the subcommand among the arguments.
-_VALUED = {"-n", "--namespace", "--context", "--kube-context", "--kubeconfig", "--release"}
+_VALUED = {
+    "-n",
+    "--namespace",
+    "--context",
+    "--kube-context",
+    "--kubeconfig",
+    "--release",
+    "--request-timeout",
+}
 
 
 def _store(ctx: click.Context, param: click.Parameter, value: Any) -> None:
@@ -58,6 +66,14 @@ def global_options(f: Callable) -> Callable:
             callback=_store,
         ),
         click.option(
+            "--request-timeout",
+            metavar="DURATION",
+            help="Bound of every single kubectl/helm call that does not wait for something "
+            "(default 30s; also passed to kubectl).",
+            expose_value=False,
+            callback=_store,
+        ),
+        click.option(
             "-v",
             "--verbose",
             "--debug",
@@ -84,6 +100,7 @@ class Group(click.Group):
     """`helm prefect-rollback --to 1.2.3` means `rollback --to 1.2.3`; errors become exit codes here."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta.setdefault("argv", list(args))  # as typed: the `Resume:` line repeats it
         if args and _command_index(args, self.commands) is None and not _only_globals(args):
             args = ["rollback", *args]
         return super().parse_args(ctx, args)
@@ -164,7 +181,7 @@ def prog_name() -> str:
 
 
 def make_config(ctx: click.Context):  # -> commands.Config
-    from kubectl_prefect_rollback import kubeconfig, output
+    from kubectl_prefect_rollback import durations, interrupt, kubeconfig, output, proc
     from kubectl_prefect_rollback.commands import Config
     from kubectl_prefect_rollback.target import Target, default_binaries
 
@@ -191,6 +208,10 @@ def make_config(ctx: click.Context):  # -> commands.Config
         kubeconfig.context_namespace(kubeconfig_path, context)  # a broken kubeconfig is an error anyway
     names.flag(namespace, "the namespace" if "namespace" not in g else "-n/--namespace")
     kubectl_bin, helm_bin = default_binaries()
+    proc.limits = proc.Limits(
+        request=durations.parse(g.get("request_timeout") or "30s", flag="--request-timeout")
+    )
+    interrupt.install()  # from here on a signal stops work cleanly (see interrupt.py)
     if verbose(ctx):
         import logging
 
@@ -203,6 +224,8 @@ def make_config(ctx: click.Context):  # -> commands.Config
         target=Target(namespace, context, kubeconfig_path, kubectl_bin, helm_bin),
         release=g.get("release"),
         out=output.Output(colour=output.use_colour(bool(g.get("no_color")))),
+        argv=tuple(ctx.find_root().meta.get("argv", ())),
+        prog=ctx.find_root().info_name or prog_name(),
     )
 
 
@@ -232,7 +255,8 @@ def cli() -> None:
       kubectl prefect-rollback plan --to 1.2.0 -n customer-managed
 
     Exit codes: 0 ok, 1 error, 2 usage, 3 refused by a safety check or missing confirmation,
-    4 downgrade failed, 5 helm upgrade failed, 6 verification failed, 130 interrupted.
+    4 downgrade failed, 5 helm upgrade failed, 6 verification failed, 130 interrupted (SIGINT),
+    143 terminated (SIGTERM), 129 hung up (SIGHUP).
     """
 
 
@@ -245,4 +269,6 @@ def main() -> None:
             prog_name=prog_name(), complete_var="_KUBECTL_PREFECT_ROLLBACK_COMPLETE", standalone_mode=True
         )
     except KeyboardInterrupt:  # a second Ctrl-C during cleanup (onefile bootloaders forward it twice)
-        sys.exit(ExitCode.INTERRUPTED)
+        from kubectl_prefect_rollback import interrupt
+
+        sys.exit(interrupt.exit_code(interrupt.received()) if interrupt.received() else ExitCode.INTERRUPTED)

@@ -7,8 +7,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from kubectl_prefect_rollback import (
+    children,
     heads,
     helm,
+    interrupt,
     kube,
     lock,
     migrations,
@@ -18,6 +20,7 @@ from kubectl_prefect_rollback import (
     release,
     rollback,
     show,
+    state,
 )
 from kubectl_prefect_rollback.errors import Interrupted, Refused, RollbackError
 from kubectl_prefect_rollback.output import Output
@@ -30,6 +33,8 @@ class Config:
     target: Target
     release: str | None
     out: Output
+    argv: tuple[str, ...] = ()  # as typed, for the `Resume:` line
+    prog: str = "kubectl prefect-rollback"
 
 
 def revisions(
@@ -182,7 +187,10 @@ def history(cfg: Config, *, fmt: str) -> None:
 
 
 def plan_command(cfg: Config, opts: plan.Options, *, fmt: str) -> None:
-    p = plan.build(cfg.target, opts)
+    try:
+        p = plan.build(cfg.target, opts)
+    finally:
+        _warn_probes(cfg.out)
     if fmt == "text":
         cfg.out.data(show.plan_text(p))
     else:
@@ -214,8 +222,13 @@ def rollback_command(
     report: str | None,
 ) -> None:
     t, out = cfg.target, cfg.out
-    p = plan.build(t, replace(opts, lock_check=True, force_unlock=run_opts.force_unlock))
-    existing = lock.read(t, p.release.name)
+    try:
+        p = plan.build(t, replace(opts, lock_check=True, force_unlock=run_opts.force_unlock))
+        existing = lock.read(t, p.release.name)
+    except interrupt.Stopped:
+        _warn_probes(out)
+        raise Interrupted("Interrupted while planning: nothing was changed.") from None
+    _warn_probes(out)
     out.say(show.plan_text(p))
     out.say()
     if dry_run:
@@ -224,24 +237,85 @@ def rollback_command(
     _confirm(p, yes=yes, out=out)
     run = rollback.Run(t, p, run_opts, out)
     try:
-        rollback.execute(run, existing)
-    except KeyboardInterrupt:
-        _write(report, run, "interrupted")
-        raise _interrupted(p, t) from None
+        with interrupt.leftover(lambda: _abandon_note(run)):
+            rollback.execute(run, existing)
+    except KeyboardInterrupt as e:
+        signum = e.signum if isinstance(e, interrupt.Stopped) else None
+        _write(report, run, "interrupted", out)
+        if not state.changed(run):
+            raise Interrupted("Interrupted before any change: nothing was changed.", signum=signum) from None
+        raise Interrupted(
+            f"Interrupted ({e or 'SIGINT'}) in step {run.steps[-1].name if run.steps else '?'}.",
+            hint=state.state_block(run, resume_command(cfg)),
+            signum=signum,
+        ) from None
     except (RollbackError, CommandError) as e:  # a kubectl/helm failure is a failed step too
         out.fail(str(e).splitlines()[0])
-        _write(report, run, "failed")
+        _write(report, run, "failed", out)
+        err = e if isinstance(e, RollbackError) else RollbackError(str(e))
+        if state.changed(run):
+            block = state.state_block(run, resume_command(cfg))
+            err.hint = f"{err.hint}\n{block}" if err.hint else block
+        raise err from None
+    except Exception:  # a bug: the CLI boundary reports it; the operator still needs the state first
+        _write(report, run, "failed", out)
+        if state.changed(run):
+            out.say(state.state_block(run, resume_command(cfg)))
         raise
-    _write(report, run, "succeeded")
+    _write(report, run, "succeeded", out)
+    if interrupt.received():  # it came during the last call, which finished: the work is done
+        out.warn("a signal came during the last step; that step finished, so the rollback is complete")
     total = sum(s.seconds for s in run.steps)
     out.say(
         f"\nRolled back {p.release.name} from {p.from_version} to {p.to_version} in {output.duration(total)}."
     )
 
 
-def _write(path: str | None, run: rollback.Run, outcome: str) -> None:
-    if path:
+def resume_command(cfg: Config) -> str:
+    """The command as typed (secrets redacted), with the namespace spelled out: in helm plugin mode
+    helm took -n and --kube-context out of our arguments."""
+    import shlex
+
+    from kubectl_prefect_rollback.proc import redact_argv
+
+    argv = list(cfg.argv)
+    words = {a.split("=", 1)[0] for a in argv}
+    if not words & {"-n", "--namespace"}:
+        argv += ["-n", cfg.target.namespace]
+    if cfg.target.context and not words & {"--context", "--kube-context"}:
+        argv += ["--kube-context" if cfg.prog.startswith("helm") else "--context", cfg.target.context]
+    if not words & {"-y", "--yes"}:
+        argv.append("--yes")  # the confirmation was given for this rollback already
+    return f"{cfg.prog} {shlex.join(redact_argv(argv))}"
+
+
+def _abandon_note(run: rollback.Run) -> str:
+    """Said on a second signal: what may be left, without asking the cluster."""
+    step = run.steps[-1].name if run.steps else "lock"
+    notes = [f"lease {run.plan.lock_name}, still naming this run until it expires (30s)"]
+    if step == "scale-down" or (step in ("downgrade", "chart") and run.opts.scale_down):
+        notes.append("servers scaled down")
+    if step == "downgrade" and run.plan.jobs:
+        notes.append(f"job/{run.plan.jobs[0]['metadata']['name']} running in the cluster")
+    for pid in children.running_helm():
+        notes.append(f"helm upgrade (pid {pid}) still running: it records the release; a re-run waits")
+    return "; ".join(notes)
+
+
+def _warn_probes(out: Output) -> None:
+    for name in heads.undeleted:
+        out.warn(f"could not delete probe pod {name}: the next rollback deletes it (it holds the Job's env)")
+    heads.undeleted.clear()
+
+
+def _write(path: str | None, run: rollback.Run, outcome: str, out: Output) -> None:
+    """An unwritable report warns; it never changes the rollback's own exit code."""
+    if not path:
+        return
+    try:
         rollback.write_report(path, run.report(outcome))
+    except OSError as e:
+        out.warn(f"could not write report {path}: {e.strerror or e}")
 
 
 def stdin_is_terminal() -> bool:
@@ -257,22 +331,13 @@ def _confirm(p: plan.Plan, *, yes: bool, out: Output) -> None:
             hint=f"Re-run with --yes after checking `kubectl prefect-rollback plan --to {p.to_version}`.",
         )
     out.say("Downgrading migrations can lose data. Make sure nebula, orion and events are backed up.")
-    answer = out.ask("Type the release name to continue")
+    import click
+
+    try:
+        answer = out.ask("Type the release name to continue")
+    except click.exceptions.Abort:  # click turns Ctrl-C at a prompt into Abort (exit 1)
+        if interrupt.received():
+            raise Interrupted("Interrupted at the confirmation: nothing was changed.") from None
+        raise
     if answer.strip() != p.release.name:
         raise Refused(f"confirmation did not match {p.release.name!r}: nothing was changed")
-
-
-def _interrupted(p: plan.Plan, t: Target) -> Interrupted:
-    jobs = " ".join(j["metadata"]["name"] for j in p.jobs)
-    job_note = (
-        (
-            f" job/{jobs} keeps running in the cluster if it started. Re-run the same command to re-attach, "
-            f"or `kubectl delete job {jobs} -n {t.namespace}` to stop it."
-        )
-        if jobs
-        else ""
-    )
-    return Interrupted(
-        "Interrupted." + job_note,
-        hint="The lock stays until the rollback completes; a re-run takes it over.",
-    )

@@ -104,6 +104,13 @@ def _plan_options(f: Callable) -> Callable:
             "--ignore-gitops", is_flag=True, help="Proceed although Argo CD / Flux reconciles the release."
         ),
         click.option(
+            "--probe-timeout",
+            default="5m",
+            show_default=True,
+            metavar="DURATION",
+            help="Wait for a probe pod (and a server's listing exec) at most this long.",
+        ),
+        click.option(
             "--render-from-chart",
             is_flag=True,
             help="Render the current migration Job with `helm template` (needs --chart for the current "
@@ -142,9 +149,13 @@ def _go(seconds: float | None) -> str:
     return durations.go(seconds) if seconds else "10m"
 
 
-def _with_release(cfg, opts):
+def _with_release(cfg, opts, kw: dict[str, Any] | None = None):
     from dataclasses import replace
 
+    from kubectl_prefect_rollback import durations, proc
+
+    if kw and kw.get("probe_timeout"):  # make_config set the other limits already
+        proc.limits.probe = durations.parse(kw["probe_timeout"], flag="--probe-timeout")
     return replace(opts, release=cfg.release)
 
 
@@ -181,7 +192,7 @@ def plan_cmd(ctx: click.Context, fmt: str, **kw: Any) -> None:
     from kubectl_prefect_rollback import commands
 
     cfg = make_config(ctx)
-    commands.plan_command(cfg, _with_release(cfg, _options(kw)), fmt=fmt)
+    commands.plan_command(cfg, _with_release(cfg, _options(kw), kw), fmt=fmt)
 
 
 @cli.command("render")
@@ -192,7 +203,7 @@ def render_cmd(ctx: click.Context, **kw: Any) -> None:
     from kubectl_prefect_rollback import commands
 
     cfg = make_config(ctx)
-    commands.render(cfg, _with_release(cfg, _options(kw)))
+    commands.render(cfg, _with_release(cfg, _options(kw), kw))
 
 
 @cli.command("rollback")
@@ -247,13 +258,16 @@ def rollback_cmd(
     from kubectl_prefect_rollback import commands, rollback
 
     cfg = make_config(ctx)
-    opts = _with_release(cfg, _options(kw))
+    opts = _with_release(cfg, _options(kw), kw)
+    from kubectl_prefect_rollback import durations
+
     run_opts = rollback.RunOptions(
         force_unlock=force_unlock,
         retry=retry,
         scale_down=opts.scale_down,
         job_timeout=float(job_timeout),
         ready_timeout=float(verify_timeout),
+        helm_timeout=durations.parse(opts.helm_timeout, flag="--helm-timeout"),
     )
     commands.rollback_command(cfg, opts, run_opts, yes=yes, dry_run=dry_run, report=report)
 

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from kubectl_prefect_rollback import kube, proc
+from kubectl_prefect_rollback import interrupt, kube, proc
 from kubectl_prefect_rollback.errors import DowngradeFailed
 from kubectl_prefect_rollback.output import Output
 from kubectl_prefect_rollback.target import Target
@@ -104,6 +104,12 @@ class _Follower(threading.Thread):
         self._stream = None
 
     def run(self) -> None:
+        try:
+            self._follow()
+        except (KeyboardInterrupt, proc.CommandError):
+            return  # a signal, or kubectl gone: the waiter decides; it reads exit codes, not logs
+
+    def _follow(self) -> None:
         while True:
             self._stream = kube.logs(self.t, self.pod, self.container, follow=True)
             seen = 0
@@ -116,7 +122,7 @@ class _Follower(threading.Thread):
                     self.printed = seen
             if self._stream.wait() == 0 or self.finished.is_set():
                 return
-            time.sleep(POLL)
+            interrupt.sleep(POLL)
 
     def stop(self) -> None:
         if self._stream:
@@ -132,7 +138,7 @@ def follow(t: Target, job_name: str, containers: dict[str, str], out: Output, *,
         if pod is None:
             if time.monotonic() > deadline:
                 raise DowngradeFailed(f"job/{job_name} created no pod within {timeout:.0f}s")
-            time.sleep(POLL)
+            interrupt.sleep(POLL)
     name = pod["metadata"]["name"]
     followers = {c: _Follower(t, name, c, db, i, out) for i, (c, db) in enumerate(sorted(containers.items()))}
     for f in followers.values():
@@ -172,4 +178,4 @@ def _wait_exit_codes(
             return {c: codes.get(c, 1) for c in containers}, phase
         if time.monotonic() > deadline:
             raise TimeoutError(pod_name)
-        time.sleep(POLL)
+        interrupt.sleep(POLL)

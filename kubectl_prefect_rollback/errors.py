@@ -18,7 +18,9 @@ class ExitCode(enum.IntEnum):
     DOWNGRADE_FAILED = 4
     HELM_FAILED = 5
     VERIFY_FAILED = 6
-    INTERRUPTED = 130
+    HANGUP = 129  # 128 + SIGHUP
+    INTERRUPTED = 130  # 128 + SIGINT
+    TERMINATED = 143  # 128 + SIGTERM
 
 
 class RollbackError(click.ClickException):
@@ -72,4 +74,12 @@ class AlreadyDone(RollbackError):
 
 
 class Interrupted(RollbackError):
+    """Stopped by a signal: 128 + its number (130 SIGINT, 143 SIGTERM, 129 SIGHUP)."""
+
     exit_code = ExitCode.INTERRUPTED
+
+    def __init__(self, message: str, *, hint: str | None = None, signum: int | None = None) -> None:
+        super().__init__(message, hint=hint)
+        from kubectl_prefect_rollback import interrupt
+
+        self.exit_code = interrupt.exit_code(signum or interrupt.received())

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from kubectl_prefect_rollback import kube, manifests, migrations, proc
+from kubectl_prefect_rollback import durations, interrupt, kube, manifests, migrations, proc
 from kubectl_prefect_rollback.errors import RollbackError
 from kubectl_prefect_rollback.migrations import Chain
 from kubectl_prefect_rollback.target import Target
@@ -113,38 +113,99 @@ def _script(with_help: bool) -> str:
     return f"{script}\n{HELP_SCRIPT}\n" if with_help else script
 
 
-def read_chains(t: Target, server: ServerPod) -> Listing:
+def read_chains(t: Target, server: ServerPod, *, timeout: float | None = None, bound: str = "") -> Listing:
     """One exec lists all three chains (script on argv, no stdin, explicit container)."""
-    out = kube.exec_(t, server.name, server.container, ("sh", "-c", migrations.listing_script()))
+    timeout, bound = _exec_bound(timeout, bound)
+    script = ("sh", "-c", migrations.listing_script())
+    out = kube.exec_(t, server.name, server.container, script, timeout=timeout, bound=bound)
     return _split(out, with_help=False)
+
+
+def _exec_bound(timeout: float | None, bound: str) -> tuple[float, str]:
+    if timeout is not None:
+        return timeout, bound
+    return proc.limits.probe, f"--probe-timeout {durations.go(proc.limits.probe)}"
 
 
 def takes_yes(t: Target, server: ServerPod) -> bool:
     """Ask the image's CLI for its downgrade options (a separate exec: it starts Python, the listing
     does not, so the two run side by side)."""
     with proc.waiting():  # mostly the image's CLI starting up in the pod
-        out = kube.exec_(t, server.name, server.container, ("sh", "-c", HELP_SCRIPT))
+        timeout, bound = _exec_bound(None, "")
+        out = kube.exec_(
+            t, server.name, server.container, ("sh", "-c", HELP_SCRIPT), timeout=timeout, bound=bound
+        )
     return bool(_YES.search(out.partition(HELP_MARK + "\n")[2]))
 
 
+PROBE_ROLE = {"prefect-rollback/role": "probe"}
+PROBE_SELECTOR = ",".join(f"{k}={v}" for k, v in {**MANAGED_BY, **PROBE_ROLE}.items())
+undeleted: list[str] = []  # probe pods whose delete failed twice; the next rollback deletes them
+
+
 def probe(
-    t: Target, job: dict[str, Any], *, name: str, timeout: float = 300, with_help: bool = False
+    t: Target, job: dict[str, Any], *, name: str, timeout: float | None = None, with_help: bool = False
 ) -> Listing:
-    """Run the listing script in a short-lived pod built from a migration Job; always delete it."""
+    """Run the listing script in a short-lived pod built from a migration Job; always delete it.
+
+    It holds a copy of the migration Job's env (secrets): it is deleted on every path, a signal
+    included, from whichever thread runs it; a pod whose delete failed is named for the next run."""
+    timeout = proc.limits.probe if timeout is None else timeout
     # A random suffix: two plans at once (one of them about to be refused by the lock) must not
     # delete each other's probe.
     name = manifests.fit_name(f"{name}-{secrets.token_hex(3)}")
-    pod = manifests.probe_pod(job, name=name, script=_script(with_help), labels=MANAGED_BY)
+    pod = manifests.probe_pod(job, name=name, script=_script(with_help), labels={**MANAGED_BY, **PROBE_ROLE})
+    note = f"probe pod {name} (delete it: kubectl delete pod {name} -n {t.namespace}; the next rollback does)"
+    with interrupt.leftover(lambda: note):
+        try:
+            kube.create(t, pod)
+            with proc.waiting():
+                phase = _wait_finished(t, name, timeout)
+            text = kube.logs_text(t, name, pod["spec"]["containers"][0]["name"])
+            if phase != "Succeeded":
+                raise RollbackError(f"probe pod {name} ended {phase}: {text.strip()[-500:] or '(no output)'}")
+            return _split(text, with_help)
+        finally:
+            with interrupt.cleanup():
+                _delete_probe(t, name)
+
+
+def _delete_probe(t: Target, name: str) -> None:
+    for attempt in (1, 2):
+        try:
+            kube.delete(t, "pod", name, wait=False)
+            return
+        except proc.CommandError:
+            if attempt == 1:
+                time.sleep(1)
+    undeleted.append(name)
+
+
+def clean_leftover_probes(t: Target, *, at: float | None = None) -> list[str]:
+    """Delete probe pods of ours left by earlier runs (a failed delete, a SIGKILL). A probe that may
+    still be working for a concurrent `plan` (younger than --probe-timeout and not finished) stays."""
+    import datetime as dt
+
+    now = dt.datetime.now(dt.timezone.utc).timestamp() if at is None else at
+    gone = []
+    for pod in kube.list_(t, "pods", PROBE_SELECTOR):
+        meta = pod.get("metadata") or {}
+        created = _timestamp(meta.get("creationTimestamp"))
+        age = now - created if created is not None else float("inf")
+        finished = (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+        if age > proc.limits.probe + 60 or (finished and age > 60):
+            kube.delete(t, "pod", meta["name"], wait=False)
+            gone.append(meta["name"])
+    return gone
+
+
+def _timestamp(text: str | None) -> float | None:
+    import datetime as dt
+
     try:
-        kube.create(t, pod)
-        with proc.waiting():
-            phase = _wait_finished(t, name, timeout)
-        text = kube.logs_text(t, name, pod["spec"]["containers"][0]["name"])
-        if phase != "Succeeded":
-            raise RollbackError(f"probe pod {name} ended {phase}: {text.strip()[-500:] or '(no output)'}")
-        return _split(text, with_help)
-    finally:
-        kube.delete(t, "pod", name, wait=False)
+        return dt.datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 def _wait_finished(t: Target, name: str, timeout: float) -> str:
@@ -165,8 +226,11 @@ def _wait_finished(t: Target, name: str, timeout: float) -> str:
             ):
                 raise RollbackError(f"probe pod {name} cannot start: {reason} ({cs.get('image')})")
         if time.monotonic() > deadline:
-            raise RollbackError(f"probe pod {name} did not finish within {timeout:.0f}s (phase {phase})")
-        time.sleep(0.25)
+            raise RollbackError(
+                f"probe pod {name} did not finish within {durations.go(timeout)} (--probe-timeout; "
+                f"phase {phase})"
+            )
+        interrupt.sleep(0.25)
 
 
 def heads_of(chains: dict[str, Chain | None]) -> dict[str, str | None]:

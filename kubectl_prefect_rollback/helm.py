@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from kubectl_prefect_rollback import names, proc
+from kubectl_prefect_rollback import children, durations, names, proc
 from kubectl_prefect_rollback.errors import ParseError
 from kubectl_prefect_rollback.target import Target
 from kubectl_prefect_rollback.versions import split_chart
@@ -168,9 +168,16 @@ def upgrade_argv(
     return argv
 
 
-def upgrade(argv: tuple[str, ...], *, values: str | None) -> str:
+UPGRADE_GRACE = 60.0  # beyond helm's own --timeout: hooks, the release record, a slow API server
+
+
+def upgrade(argv: tuple[str, ...], *, values: str | None, timeout: float) -> str:
+    """helm upgrade, bounded by its --timeout plus a grace. On a signal helm gets it forwarded (it
+    cancels and records the release as failed) instead of dying half way (pending-upgrade)."""
+    bound = f"--helm-timeout {durations.go(timeout)} + {UPGRADE_GRACE:g}s"
+    children.helm_stopped_after = None
     with proc.waiting():
-        return proc.run(*argv, stdin=values)
+        return proc.run(*argv, stdin=values, timeout=timeout + UPGRADE_GRACE, bound=bound, mode=proc.HELM)
 
 
 def is_local(chart: str) -> bool:

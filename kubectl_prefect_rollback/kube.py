@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from kubectl_prefect_rollback import names, proc
+from kubectl_prefect_rollback import durations, names, proc
 from kubectl_prefect_rollback.errors import ParseError, RollbackError
 from kubectl_prefect_rollback.target import Target
 
@@ -52,8 +52,20 @@ def _object(obj: Any, what: str) -> dict[str, Any]:
     return obj
 
 
-def _kubectl(t: Target, verb: str, *args: str, stdin: str | None = None) -> str:
-    return proc.run(t.kubectl, verb, *t.kubectl_flags(), *args, stdin=stdin)
+def _kubectl(
+    t: Target,
+    verb: str,
+    *args: str,
+    stdin: str | None = None,
+    mode: str = proc.READ,
+    timeout: float | None = None,
+    bound: str = "",
+) -> str:
+    """One kubectl call. kubectl's own --request-timeout bounds each request (not an exec's stream);
+    proc stops the child after `timeout` (a step's) or a little after --request-timeout."""
+    limit = () if verb == "exec" else ("--request-timeout", durations.go(proc.limits.request))
+    argv = (t.kubectl, verb, *t.kubectl_flags(), *limit, *args)
+    return proc.run(*argv, stdin=stdin, mode=mode, timeout=timeout, bound=bound)
 
 
 def get(t: Target, kind: str, name: str) -> dict[str, Any] | None:
@@ -71,14 +83,16 @@ def list_(t: Target, kind: str, selector: str | None = None) -> list[dict[str, A
     return [_object(item, f"get {kind}") for item in items]
 
 
-def exec_(t: Target, pod: str, container: str, argv: Sequence[str]) -> str:
+def exec_(t: Target, pod: str, container: str, argv: Sequence[str], *, timeout: float, bound: str) -> str:
     # No -i, no -t: nothing may wait for stdin (see domain notes, pitfall 4). Always -c: Istio sidecars.
-    return _kubectl(t, "exec", pod, "--container", container, "--", *argv)
+    # A script runs as long as it runs: the step's timeout bounds it, not one request's.
+    return _kubectl(t, "exec", pod, "--container", container, "--", *argv, timeout=timeout, bound=bound)
 
 
 def _write(t: Target, verb: str, doc: dict[str, Any], *dry: str) -> dict[str, Any]:
     try:
-        out = _kubectl(t, verb, *dry, "--filename", "-", "--output", "json", stdin=json.dumps(doc))
+        mode = proc.READ if dry else proc.WRITE  # a dry run changes nothing: a signal may stop it
+        out = _kubectl(t, verb, *dry, "--filename", "-", "--output", "json", stdin=json.dumps(doc), mode=mode)
     except proc.CommandError as e:
         if (
             "AlreadyExists" in e.stderr
@@ -109,11 +123,18 @@ def replace(t: Target, doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def delete(t: Target, kind: str, name: str, *, wait: bool = True) -> None:
-    _kubectl(t, "delete", kind, name, "--ignore-not-found", f"--wait={'true' if wait else 'false'}")
+    args = [kind, name, "--ignore-not-found", f"--wait={'true' if wait else 'false'}"]
+    if wait:  # waits for the object to be gone: bounded by kubectl's --timeout, then by us
+        limit = proc.limits.request
+        args.append(f"--timeout={durations.go(limit)}")
+        bound = "--request-timeout, twice: the delete and the wait"
+        _kubectl(t, "delete", *args, mode=proc.WRITE, timeout=2 * limit + proc.GRACE, bound=bound)
+    else:
+        _kubectl(t, "delete", *args, mode=proc.WRITE)
 
 
 def scale(t: Target, kind: str, name: str, replicas: int) -> None:
-    _kubectl(t, "scale", f"{kind}/{name}", f"--replicas={replicas}")
+    _kubectl(t, "scale", f"{kind}/{name}", f"--replicas={replicas}", mode=proc.WRITE)
 
 
 def logs(t: Target, pod: str, container: str, *, follow: bool) -> proc.Stream:

@@ -99,18 +99,43 @@ def read(t: Target, release: str) -> LeaseView | None:
     return LeaseView(obj) if obj else None
 
 
+def expires_at(view: LeaseView) -> dt.datetime | None:
+    renewed = parse_time((view.obj.get("spec") or {}).get("renewTime"))
+    duration = (view.obj.get("spec") or {}).get("leaseDurationSeconds") or DURATION
+    return None if renewed is None else renewed + dt.timedelta(seconds=int(duration))
+
+
 def check_takeover(view: LeaseView, target_version: str, *, force_unlock: bool, at: dt.datetime) -> None:
-    """Refuse unless this run may take over the existing lease."""
-    if view.live(at):
-        age = view.seconds_since_renewal(at) or 0
+    """Refuse unless this run may take over the existing lease.
+
+    --force-unlock also takes a live lease whose holder stopped renewing (a SIGKILLed run): the operator
+    need not wait out its 30 s. One renewed within the last renewal period has a live holder: refused."""
+    name = view.obj["metadata"]["name"]
+    age = view.seconds_since_renewal(at) or 0
+    stale = age > RENEW_EVERY * 1.5
+    if view.live(at) and not (force_unlock and stale):
+        expiry = expires_at(view)
+        left = max(0.0, (expiry - at).total_seconds()) if expiry else 0.0
+        when = f"it expires at {micro_time(expiry)[:19]}Z (in {left:.0f}s)" if expiry else "it expires soon"
+        if stale:
+            hint = (
+                f"Its holder has not renewed it for {age:.0f}s (it renews every {RENEW_EVERY}s): it may "
+                f"have died. {when[0].upper() + when[1:]}; a re-run then takes it over. "
+                "--force-unlock takes it now."
+            )
+        else:
+            hint = (
+                f"Two rollbacks never run at once: wait for it to finish. If its holder stopped, {when}; "
+                f"--force-unlock takes it once it has gone {RENEW_EVERY * 1.5:.0f}s without renewal."
+            )
         raise Refused(
-            f"another rollback holds lease {view.obj['metadata']['name']}: {view.holder} "
+            f"another rollback holds lease {name}: {view.holder} "
             f"(to {view.target or '?'}, renewed {age:.0f}s ago)",
-            hint="Two rollbacks never run at once. Wait for it to finish, or re-run after it stopped.",
+            hint=hint,
         )
     if view.target and view.target != target_version and not force_unlock:
         raise Refused(
-            f"an unfinished rollback to {view.target} left lease {view.obj['metadata']['name']} "
+            f"an unfinished rollback to {view.target} left lease {name} "
             f"(last holder {view.holder or 'released'})",
             hint=f"Re-run with --to {view.target} to finish it, or --force-unlock to abandon it.",
         )
@@ -127,6 +152,7 @@ class Keeper:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.lost: str | None = None
+        self.taken = False  # this run created or took over the lease: the cluster has changed
 
     # -- taking it --------------------------------------------------------------------------
     def acquire(
@@ -141,6 +167,7 @@ class Keeper:
             body = self._body(at, state)
             try:
                 self._obj = kube.create(self.t, body)
+                self.taken = True
                 return False
             except kube.Conflict:
                 existing = read(self.t, self.release)  # somebody created it between our read and create
@@ -157,6 +184,7 @@ class Keeper:
         obj["spec"]["leaseTransitions"] = int(obj["spec"].get("leaseTransitions") or 0) + 1
         try:  # the resourceVersion we read makes this fail if another resumer won first
             self._obj = kube.replace(self.t, obj)
+            self.taken = True
         except kube.Conflict:
             raise Refused(
                 "another run took over the lock at the same moment; it proceeds, this one stops"
@@ -203,6 +231,8 @@ class Keeper:
             try:
                 self._update(lambda obj: None)
                 renewed = time.monotonic()
+            except KeyboardInterrupt:  # a signal: the main thread releases the lease
+                return
             except kube.Conflict as e:  # somebody else wrote the lease: it is not ours any more
                 self.lost = str(e)
                 return
@@ -239,15 +269,26 @@ class Keeper:
         if self._thread and self._thread is not threading.current_thread():
             self._thread.join(timeout=RENEW_EVERY)
 
-    def release_for_resume(self) -> None:
-        """Failure or Ctrl-C: keep the lease (the rollback is unfinished) but let a re-run take it at once."""
+    def release_for_resume(self) -> str:
+        """Failure or a signal: keep the lease (the rollback is unfinished) but let a re-run take it at
+        once. Returns what the lock looks like now, for the operator."""
         self._stop_renewing()
-        if self._obj is None or self.lost:
-            return
+        name = lease_name(self.release)
+        if self._obj is None:
+            return "not taken"
+        if self.lost:
+            return f"lease {name} was lost while running ({self.lost})"
         try:
             self._update(lambda obj: obj["spec"].update(holderIdentity=""))
-        except Exception:  # noqa: BLE001 - best effort; an unrenewed lease expires by itself
-            pass
+        except Exception as e:  # noqa: BLE001 - an unrenewed lease expires by itself
+            expiry = expires_at(LeaseView(self._obj))
+            when = f"at {micro_time(expiry)[:19]}Z" if expiry else f"within {DURATION}s"
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            return (
+                f"lease {name} still names this run ({first}); it expires {when}, "
+                "or re-run with --force-unlock"
+            )
+        return f"lease {name} released: a re-run takes it over at once and resumes"
 
     def delete(self) -> None:
         self._stop_renewing()

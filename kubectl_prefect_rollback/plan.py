@@ -104,7 +104,7 @@ def build(t: Target, opts: Options) -> Plan:
     # a local chart is read now: a broken --chart is a usage error before any process starts
     chart_meta = charts.read_local_chart_yaml(chart) if helm.is_local(chart) else None
     rel = release.resolve(t, opts.release)
-    release.refuse_pending(rel)
+    release.refuse_pending(t, rel, to)  # our own interrupted upgrade passes: the chart step repairs it
     # A re-run of a rollback that finished: the release runs our own upgrade to the target.
     finished = (
         not opts.force

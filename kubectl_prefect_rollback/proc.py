@@ -9,6 +9,7 @@ import contextlib
 import logging
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import threading
@@ -17,6 +18,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kubectl_prefect_rollback import children, interrupt
+from kubectl_prefect_rollback.children import HELM, READ, WRITE  # noqa: F401  (callers name modes via proc)
 from kubectl_prefect_rollback.redact import argv as redact_argv
 from kubectl_prefect_rollback.redact import text as redact_text
 
@@ -40,8 +43,7 @@ class CommandError(RuntimeError):
     def __str__(self) -> str:
         detail = self.stderr.strip() or "(no stderr)"
         # a script argument (the listing script is 30 lines) would bury the stderr: show its first line
-        argv = [a.split("\n", 1)[0] + " …" if "\n" in a else a for a in redact_argv(self.cmd)]
-        return f"`{shlex.join(argv)}` exited {self.returncode}: {detail}"
+        return f"`{shlex.join(_short_argv(self.cmd))}` exited {self.returncode}: {detail}"
 
 
 @dataclass
@@ -102,8 +104,12 @@ def gather(*calls: Callable[[], Any]) -> list[Any]:
         return [c() for c in calls]
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+    with interrupt.busy(), ThreadPoolExecutor(max_workers=len(calls)) as pool:
         futures = [pool.submit(c) for c in calls]
+    # a signal stops every worker at its next call: report that, not a worker's secondary error
+    for f in futures:
+        if isinstance(f.exception(), interrupt.Stopped):
+            raise f.exception()  # type: ignore[misc]
     return [f.result() for f in futures]
 
 
@@ -111,35 +117,87 @@ def _echo(cmd: Sequence[str], stdin_note: str = "") -> None:
     log.debug("$ %s%s", shlex.join(redact_argv(cmd)), stdin_note)
 
 
-def run(*cmd: str, stdin: str | None = None, timeout: float | None = None) -> str:
-    """Run argv and return stdout; raise CommandError on a non-zero exit or a missing binary."""
+@dataclass
+class Limits:
+    """Bounds for calls that carry no step timeout of their own (set once per invocation)."""
+
+    request: float = 30.0  # --request-timeout: every non-waiting kubectl/helm call
+    probe: float = 300.0  # --probe-timeout: a probe pod, and the execs that read a server's chains
+
+
+limits = Limits()
+GRACE = 5.0  # beyond kubectl's own --request-timeout before we stop the child ourselves
+
+
+class CommandTimeout(CommandError):
+    """A child ran past its bound and was stopped; the message names the command and the bound."""
+
+    def __init__(self, cmd: Sequence[str], seconds: float, bound: str) -> None:
+        super().__init__(cmd, 124, f"did not finish within {_secs(seconds)} ({bound}); stopped it")
+        self.seconds, self.bound = seconds, bound
+
+    def __str__(self) -> str:
+        return f"`{shlex.join(_short_argv(self.cmd))}` {self.stderr}"
+
+
+def _secs(seconds: float) -> str:
+    return f"{seconds:g}s" if seconds < 120 else f"{seconds / 60:g}m"
+
+
+def _short_argv(cmd: Sequence[str]) -> list[str]:
+    return [a.split("\n", 1)[0] + " …" if "\n" in a else a for a in redact_argv(cmd)]
+
+
+def run(
+    *cmd: str,
+    stdin: str | None = None,
+    timeout: float | None = None,
+    bound: str = "",
+    mode: str = READ,
+) -> str:
+    """Run argv and return stdout; raise CommandError on a non-zero exit or a missing binary.
+
+    Every child is bounded: by `timeout` (a step's, named by `bound`) or by --request-timeout plus a
+    grace. It runs in its own session, so a terminal's Ctrl-C reaches only us. After a signal a READ is
+    stopped at once, a WRITE finishes, and HELM gets the signal forwarded and children.HELM_STOP_GRACE to
+    record its release as failed; then Stopped is raised."""
+    interrupt.check()
     _echo(cmd, " < (stdin, not shown)" if stdin is not None else "")
     stats.spawns += 1
-    try:
-        proc = subprocess.run(
-            cmd,
-            input=stdin,
-            stdin=None if stdin is not None else subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            env=child_env(),
-            timeout=timeout,
-        )
-    except FileNotFoundError:
-        raise CommandError(cmd, 127, f"{cmd[0]}: not found on PATH") from None
-    except PermissionError:
-        raise CommandError(cmd, 126, f"{cmd[0]}: not executable") from None
-    except subprocess.TimeoutExpired as e:
-        raise CommandError(cmd, 124, f"timed out after {e.timeout:g}s") from None
-    if proc.returncode:
-        raise CommandError(cmd, proc.returncode, proc.stderr, proc.stdout)
-    return proc.stdout
+    if timeout is None:
+        timeout, bound = limits.request + GRACE, bound or f"--request-timeout {_secs(limits.request)}"
+    with interrupt.busy():
+        try:
+            p = subprocess.Popen(
+                cmd,
+                stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                errors="replace",
+                env=child_env(),
+                start_new_session=True,
+            )
+        except FileNotFoundError:
+            raise CommandError(cmd, 127, f"{cmd[0]}: not found on PATH") from None
+        except PermissionError:
+            raise CommandError(cmd, 126, f"{cmd[0]}: not executable") from None
+        with children.running(p, mode):
+            out, err, signalled, timed_out = children.wait(p, stdin, timeout, mode)
+    if timed_out:
+        raise CommandTimeout(cmd, timeout, bound)
+    if signalled and (p.returncode or mode == READ):
+        raise interrupt.Stopped(interrupt.received() or signal.SIGINT)
+    if p.returncode:
+        raise CommandError(cmd, p.returncode, err, out)
+    return out
 
 
 class Stream:
     """A running child whose merged stdout+stderr is read line by line (only for shown logs)."""
 
     def __init__(self, cmd: Sequence[str]) -> None:
+        interrupt.check()
         self.cmd = tuple(cmd)
         _echo(self.cmd)
         stats.spawns += 1
@@ -152,9 +210,11 @@ class Stream:
                 text=True,
                 errors="replace",
                 env=child_env(),
+                start_new_session=True,
             )
         except FileNotFoundError:
             raise CommandError(self.cmd, 127, f"{self.cmd[0]}: not found on PATH") from None
+        children.register(self._p, READ)
 
     def lines(self) -> Iterator[str]:
         assert self._p.stdout is not None
@@ -162,12 +222,11 @@ class Stream:
             yield line.rstrip("\n")
 
     def wait(self) -> int:
-        return self._p.wait()
+        code = self._p.wait()
+        children.unregister(self._p)
+        return code
 
     def stop(self) -> None:
         if self._p.poll() is None:
-            self._p.terminate()
-            try:
-                self._p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._p.kill()
+            children.stop_group(self._p)
+        children.unregister(self._p)

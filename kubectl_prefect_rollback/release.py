@@ -38,12 +38,41 @@ def resolve(t: Target, name: str | None) -> Release:
     return rel
 
 
-def refuse_pending(rel: Release) -> None:
-    if rel.pending:
+def refuse_pending(t: Target, rel: Release, to: str | None = None) -> None:
+    """A pending-* release is refused unless it is our own interrupted upgrade to `to`, which the
+    chart step then waits for (helm may still run it) or repairs."""
+    if not rel.pending:
+        return
+    from kubectl_prefect_rollback import lock
+
+    why_not = not_ours(lock.read(t, rel.name), rel, to)
+    if why_not:
         raise Refused(
-            f"release {rel.name} is {rel.status}: another helm operation is in progress or died half way",
+            f"release {rel.name} is {rel.status} at revision {rel.revision}: another helm operation is in "
+            f"progress or died half way ({why_not})",
             hint="Its state cannot be trusted. Finish or repair it first (see `helm history`), then re-run.",
         )
+
+
+def not_ours(lease: Any, rel: Release, to: str | None) -> str:
+    """Why this pending release is not our own upgrade to the target ("" when it is).
+
+    Ours means: the lock lease says this rollback's chart step started (it records that before
+    starting helm, with the revision the release had then), the pending revision is newer than that
+    one, it is a pending-upgrade, and it runs the target chart version. helm writes the pending record
+    with the description "Preparing upgrade", so the description cannot tell."""
+    chart = lease.state("chart") if lease is not None else None
+    if not chart:
+        return "no unfinished rollback of ours started a helm upgrade"
+    if to is not None and lease.target != to:
+        return f"the unfinished rollback goes to {lease.target}, not {to}"
+    if rel.status != "pending-upgrade":
+        return f"we only run upgrades, this is {rel.status}"
+    if rel.revision <= int(chart.get("after-revision") or 0):
+        return f"our upgrade started after revision {chart.get('after-revision')}"
+    if rel.version != chart.get("version"):
+        return f"it runs chart {rel.version}, our upgrade went to {chart.get('version')}"
+    return ""
 
 
 def _known(releases: Iterable[Release]) -> str:

@@ -95,6 +95,7 @@ def continues(lease: lock.LeaseView, history: list[Release], to: str) -> bool:
         )
     later = [h for h in history if h.revision > start]
     return all(
-        h.version == to and (h.description.startswith("prefect-rollback:") or h.status == "failed")
+        h.version == to
+        and (h.description.startswith("prefect-rollback:") or h.status == "failed" or h.pending)
         for h in later
     )

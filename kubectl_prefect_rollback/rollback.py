@@ -4,14 +4,27 @@ so re-running the same command after any failure resumes where it stopped."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubectl_prefect_rollback import downgrade, helm, kube, lock, proc, records, redact
+from kubectl_prefect_rollback import (
+    children,
+    downgrade,
+    heads,
+    helm,
+    interrupt,
+    kube,
+    lock,
+    pending,
+    proc,
+    records,
+    redact,
+)
 from kubectl_prefect_rollback.downgrade import JobState
-from kubectl_prefect_rollback.errors import DowngradeFailed, HelmUpgradeFailed, RollbackError
+from kubectl_prefect_rollback.errors import DowngradeFailed, HelmUpgradeFailed, RollbackError, VerifyFailed
 from kubectl_prefect_rollback.output import Output, duration
 from kubectl_prefect_rollback.plan import Plan
 from kubectl_prefect_rollback.target import Target
@@ -26,6 +39,7 @@ class RunOptions:
     scale_down: bool = True
     job_timeout: float = 3600.0
     ready_timeout: float = 600.0
+    helm_timeout: float = 600.0
 
 
 @dataclass
@@ -45,6 +59,7 @@ class Run:
     keeper: lock.Keeper | None = None
     steps: list[StepResult] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
+    lock_state: str = ""  # after a failure: what the lock looks like now
 
     def step(self, name: str, fn: Callable[[], tuple[str, str]]) -> None:
         """Run one step; fn returns (status, detail) where status is "done" or "skipped"."""
@@ -81,6 +96,8 @@ class Run:
 
 
 def _short(e: BaseException) -> str:
+    if isinstance(e, interrupt.Stopped):
+        return f"interrupted by {e}"
     if isinstance(e, KeyboardInterrupt):
         return "interrupted"
     return str(e).splitlines()[0][:300] if str(e) else type(e).__name__
@@ -97,9 +114,13 @@ def execute(run: Run, existing: lock.LeaseView | None) -> Run:
         run.step("verify", lambda: _verify(run))
         run.step("unlock", lambda: _unlock(run))
     except BaseException:
-        run.keeper.release_for_resume()
+        with interrupt.cleanup():  # after a signal too: the lease must be free for an immediate re-run
+            run.lock_state = run.keeper.release_for_resume()
         raise
     return run
+
+
+STEPS = ("lock", "record", "scale-down", "downgrade", "chart", "verify", "unlock")
 
 
 def _lock(run: Run, existing: lock.LeaseView | None) -> tuple[str, str]:
@@ -116,10 +137,15 @@ def _lock(run: Run, existing: lock.LeaseView | None) -> tuple[str, str]:
         existing, force_unlock=run.opts.force_unlock, state=state, resume=run.plan.resumed
     )
     run.keeper.start_renewing()
-    return (
-        "done",
-        f"lock {'taken over from an unfinished run' if took_over else 'taken'}: lease {p.lock_name}",
-    )
+    detail = f"lock {'taken over from an unfinished run' if took_over else 'taken'}: lease {p.lock_name}"
+    try:  # probe pods of ours left by earlier runs hold copies of the migration env
+        gone = heads.clean_leftover_probes(run.t)
+    except proc.CommandError as e:
+        run.out.warn(f"could not look for leftover probe pods: {str(e).splitlines()[0]}")
+        gone = []
+    if gone:
+        detail += f"; deleted leftover probe pod(s) {', '.join(gone)}"
+    return "done", detail
 
 
 def _record(run: Run) -> tuple[str, str]:
@@ -162,7 +188,7 @@ def _wait_scaled_down(run: Run, names: list[str], timeout: float = 300) -> None:
             return
         if time.monotonic() > deadline:
             raise RollbackError(f"deployments still have pods after {timeout:.0f}s: {', '.join(left)}")
-        time.sleep(POLL)
+        interrupt.sleep(POLL)
 
 
 def _chart_done(run: Run) -> bool:
@@ -242,13 +268,35 @@ def _chart(run: Run) -> tuple[str, str]:
     if _chart_done(run):
         _restore_replicas(run)  # an earlier run may have stopped between the upgrade and the restore
         return "skipped", f"release already deployed at {p.release.chart} {p.to_version}"
+    after = p.release.revision
+    if p.release.pending:  # plan let it through: our own interrupted upgrade to the target
+        now = pending.settle(run.t, p.release, run.keeper.state("chart") or {}, run.out)
+        if now.status == "deployed" and now.version == p.to_version:
+            _restore_replicas(run)
+            return "done", f"the interrupted run's helm upgrade to {p.release.chart} {p.to_version} finished"
+        after = now.revision
+    # Before helm starts: a re-run that finds the release pending-upgrade knows the upgrade was ours and
+    # until when helm may still be running it (the helm child of a SIGKILLed run goes on).
+    run.keeper.save("chart", pending.record(after, p.to_version, run.opts.helm_timeout + helm.UPGRADE_GRACE))
     run.out.progress(
         "helm upgrade to "
         + f"{p.release.chart} {p.to_version}"
         + (" (waiting for pods)" if "--wait" in p.helm_argv else "")
     )
     try:
-        helm.upgrade(p.helm_argv, values=p.values)
+        helm.upgrade(p.helm_argv, values=p.values, timeout=run.opts.helm_timeout)
+    except interrupt.Stopped:
+        if children.helm_stopped_after is not None:
+            run.out.progress(
+                f"helm stopped {children.helm_stopped_after:.1f}s after the signal was forwarded to it"
+            )
+        raise
+    except proc.CommandTimeout as e:
+        raise RollbackError(
+            str(e),
+            hint="helm was told to stop (it records the release as failed). Look at `helm history` and "
+            "the pods, then re-run the same command: the downgrade is skipped.",
+        ) from None
     except proc.CommandError as e:
         raise HelmUpgradeFailed(
             f"helm upgrade failed: {e.stderr.strip() or e}",
@@ -273,7 +321,12 @@ def _restore_replicas(run: Run) -> None:
 def _verify(run: Run) -> tuple[str, str]:
     from kubectl_prefect_rollback import verify
 
-    return "done", verify.verify(run.t, run.plan, timeout=run.opts.ready_timeout)
+    try:
+        return "done", verify.verify(run.t, run.plan, timeout=run.opts.ready_timeout)
+    except VerifyFailed:
+        raise
+    except (RollbackError, proc.CommandError) as e:  # a failure while verifying is a verify failure (6)
+        raise VerifyFailed(f"verify: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
 
 
 def _unlock(run: Run) -> tuple[str, str]:
@@ -282,9 +335,10 @@ def _unlock(run: Run) -> tuple[str, str]:
 
 
 def write_report(path: str, report: dict[str, Any]) -> None:
-    try:
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump(redact.doc(report), f, indent=2)  # step details quote errors
-            f.write("\n")
-    except OSError as e:
-        raise RollbackError(f"cannot write report {path}: {e}") from None
+    """The report may name secrets' places and holds the run's facts: 0600, also over an older file.
+    Raises OSError; the caller warns and keeps the rollback's own exit code."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        os.fchmod(f.fileno(), 0o600)
+        json.dump(redact.doc(report), f, indent=2)  # step details quote errors
+        f.write("\n")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from kubectl_prefect_rollback import heads, helm, kube, proc
+from kubectl_prefect_rollback import heads, helm, interrupt, kube, proc
 from kubectl_prefect_rollback.errors import VerifyFailed
 from kubectl_prefect_rollback.plan import Plan
 from kubectl_prefect_rollback.target import Target
@@ -63,7 +63,7 @@ def _wait_ready_server(t: Target, plan: Plan, timeout: float, first: tuple | Non
                 hint="Look at `kubectl get pods` and the server logs: an older server fails to start "
                 "when its database is ahead of it.",
             )
-        time.sleep(POLL)
+        interrupt.sleep(POLL)
 
 
 def verify(t: Target, plan: Plan, *, timeout: float) -> str:
@@ -72,9 +72,12 @@ def verify(t: Target, plan: Plan, *, timeout: float) -> str:
     if rel is None or rel.status != "deployed" or rel.version != plan.to_version:
         got = f"{rel.status} at {rel.version}" if rel else "missing"
         raise VerifyFailed(f"release {plan.release.name} is {got}, expected deployed at {plan.to_version}")
+    deadline = time.monotonic() + timeout
     with proc.waiting():
         server = _wait_ready_server(t, plan, timeout, first)
-    got = heads.heads_of(heads.read_chains(t, server).chains)
+    left = max(deadline - time.monotonic(), proc.limits.request)
+    listing = heads.read_chains(t, server, timeout=left, bound=f"--verify-timeout {timeout:g}s")
+    got = heads.heads_of(listing.chains)
     want = plan.heads("target")
     wrong = [f"{db} {got[db]} (want {want[db]})" for db in want if got.get(db) != want[db]]
     if wrong:

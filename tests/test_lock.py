@@ -4,6 +4,7 @@ lease of the same target, refuse another target unless --force-unlock, and a sta
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 
@@ -145,3 +146,28 @@ def test_stale_unfinished_rollback_is_refused_then_restarted_with_force_unlock(f
     assert fresh.exit_code == 0, fresh.stderr
     assert any(c["argv"][0] == "apply" for c in fake.calls("kubectl")), "the downgrade runs again"
     assert "skipping: downgrade already finished" not in fresh.stderr
+
+
+def test_lease_whose_holder_stopped_renewing_says_when_it_expires_and_force_unlock_takes_it(fake) -> None:
+    put_lease(fake, holder="ci@runner/dead0001", target="1.2.0", age=20)
+    view = lock.read(T, "customer-managed")
+    with pytest.raises(Refused) as e:
+        lock.Keeper(T, "customer-managed", "1.2.0").acquire(view, force_unlock=False, state={})
+    hint = e.value.hint or ""
+    assert "has not renewed it for 20s (it renews every 10s): it may have died" in hint
+    assert re.search(r"It expires at \S+Z \(in \d+s\); a re-run then takes it over", hint)
+    assert "--force-unlock takes it now" in hint
+    keeper = lock.Keeper(T, "customer-managed", "1.2.0")
+    assert keeper.acquire(view, force_unlock=True, state={}) is True
+    assert fake.obj("lease", NAME)["spec"]["holderIdentity"] == keeper.identity
+
+
+def test_release_for_resume_says_what_the_lock_looks_like(fake) -> None:
+    keeper = lock.Keeper(T, "customer-managed", "1.2.0")
+    keeper.acquire(None, force_unlock=False, state={})
+    fake.fail("kubectl", r"^replace ", stderr="Unable to connect to the server")
+    said = keeper.release_for_resume()
+    assert said.startswith(f"lease {NAME} still names this run (")
+    assert "it expires at " in said and "--force-unlock" in said
+    fake.clear_failures()
+    assert keeper.release_for_resume() == f"lease {NAME} released: a re-run takes it over at once and resumes"

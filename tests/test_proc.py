@@ -110,3 +110,38 @@ def test_fakes_see_the_restored_path(fake, monkeypatch) -> None:
     assert fake.cli("history").exit_code == 0
     assert all(c["env"].get("LD_LIBRARY_PATH") == "/usr/lib/aws" for c in fake.calls())
     assert all("LD_LIBRARY_PATH_ORIG" not in c["env"] for c in fake.calls())
+
+
+# --- bounds: a hung child becomes an error naming the command and the bound ---------------------------
+
+
+def test_hung_read_is_stopped_at_its_bound_naming_it(tmp_path, monkeypatch) -> None:
+    import time
+
+    monkeypatch.setattr(proc, "limits", proc.Limits(request=0.5))
+    monkeypatch.setattr(proc, "GRACE", 0.5)
+    t0 = time.monotonic()
+    with pytest.raises(proc.CommandTimeout) as e:
+        proc.run("sleep", "30")
+    assert time.monotonic() - t0 < 5
+    assert str(e.value) == "`sleep 30` did not finish within 1s (--request-timeout 0.5s); stopped it"
+    assert e.value.returncode == 124
+
+
+def test_step_timeout_names_its_flag(tmp_path) -> None:
+    with pytest.raises(proc.CommandTimeout) as e:
+        proc.run("sleep", "30", timeout=0.5, bound="--probe-timeout 0.5s", mode=proc.WRITE)
+    assert "did not finish within 0.5s (--probe-timeout 0.5s)" in str(e.value)
+
+
+def test_child_runs_in_its_own_session_so_a_terminal_ctrl_c_misses_it() -> None:
+    import os
+
+    out = proc.run(sys.executable, "-c", "import os; print(os.getsid(0))")
+    assert int(out) != os.getsid(0)
+
+
+def test_stdin_reaches_a_child_that_takes_a_while() -> None:
+    """The wait loop polls for signals; the data on stdin is handed over once, whole."""
+    script = "import sys, time; time.sleep(0.3); print(len(sys.stdin.read()))"
+    assert proc.run(sys.executable, "-c", script, stdin="x" * 200_000).strip() == "200000"

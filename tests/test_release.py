@@ -45,3 +45,44 @@ def test_gitops_owner() -> None:
 def test_pending() -> None:
     assert rel(6, "1.2.0", "pending-upgrade").pending
     assert not rel(6, "1.2.0", "failed").pending
+
+
+class _Lease:
+    """A LeaseView stand-in: target version and the chart record our chart step writes."""
+
+    def __init__(self, target: str, chart: dict | None) -> None:
+        self.target, self._chart = target, chart
+
+    def state(self, key: str):
+        return self._chart if key == "chart" else None
+
+
+OURS = {"after-revision": 3, "version": "1.2.0", "started": "2026-01-01T00:00:00.0Z"}
+
+
+def test_pending_decision_table() -> None:
+    """ours -> "" (the chart step waits or repairs); anything else -> the reason it is refused."""
+    pending = rel(4, "1.2.0", "pending-upgrade")
+    assert release.not_ours(_Lease("1.2.0", OURS), pending, "1.2.0") == ""
+    cases = {
+        "no lease": (None, pending, "no unfinished rollback of ours"),
+        "lease, chart step never started": (_Lease("1.2.0", None), pending, "no unfinished rollback of ours"),
+        "lease to another version": (_Lease("1.1.0", OURS), pending, "goes to 1.1.0"),
+        "pending-rollback (we never roll back)": (
+            _Lease("1.2.0", OURS),
+            rel(4, "1.2.0", "pending-rollback"),
+            "we only run upgrades",
+        ),
+        "pending revision older than our start": (
+            _Lease("1.2.0", OURS),
+            rel(3, "1.2.0", "pending-upgrade"),
+            "started after revision 3",
+        ),
+        "pending at another chart version": (
+            _Lease("1.2.0", OURS),
+            rel(4, "1.3.1", "pending-upgrade"),
+            "runs chart 1.3.1",
+        ),
+    }
+    for name, (lease, r, why) in cases.items():
+        assert why in release.not_ours(lease, r, "1.2.0"), name

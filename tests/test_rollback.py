@@ -4,21 +4,19 @@ failure at each step, Ctrl-C, and the JSON report."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import time
 from collections import Counter
 
 import pytest
 
 from kubectl_prefect_rollback import migrations
-from tests.fakes.fixture import ENTRY
 from tests.fakes.listings import listing_path
 
 NS = ("--namespace", "customer-managed")
+KNS = (*NS, "--request-timeout", "30s")  # every kubectl call but exec is one bounded request
 JOB = "customer-managed-downgrade-to-1-2-0"
 LEASE = "customer-managed-prefect-rollback"
+PROBES = "app.kubernetes.io/managed-by=kubectl-prefect-rollback,prefect-rollback/role=probe"
 RECORDS = "customer-managed-prefect-rollback-revisions"
 DESCRIPTION = "prefect-rollback: 1.3.0 -> 1.2.0; nebula 9c1e02b7d4aa, orion 5be81c0d2f34, events 3b5402bd348f"
 SECRET = "s3cr3t-values-password"  # in the values of revision 2, the last that ran 1.2.0
@@ -82,46 +80,49 @@ EXPECTED = [
         "10m",
     ],
     H + ["version", "--template", "{{.Version}}"],  # helm 3 here: no server-side apply question
-    K + ["get", *NS, "lease", LEASE, *GET],
-    K + ["get", *NS, "lease", LEASE, *GET],
-    K + ["get", *NS, "configmap", RECORDS, *GET],
-    K + ["get", *NS, "configmap", RECORDS, *GET],
-    K + ["get", *NS, "pods", "--output", "json"],
-    K + ["get", *NS, "deployments", "--output", "json"],
-    K + ["get", *NS, "deployments", "--output", "json"],
-    K + ["get", *NS, "deployments", "--output", "json"],
-    K + ["get", *NS, "deployments,pods", "--output", "json"],
+    K + ["get", *KNS, "lease", LEASE, *GET],
+    K + ["get", *KNS, "lease", LEASE, *GET],
+    K + ["get", *KNS, "configmap", RECORDS, *GET],
+    K + ["get", *KNS, "configmap", RECORDS, *GET],
+    K + ["get", *KNS, "pods", "--output", "json"],
+    K + ["get", *KNS, "deployments", "--output", "json"],
+    K + ["get", *KNS, "deployments", "--output", "json"],
+    K + ["get", *KNS, "deployments", "--output", "json"],
+    K + ["get", *KNS, "deployments,pods", "--output", "json"],
     K + ["exec", *NS, "<server-pod>", "--container", "server", "--", "sh", "-c", "<listing-script>"],
     K + ["exec", *NS, "<server-pod>", "--container", "server", "--", "sh", "-c", "<listing-script>"],
     K + ["exec", *NS, "<server-pod>", "--container", "server", "--", "sh", "-c", HELP],
-    K + ["create", *NS, *WRITE],
-    K + ["create", *NS, *WRITE],
-    K + ["create", *NS, *WRITE],  # probe, lease, records
-    K + ["get", *NS, "pod", "<probe-pod>", *GET],
-    K + ["logs", *NS, "<probe-pod>", "--container", "probe"],
-    K + ["delete", *NS, "pod", "<probe-pod>", "--ignore-not-found", "--wait=false"],
-    K + ["scale", *NS, "deployment/customer-managed-server", "--replicas=0"],
-    K + ["scale", *NS, "deployment/customer-managed-ui", "--replicas=0"],
-    K + ["get", *NS, "job", JOB, *GET],
-    K + ["apply", *NS, *WRITE],
-    K + ["get", *NS, "pods", "--selector", f"job-name={JOB}", "--output", "json"],
-    K + ["logs", *NS, POD, "--container", "nebula", "--follow"],
+    K + ["create", *KNS, *WRITE],
+    K + ["create", *KNS, *WRITE],
+    K + ["create", *KNS, *WRITE],  # probe, lease, records
+    K + ["get", *KNS, "pod", "<probe-pod>", *GET],
+    K + ["logs", *KNS, "<probe-pod>", "--container", "probe"],
+    K + ["delete", *KNS, "pod", "<probe-pod>", "--ignore-not-found", "--wait=false"],
+    K + ["scale", *KNS, "deployment/customer-managed-server", "--replicas=0"],
+    K + ["scale", *KNS, "deployment/customer-managed-ui", "--replicas=0"],
+    K + ["get", *KNS, "job", JOB, *GET],
+    K + ["apply", *KNS, *WRITE],
+    K + ["get", *KNS, "pods", "--selector", f"job-name={JOB}", "--output", "json"],
+    K + ["logs", *NS, POD, "--container", "nebula", "--follow"],  # streams: bounded by --timeout
     K + ["logs", *NS, POD, "--container", "orion", "--follow"],
-    K + ["get", *NS, "pod", POD, *GET],
-    K + ["replace", *NS, *WRITE],  # the lease: "downgrade done"
-    K + ["scale", *NS, "deployment/customer-managed-server", "--replicas=3"],
-    K + ["scale", *NS, "deployment/customer-managed-ui", "--replicas=2"],
-    K + ["delete", *NS, "lease", LEASE, "--ignore-not-found", "--wait=true"],
+    K + ["get", *KNS, "pod", POD, *GET],
+    K + ["replace", *KNS, *WRITE],  # the lease: "downgrade done"
+    K + ["replace", *KNS, *WRITE],  # the lease: "chart step started", before helm starts
+    K + ["scale", *KNS, "deployment/customer-managed-server", "--replicas=3"],
+    K + ["scale", *KNS, "deployment/customer-managed-ui", "--replicas=2"],
+    K + ["delete", *KNS, "lease", LEASE, "--ignore-not-found", "--wait=true", "--timeout=30s"],
+    # after the lock: probe pods of ours left by earlier runs
+    K + ["get", *KNS, "pods", "--selector", PROBES, "--output", "json"],
 ]
 STEP_ORDER = [  # each step's characteristic call, in the order the steps must run
     H + LIST,
-    K + ["create", *NS, *WRITE],
-    K + ["scale", *NS, "deployment/customer-managed-server", "--replicas=0"],
-    K + ["apply", *NS, *WRITE],
+    K + ["create", *KNS, *WRITE],
+    K + ["scale", *KNS, "deployment/customer-managed-server", "--replicas=0"],
+    K + ["apply", *KNS, *WRITE],
     H + ["upgrade", "--install"],
-    K + ["scale", *NS, "deployment/customer-managed-server", "--replicas=3"],
-    K + ["get", *NS, "deployments,pods", "--output", "json"],
-    K + ["delete", *NS, "lease", LEASE],
+    K + ["scale", *KNS, "deployment/customer-managed-server", "--replicas=3"],
+    K + ["get", *KNS, "deployments,pods", "--output", "json"],
+    K + ["delete", *KNS, "lease", LEASE],
 ]
 
 
@@ -332,7 +333,7 @@ def test_downgrade_failure_exit_4_then_retry(fake) -> None:
     )
     result = finish(fake, "--retry")
     deletes = [c["argv"] for c in fake.calls("kubectl") if c["argv"][0] == "delete"]
-    assert deletes[0][3:5] == ["job", JOB]
+    assert deletes[0][5:7] == ["job", JOB]
     assert "skipping: deployments already scaled down" in result.stderr
 
 
@@ -382,50 +383,6 @@ def test_resume_after_scale_down_needs_no_server(fake) -> None:
     assert not any(c.get("stdin_kind") == "Pod" for c in fake.calls("kubectl"))  # no probe pod
 
 
-def test_interrupt_leaves_job_and_lease(fake) -> None:
-    """Ctrl-C while the downgrade runs: exit 130, the Job keeps running, the lease stays for a re-run."""
-    with fake.edit() as st:
-        st["job"]["running"] = True
-    proc = subprocess.Popen(
-        [str(ENTRY), "rollback", "--to", "1.2.0", "--yes"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=os.environ.copy(),
-    )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not any("--follow" in c["argv"] for c in fake.calls("kubectl")):
-        time.sleep(0.05)
-    time.sleep(0.3)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=20)
-    assert proc.returncode == 130, err
-    assert "Interrupted." in err and f"job/{JOB} keeps running" in err
-    assert f"kubectl delete job {JOB} -n customer-managed" in err
-    assert "Traceback" not in err
-    assert fake.obj("job", JOB) is not None
-    lease = fake.obj("lease", LEASE)
-    assert lease is not None and lease["spec"]["holderIdentity"] == ""
-    # the re-run attaches to the running Job instead of creating another
-    with fake.edit() as st:
-        st["job"]["running"] = False
-        pod = next(o for k, o in st["objects"].items() if k.startswith(f"customer-managed/pod/{JOB}"))
-        pod["status"] = {
-            "phase": "Succeeded",
-            "containerStatuses": [
-                {"name": c, "state": {"terminated": {"exitCode": 0}}} for c in ("nebula", "orion")
-            ],
-        }
-        st["objects"][f"customer-managed/job/{JOB}"]["status"] = {
-            "conditions": [{"type": "Complete", "status": "True"}]
-        }
-    result = finish(fake)
-    assert "skipping: job/" in result.stderr
-    assert not any(
-        c["argv"][0] == "apply" and "--dry-run=server" not in c["argv"] for c in fake.calls("kubectl")
-    )
-
-
 @pytest.mark.parametrize(("method", "forced"), [("ssa", True), ("csa", False)])
 def test_helm4_server_side_release_forces_the_replicas_back(fake, method: str, forced: bool) -> None:
     """Our scale-down owns .spec.replicas; a server-side helm 4 upgrade conflicts unless forced, and
@@ -453,3 +410,147 @@ def test_terminal_confirmation_by_typing_the_release_name(fake, monkeypatch, typ
     assert changed is (code == 0)
     if code:
         assert "confirmation did not match 'customer-managed': nothing was changed" in result.stderr
+
+
+# --- bounds, reports, verify, probe pods ------------------------------------------------------------
+
+
+def test_hung_kubectl_read_becomes_exit_1_naming_command_and_timeout(fake, monkeypatch) -> None:
+    from kubectl_prefect_rollback import proc
+
+    monkeypatch.setattr(proc, "GRACE", 0.5)
+    fake.hold("kubectl", r"^get .* deployments,pods", 30)
+    result = rollback(fake, "--request-timeout", "1s")
+    assert_clean_failure(result, 6)  # it hung while verifying: a verify failure
+    assert "kubectl get --namespace customer-managed --request-timeout 1s deployments,pods" in result.stderr
+    assert "did not finish within 1.5s (--request-timeout 1s)" in result.stderr
+    resume = (
+        "Resume: kubectl-prefect_rollback rollback --to 1.2.0 --yes --request-timeout 1s -n customer-managed"
+    )
+    assert resume in result.stderr
+
+
+def test_hung_helm_upgrade_is_told_to_stop_and_exit_1_names_the_timeout(fake, monkeypatch) -> None:
+    from kubectl_prefect_rollback import children, helm
+
+    monkeypatch.setattr(helm, "UPGRADE_GRACE", 1.0)
+    monkeypatch.setattr(children, "HELM_STOP_GRACE", 5.0)
+    with fake.edit() as st:
+        st["upgrade_hold"] = 60
+    result = rollback(fake, "--helm-timeout", "1s")
+    assert_clean_failure(result, 1)
+    assert "did not finish within 2s (--helm-timeout 1s + 1s); stopped it" in result.stderr
+    assert fake.state["helm_signals"] == [15]  # SIGTERM first: helm records the release as failed
+    assert fake.state["releases"]["customer-managed/customer-managed"]["history"][-1]["status"] == "failed"
+    assert "steps done: lock, record, scale-down, downgrade; stopped in: chart" in result.stderr
+
+
+def test_hung_exec_is_bounded_by_probe_timeout(fake) -> None:
+    fake.hold("kubectl", r"^exec ", 30)
+    result = fake.cli("plan", "--to", "1.2.0", "--probe-timeout", "1s")
+    assert_clean_failure(result, 1)
+    assert (
+        "kubectl exec" in result.stderr and "did not finish within 1s (--probe-timeout 1s)" in result.stderr
+    )
+
+
+def test_report_file_is_0600_even_over_an_older_file(fake, tmp_path) -> None:
+    report = tmp_path / "report.json"
+    report.write_text("{}")
+    report.chmod(0o644)
+    assert rollback(fake, "--report", str(report)).exit_code == 0
+    assert report.stat().st_mode & 0o777 == 0o600
+    assert json.loads(report.read_text())["outcome"] == "succeeded"
+
+
+@pytest.mark.parametrize(("fail_helm", "code"), [(False, 0), (True, 5)])
+def test_unwritable_report_warns_and_keeps_the_rollbacks_exit_code(fake, tmp_path, fail_helm, code) -> None:
+    if fail_helm:
+        fake.fail("helm", r"^upgrade ", stderr="Error: UPGRADE FAILED: boom")
+    path = tmp_path / "no-such-dir" / "report.json"
+    result = rollback(fake, "--report", str(path))
+    assert result.exit_code == code, result.stderr
+    assert f"could not write report {path}: No such file or directory" in result.stderr
+
+
+def test_kubectl_failure_while_verifying_exits_6(fake) -> None:
+    fake.fail("kubectl", r"^get .* deployments,pods", stderr="Unable to connect to the server: EOF", times=99)
+    result = rollback(fake)
+    assert_clean_failure(result, 6)
+    assert "verify: `kubectl get" in result.stderr and "Unable to connect" in result.stderr
+
+
+def test_failure_after_first_change_tells_state_and_resume(fake) -> None:
+    fake.fail("kubectl", r"^scale .*customer-managed-ui.*--replicas=0", stderr="Error from server: boom")
+    result = rollback(fake)
+    assert_clean_failure(result, 1)
+    err = result.stderr
+    assert "steps done: lock, record; stopped in: scale-down; not started: downgrade, chart, verify" in err
+    assert "servers: customer-managed-server 0 replicas" in err and "customer-managed-ui 2 replicas" in err
+    assert f"databases: not downgraded yet (job/{JOB} not created)" in err
+    assert "release: customer-managed prefect-cloud 1.3.0, revision 3, deployed" in err
+    assert "lock: lease customer-managed-prefect-rollback released: a re-run takes it over at once" in err
+    assert err.rstrip().endswith(
+        "Resume: kubectl-prefect_rollback rollback --to 1.2.0 --yes -n customer-managed"
+    )
+
+
+def _probe_pod(fake, name: str, *, phase: str, age: int) -> None:
+    with fake.edit() as st:
+        st["objects"][f"customer-managed/pod/{name}"] = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": name,
+                "namespace": "customer-managed",
+                "creationTimestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - age)),
+                "labels": {
+                    "app.kubernetes.io/managed-by": "kubectl-prefect-rollback",
+                    "prefect-rollback/role": "probe",
+                },
+            },
+            "spec": {"containers": [{"name": "probe", "image": "registry.local/cloud/server:1.2.0"}]},
+            "status": {"phase": phase},
+        }
+
+
+def test_leftover_probe_pods_are_deleted_by_the_next_run_but_a_live_one_stays(fake) -> None:
+    _probe_pod(fake, "customer-managed-probe-1-2-0-old111", phase="Succeeded", age=600)
+    _probe_pod(fake, "customer-managed-probe-1-2-0-lost22", phase="Running", age=3600)
+    _probe_pod(fake, "customer-managed-probe-1-2-0-busy33", phase="Running", age=5)  # a concurrent plan's
+    result = rollback(fake)
+    assert result.exit_code == 0, result.stderr
+    gone = "customer-managed-probe-1-2-0-lost22, customer-managed-probe-1-2-0-old111"
+    assert f"deleted leftover probe pod(s) {gone}" in result.stderr
+    assert [n for n in fake.objects("pod") if "-probe-" in n] == ["customer-managed-probe-1-2-0-busy33"]
+
+
+def test_probe_pod_whose_delete_failed_is_named_then_cleaned_by_the_next_run(fake) -> None:
+    fake.fail("kubectl", r"^delete .* pod customer-managed-probe-", stderr="Unable to connect", times=2)
+    result = fake.cli("plan", "--to", "1.2.0")
+    assert result.exit_code == 0, result.stderr
+    left = [n for n in fake.objects("pod") if "-probe-" in n]
+    assert (
+        len(left) == 1
+        and f"could not delete probe pod {left[0]}: the next rollback deletes it" in result.stderr
+    )
+    with fake.edit() as st:  # some minutes later
+        st["objects"][f"customer-managed/pod/{left[0]}"]["metadata"]["creationTimestamp"] = (
+            "2026-01-01T00:00:00Z"
+        )
+    assert rollback(fake).exit_code == 0
+    assert not [n for n in fake.objects("pod") if "-probe-" in n]
+
+
+def test_unexpected_error_after_first_change_still_tells_state_and_resume(fake, monkeypatch) -> None:
+    from kubectl_prefect_rollback import rollback as rb
+
+    def broken(run):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(rb, "_record", broken)
+    result = rollback(fake)
+    assert result.exit_code != 0 and isinstance(result.exception, KeyError)
+    assert "steps done: lock; stopped in: record" in result.stderr
+    assert "Resume: kubectl-prefect_rollback rollback --to 1.2.0 --yes -n customer-managed" in result.stderr
+    assert fake.obj("lease", LEASE)["spec"]["holderIdentity"] == ""

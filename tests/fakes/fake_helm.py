@@ -115,30 +115,73 @@ def upgrade(st: dict[str, Any], ns: str, pos: list[str], opts: dict, stdin: str 
         text = stdin if f == "-" else open(f).read()
         values.update(yaml.safe_load(text or "") or {})
     rel = st["releases"].setdefault(f"{ns}/{name}", {"name": name, "chart": "prefect-cloud", "history": []})
+    if rel["history"] and rel["history"][-1]["status"].startswith("pending"):
+        raise Exit(
+            1, err="Error: UPGRADE FAILED: another operation (install/upgrade/rollback) is in progress\n"
+        )
+    rev = (rel["history"][-1]["revision"] if rel["history"] else 0) + 1
+    texts = st["charts"][version]
+    entry = {
+        "revision": rev,
+        "version": version,
+        "status": "deployed",
+        "updated": "2026-02-01 10:00:00",
+        "description": one(opts, "description") or "Upgrade complete",
+        "values": values,
+        "hooks": texts["hooks"],
+        "manifest": texts["manifest"],
+    }
+    hold = st.get("upgrade_hold")  # like `helm upgrade --wait`: pending while it waits for the pods
+    if not hold:
+        _deploy(st, ns, name, entry)
+        raise Exit(0, f'Release "{name}" has been upgraded. Happy Helming!\nREVISION: {rev}\n')
+    rel["history"].append({**entry, "status": "pending-upgrade", "description": "Preparing upgrade"})
+    st["helm_pid"] = os.getpid()
+    raise Exit(then=lambda: _wait_then_finish(ns, name, entry, float(hold), bool(st.get("upgrade_deaf"))))
+
+
+def _deploy(st: dict[str, Any], ns: str, name: str, entry: dict[str, Any]) -> None:
+    rel = st["releases"][f"{ns}/{name}"]
     for h in rel["history"]:
         if h["status"] == "deployed":
             h["status"] = "superseded"
-    rev = (rel["history"][-1]["revision"] if rel["history"] else 0) + 1
-    texts = st["charts"][version]
-    rel["history"].append(
-        {
-            "revision": rev,
-            "version": version,
-            "status": "deployed",
-            "updated": "2026-02-01 10:00:00",
-            "description": one(opts, "description") or "Upgrade complete",
-            "values": values,
-            "hooks": texts["hooks"],
-            "manifest": texts["manifest"],
-        }
-    )
+    rel["history"] = [h for h in rel["history"] if h["revision"] != entry["revision"]] + [entry]
     for role, image in st["images"].items():
         deploy = st["objects"].get(f"{ns}/deployment/{name}-{role}")
         if deploy:
-            deploy["spec"]["template"]["spec"]["containers"][0]["image"] = image.replace("@VERSION@", version)
+            deploy["spec"]["template"]["spec"]["containers"][0]["image"] = image.replace(
+                "@VERSION@", entry["version"]
+            )
             fake_kubectl.sync_pods(st, ns, deploy)
             fake_kubectl.bump(st, deploy)
-    raise Exit(0, f'Release "{name}" has been upgraded. Happy Helming!\nREVISION: {rev}\n')
+
+
+def _wait_then_finish(ns: str, name: str, entry: dict[str, Any], hold: float, deaf: bool) -> Exit:
+    """helm's signal handling (cmd/helm/upgrade.go, 3.10 to 4.x): SIGINT/SIGTERM cancel the context
+    and the release is recorded failed; anything else (SIGKILL) leaves it pending-upgrade."""
+    import signal
+    import time
+
+    from tests.fakes.state import locked
+
+    got: list[int] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN if deaf else lambda signum, frame: got.append(signum))
+    deadline = time.monotonic() + hold
+    while time.monotonic() < deadline and not got:
+        time.sleep(0.05)
+    with locked(os.environ["FAKE_STATE"]) as st:
+        rel = st["releases"][f"{ns}/{name}"]
+        if got:
+            for h in rel["history"]:
+                if h["revision"] == entry["revision"]:
+                    h["status"], h["description"] = "failed", f'Upgrade "{name}" failed: context canceled'
+            st["helm_signals"] = st.get("helm_signals", []) + got
+            return Exit(
+                1, f"Release {name} has been cancelled.\n", "Error: UPGRADE FAILED: context canceled\n"
+            )
+        _deploy(st, ns, name, entry)
+    return Exit(0, f'Release "{name}" has been upgraded. Happy Helming!\nREVISION: {entry["revision"]}\n')
 
 
 def handle(st: dict[str, Any], argv: list[str], stdin: str | None) -> None:

@@ -235,6 +235,12 @@ class Fake:
         with self.edit() as st:
             st["failures"].append(rule)
 
+    def hold(self, prog: str, match: str, seconds: float, *, nth: int = 1) -> None:
+        """The nth matching call takes `seconds` (logged at once, then it waits, then does its work),
+        so a test can send a signal while it is in flight."""
+        with self.edit() as st:
+            st["failures"].append({"prog": prog, "match": match, "nth": nth, "times": 1, "hold": seconds})
+
     def clear_failures(self) -> None:
         with self.edit() as st:
             st["failures"] = []

@@ -34,9 +34,12 @@ ENV_KEYS = (
 class Exit(Exception):
     """What a fake prints and how it exits."""
 
-    def __init__(self, code: int = 0, out: str = "", err: str = "") -> None:
+    def __init__(
+        self, code: int = 0, out: str = "", err: str = "", then: Callable[[], Exit] | None = None
+    ) -> None:
         super().__init__(code, out, err)
         self.code, self.out, self.err = code, out, err
+        self.then = then  # runs after the state lock is released (a call that takes a while)
 
 
 @contextmanager
@@ -94,6 +97,7 @@ def main(prog: str, handle: Callable[[dict[str, Any], list[str], str | None], No
     argv = sys.argv[1:]
     stdin = read_stdin()
     result = Exit()
+    hold = 0.0
     with locked(path) as st:
         call = {
             "prog": prog,
@@ -113,6 +117,11 @@ def main(prog: str, handle: Callable[[dict[str, Any], list[str], str | None], No
         with open(os.environ["FAKE_CALLS"], "a") as log:
             log.write(json.dumps(call) + "\n")
         rule = _fire(st, prog, argv)
+        if rule is not None and rule.get("hold"):  # a slow call: wait first, then do the real work
+            hold, rule = float(rule["hold"]), None
+    if hold:
+        time.sleep(hold)
+    with locked(path) as st:
         if rule is not None:
             result = Exit(rule.get("code", 1), rule.get("stdout", ""), rule.get("stderr", ""))
             delay = rule.get("sleep", 0)
@@ -124,6 +133,8 @@ def main(prog: str, handle: Callable[[dict[str, Any], list[str], str | None], No
                 result = e
     if delay:
         time.sleep(delay)
+    if result.then is not None:
+        result = result.then()
     if result.code == -1:  # a follower: print, then wait outside the lock
         sys.stdout.write(result.out)
         sys.stdout.flush()

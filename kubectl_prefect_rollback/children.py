@@ -1,0 +1,152 @@
+"""The children running now: what a signal does to each, the wait that watches for signals and the
+bound, and stopping a child with whatever it started (each leads its own session and process group)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from kubectl_prefect_rollback import interrupt
+
+READ, WRITE, HELM = "read", "write", "helm"  # on a signal: stopped / let finish / the signal forwarded
+HELM_STOP_GRACE = 60.0  # after forwarding a signal to helm: time to record the release as failed
+
+
+_live: dict[subprocess.Popen, str] = {}
+_live_lock = threading.Lock()
+
+
+def register(p: subprocess.Popen, mode: str) -> None:
+    with _live_lock:
+        _live[p] = mode
+
+
+def unregister(p: subprocess.Popen) -> None:
+    with _live_lock:
+        _live.pop(p, None)
+
+
+@contextlib.contextmanager
+def running(p: subprocess.Popen, mode: str) -> Iterator[None]:
+    register(p, mode)
+    try:
+        yield
+    finally:
+        unregister(p)
+
+
+def stop_group(p: subprocess.Popen, first: int = signal.SIGTERM, wait: float = 2.0) -> None:
+    """Stop a child and whatever it started (it leads its own process group)."""
+    for sig in (first, signal.SIGKILL):
+        try:
+            os.killpg(p.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            return
+        try:
+            p.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _abandon() -> None:
+    """A second signal: reads die with us; writes and helm keep going (they finish on their own)."""
+    with _live_lock:
+        reads = [p for p, mode in _live.items() if mode == READ]
+    for p in reads:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(p.pid, signal.SIGKILL)
+
+
+interrupt.ABANDON.append(_abandon)
+
+
+helm_stopped_after: float | None = None  # seconds from forwarding a signal to helm's exit
+
+
+def running_helm() -> list[int]:
+    with _live_lock:
+        return [p.pid for p, mode in _live.items() if mode == HELM and p.poll() is None]
+
+
+def wait(p: subprocess.Popen, stdin: str | None, timeout: float, mode: str) -> tuple[str, str, bool, bool]:
+    """(stdout, stderr, stopped by a signal, timed out): wait for the child while watching for a signal
+    and the bound. Own pipe threads, because communicate() with a timeout stops feeding stdin after its
+    first timeout."""
+    pipes = _Pipes(p, stdin)
+    deadline = time.monotonic() + timeout
+    forwarded_at: float | None = None
+    while True:
+        try:
+            p.wait(timeout=0.1)
+            out, err = pipes.collect()
+            if mode == HELM and forwarded_at is not None:
+                global helm_stopped_after
+                helm_stopped_after = time.monotonic() - forwarded_at
+            return out, err, forwarded_at is not None, False
+        except subprocess.TimeoutExpired:
+            pass
+        now = time.monotonic()
+        if interrupt.halted() and forwarded_at is None:
+            if mode == READ:
+                stop_group(p)
+                forwarded_at = now
+            elif mode == HELM:
+                # helm cancels its context on SIGINT/SIGTERM and marks the release failed; SIGHUP
+                # would kill it half way, so it gets SIGTERM for that
+                sig = signal.SIGINT if interrupt.received() == signal.SIGINT else signal.SIGTERM
+                with contextlib.suppress(ProcessLookupError):
+                    p.send_signal(sig)
+                forwarded_at = now
+        if mode == HELM and forwarded_at is not None and now - forwarded_at > HELM_STOP_GRACE:
+            stop_group(p, signal.SIGKILL)
+        if now > deadline:
+            if mode == HELM:  # let it record the failure first, like a cancelled helm
+                with contextlib.suppress(ProcessLookupError):
+                    p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(timeout=HELM_STOP_GRACE)
+                except subprocess.TimeoutExpired:
+                    pass
+            stop_group(p)
+            out, err = pipes.collect()
+            return out, err, False, True
+
+
+class _Pipes:
+    """stdin fed, stdout and stderr drained, each by a thread, so no pipe fills up and blocks the child."""
+
+    def __init__(self, p: subprocess.Popen, stdin: str | None) -> None:
+        self._out: list[str] = []
+        self._err: list[str] = []
+        self._threads = [
+            threading.Thread(target=self._drain, args=(p.stdout, self._out), daemon=True),
+            threading.Thread(target=self._drain, args=(p.stderr, self._err), daemon=True),
+        ]
+        if stdin is not None:
+            self._threads.append(threading.Thread(target=self._feed, args=(p.stdin, stdin), daemon=True))
+        for t in self._threads:
+            t.start()
+
+    @staticmethod
+    def _drain(f: Any, into: list[str]) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            into.append(f.read())
+
+    @staticmethod
+    def _feed(f: Any, data: str) -> None:
+        with contextlib.suppress(OSError, ValueError):  # BrokenPipe: the child exited without reading
+            f.write(data)
+        with contextlib.suppress(OSError, ValueError):
+            f.close()
+
+    def collect(self) -> tuple[str, str]:
+        for t in self._threads:
+            t.join(timeout=5)  # a grandchild holding the pipe open must not hang us
+        return "".join(self._out), "".join(self._err)

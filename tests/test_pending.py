@@ -1,0 +1,128 @@
+"""Our own interrupted helm upgrade: helm's record codec, and the repair against the fakes (ours ->
+repaired and upgraded again; not ours -> refused; a concurrent writer -> refused, nothing overwritten)."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import gzip
+import json
+
+from kubectl_prefect_rollback import lock, pending
+from tests.test_lock import NAME, put_lease
+
+RELEASE = "customer-managed/customer-managed"
+RECORD = "sh.helm.release.v1.customer-managed.v4"
+
+
+def test_helm_record_round_trip_for_secret_and_configmap() -> None:
+    rel = {"name": "cm", "version": 4, "info": {"status": "pending-upgrade"}, "chart": {"metadata": {}}}
+    helm_text = base64.b64encode(gzip.compress(json.dumps(rel).encode())).decode()
+    secret = {"kind": "Secret", "data": {"release": base64.b64encode(helm_text.encode()).decode()}}
+    cm = {"kind": "ConfigMap", "data": {"release": helm_text}}
+    for obj in (secret, cm):
+        assert pending.decode(obj) == rel
+        obj["data"]["release"] = pending.encode(obj, {**rel, "info": {"status": "failed"}})
+        assert pending.decode(obj)["info"]["status"] == "failed"
+
+
+def _interrupted_upgrade(fake, *, until_seconds: float, chart: dict | None = None) -> None:
+    """What a SIGKILLed run left: servers down, databases downgraded, revision 4 pending-upgrade at 1.2.0,
+    and its lease (released) saying the chart step started after revision 3."""
+    start = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=700)
+    record = chart or {
+        "started": lock.micro_time(start),
+        "until": lock.micro_time(dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=until_seconds)),
+        "after-revision": 3,
+        "version": "1.2.0",
+    }
+    heads = {
+        "from": {"nebula": "c7d2e4f6a8b0", "orion": "8d4e6f1a2b3c", "events": "3b5402bd348f"},
+        "to": {"nebula": "9c1e02b7d4aa", "orion": "5be81c0d2f34", "events": "3b5402bd348f"},
+    }
+    ann = {
+        "prefect-rollback/from-version": json.dumps("1.3.0"),
+        "prefect-rollback/from-revision": json.dumps(3),
+        "prefect-rollback/heads": json.dumps(heads),
+        "prefect-rollback/replicas": json.dumps({"customer-managed-server": 3, "customer-managed-ui": 2}),
+        "prefect-rollback/downgrade": json.dumps("done"),
+        "prefect-rollback/chart": json.dumps(record),
+    }
+    put_lease(fake, holder="", target="1.2.0", age=300, extra=ann)
+    with fake.edit() as st:
+        hist = st["releases"][RELEASE]["history"]
+        hist.append(
+            {
+                **hist[-1],
+                "revision": 4,
+                "version": "1.2.0",
+                "status": "pending-upgrade",
+                "description": "Preparing upgrade",
+            }
+        )
+        for name in ("customer-managed-server", "customer-managed-ui"):
+            d = st["objects"][f"customer-managed/deployment/{name}"]
+            d["spec"]["replicas"] = 0
+            d["status"] = {"replicas": 0}
+
+
+def test_our_pending_upgrade_past_its_time_is_marked_failed_then_upgraded(fake) -> None:
+    _interrupted_upgrade(fake, until_seconds=-5)
+    result = fake.cli("rollback", "--to", "1.2.0", "--yes")
+    assert result.exit_code == 0, result.stderr
+    assert "revision 4 marked failed" in result.stderr
+    writes = fake.state["record_writes"]
+    assert [w["status"] for w in writes] == ["failed"] and writes[0]["rec"]["info"]["status"] == "failed"
+    hist = fake.state["releases"][RELEASE]["history"]
+    assert [(h["revision"], h["status"]) for h in hist if h["revision"] > 3] == [
+        (4, "failed"),
+        (5, "deployed"),
+    ]
+    assert fake.obj("lease", NAME) is None
+    assert fake.obj("deployment", "customer-managed-server")["spec"]["replicas"] == 3
+
+
+def test_pending_upgrade_we_did_not_cause_is_refused(fake) -> None:
+    _interrupted_upgrade(fake, until_seconds=-5)
+    with fake.edit() as st:  # the lease never recorded a chart step: somebody else's helm upgrade
+        del st["objects"][f"customer-managed/lease/{NAME}"]["metadata"]["annotations"][
+            "prefect-rollback/chart"
+        ]
+    result = fake.cli("rollback", "--to", "1.2.0", "--yes")
+    assert result.exit_code == 3, result.stderr
+    assert (
+        "pending-upgrade at revision 4" in result.stderr and "no unfinished rollback of ours" in result.stderr
+    )
+    assert "record_writes" not in fake.state
+    assert not any(c["argv"][0] == "upgrade" for c in fake.calls("helm"))
+
+
+def test_our_pending_upgrade_still_in_its_time_is_waited_for_never_raced(fake, monkeypatch) -> None:
+    """Until its recorded deadline helm may still run it: we wait (here it never ends, so the wait
+    runs to the deadline) and only then repair; no second helm upgrade is started meanwhile."""
+    monkeypatch.setattr(pending, "POLL", 0.2)
+    _interrupted_upgrade(fake, until_seconds=3)
+    result = fake.cli("rollback", "--to", "1.2.0", "--yes")
+    assert result.exit_code == 0, result.stderr
+    assert "may still be running; waiting up to" in result.stderr
+    lists = [c for c in fake.calls("helm") if c["argv"][0] == "list"]
+    assert len(lists) >= 4  # it looked again and again before touching the record
+    upgrade_at = next(i for i, c in enumerate(fake.calls()) if c["argv"][0] == "upgrade")
+    replace_at = next(i for i, c in enumerate(fake.calls()) if c["argv"][0] == "get" and RECORD in c["argv"])
+    assert replace_at < upgrade_at
+
+
+def test_record_changed_meanwhile_is_refused_not_overwritten(fake) -> None:
+    _interrupted_upgrade(fake, until_seconds=-5)
+    fake.fail(
+        "kubectl",
+        r"^replace ",
+        nth=2,
+        code=1,
+        stderr="Error from server (Conflict): the object has been modified; please apply your changes",
+    )
+    result = fake.cli("rollback", "--to", "1.2.0", "--yes")
+    assert result.exit_code == 3, result.stderr
+    assert f"release record secret/{RECORD} changed while we repaired it" in result.stderr
+    assert "Resume: " in result.stderr
+    assert fake.state["releases"][RELEASE]["history"][-1]["status"] == "pending-upgrade"
