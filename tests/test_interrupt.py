@@ -159,12 +159,16 @@ def test_signal_mid_step_exits_with_state_then_rerun_completes(fake, step: str, 
     with fake.edit() as st:
         st["upgrade_hold"] = 0
     fake.reset_calls()
-    if step != "unlock":  # (after the unlock nothing is left: the rollback is done)
-        again = fake.cli(*ARGS)
-        assert again.exit_code == 0, again.stderr
+    again = fake.cli(*ARGS)
+    assert again.exit_code == 0, again.stderr
+    if step == "unlock":  # nothing was left to do: the re-run says so and changes nothing
+        assert "already rolled back to 1.2.0; databases at target heads" in again.stderr
+        assert not fake.mutations(), fake.mutations()
     if step == "downgrade":  # the re-run attached to the Job left running instead of creating another
         assert "skipping: job/" in again.stderr
-        assert not any(c["argv"][0] == "apply" for c in fake.calls("kubectl"))
+        assert not any(
+            c["argv"][0] == "apply" and "--dry-run=server" not in c["argv"] for c in fake.calls("kubectl")
+        ), "the re-run attaches to the running Job"
     assert_rolled_back(fake)
 
 

@@ -61,7 +61,7 @@ EXPECTED = [
         "-",
         *NS,
     ],  # the whole target chart: it must render before anything changes
-    K + ["apply", *NS, "--dry-run=server", *WRITE],  # the downgrade Job, checked by the API server
+    K + ["apply", *KNS, "--dry-run=server", *WRITE],  # the downgrade Job, checked by the API server
     H
     + [
         "upgrade",
@@ -550,7 +550,8 @@ def test_unexpected_error_after_first_change_still_tells_state_and_resume(fake, 
 
     monkeypatch.setattr(rb, "_record", broken)
     result = rollback(fake)
-    assert result.exit_code != 0 and isinstance(result.exception, KeyError)
+    assert result.exit_code == 1 and "unexpected KeyError" in result.stderr  # the one error boundary
+    assert "Traceback" not in result.stderr
     assert "steps done: lock; stopped in: record" in result.stderr
     assert "Resume: kubectl-prefect_rollback rollback --to 1.2.0 --yes -n customer-managed" in result.stderr
     assert fake.obj("lease", LEASE)["spec"]["holderIdentity"] == ""
