@@ -98,7 +98,7 @@ def cause(problem: str) -> str:
     return p[:160]
 
 
-def report(results: list[dict]) -> int:
+def report(results: list[dict], verbose: bool = False) -> int:
     got = {(r["matrix"], r["row"], r["col"]): r for r in results}
     fault_rows = [c.id for c in cells.calls()]
     signal_rows = list(dict.fromkeys(m.id for m in cells.MOMENTS))
@@ -114,6 +114,11 @@ def report(results: list[dict]) -> int:
         print("\nfailing cells by problem (a cell may show several):")
         for c, where in sorted(by_cause.items(), key=lambda kv: -len(kv[1])):
             print(f"  {len(where):3d}  {c}\n       {', '.join(sorted(set(where)))}")
+    if verbose:
+        print("\nfailing cells (the faulted run's last stderr lines):")
+        for r in results:
+            if not r["ok"]:
+                print(f"  {r['row']} x {r['col']}: {r.get('message', '')[:300]}")
     print(f"\nfaults: {f[0]}/{f[1]} passed; signals: {s[0]}/{s[1]} passed")
     return 0 if f[0] == f[1] and s[0] == s[1] and results else 1
 
@@ -124,6 +129,7 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=2, help="pytest shards at once, each with its own kubesim")
     ap.add_argument("--results", default=str(ROOT / "build" / "fault-matrix.jsonl"))
     ap.add_argument("--read", metavar="FILE", help="print the tables of an earlier results file")
+    ap.add_argument("-v", "--verbose", action="store_true", help="also each failing cell's message")
     ap.add_argument("pytest_args", nargs="*", help="passed on to pytest (after --)")
     args = ap.parse_args()
     if args.read:
@@ -131,7 +137,7 @@ def main() -> int:
     else:
         Path(args.results).parent.mkdir(parents=True, exist_ok=True)
         path = run(args)
-    return report(load(path))
+    return report(load(path), args.verbose)
 
 
 if __name__ == "__main__":

@@ -105,6 +105,7 @@ def run_chain(fresh: Callable[[], tuple[App, harness.Shim]], cells: list[Cell]) 
 
     Cells that left the cluster unchanged owe a re-run from that (pristine) state: the chain's last
     App if it is still pristine, else a fresh one. A changing cell's own re-run never counts for them.
+    Each cell is recorded as soon as it is judged, so an interrupted matrix still has its results.
     """
     app: App | None = None
     shim: harness.Shim | None = None
@@ -120,15 +121,22 @@ def run_chain(fresh: Callable[[], tuple[App, harness.Shim]], cells: list[Cell]) 
             owed.append(cell)
             continue
         _rerun(app, shim, [cell])
+        _done([cell])
+        harness.dispose(app)  # its server pods would otherwise run (and cost CPU) until the test ends
         app = None
     if owed:
         if app is None:
             app, shim = fresh()
         assert shim is not None
         _rerun(app, shim, owed)
-    for cell in cells:
-        harness.record(cell.matrix, cell.row, cell.col, cell.problems, cell.seconds)
+        _done(owed)
     return cells
+
+
+def _done(done: list[Cell]) -> None:
+    for cell in done:
+        message = harness.last_lines(cell.result.stderr, 2) if cell.result else ""
+        harness.record(cell.matrix, cell.row, cell.col, cell.problems, cell.seconds, message)
 
 
 def _faulted_run(app: App, shim: harness.Shim, cell: Cell) -> bool:
@@ -148,6 +156,11 @@ def _faulted_run(app: App, shim: harness.Shim, cell: Cell) -> bool:
     fired = shim.fired()
     shim.clear()
     _stop_fault(shim, spec, fired)
+    if not cell.kill and res.returncode is not None:
+        time.sleep(1.0)
+        orphans = sorted({c["kind"] for c in harness.leftovers(shim)})
+        if orphans:  # Must 1: an exiting plugin leaves no kubectl/helm child running behind it
+            cell.problems.append(f"children left running after exit: {', '.join(orphans)}")
     if not cell.kill:
         harness.reap_leftovers(shim, timeout=30)
     time.sleep(0.3)  # deletes with --wait=false land a moment later
@@ -164,8 +177,9 @@ def _faulted_run(app: App, shim: harness.Shim, cell: Cell) -> bool:
 
 def _stop_fault(shim: harness.Shim, spec: dict[str, Any], fired: list[dict[str, Any]]) -> None:
     if spec["mode"] == "hang":  # the sleeper outlives a plugin that did not kill it
-        for c in fired:
-            harness.kill_pid(c["pid"])
+        for c in harness.leftovers(shim):
+            if c in fired:
+                harness.kill_pid(c["pid"])
 
 
 def _message_problems(cell: Cell, res: harness.Result) -> list[str]:

@@ -111,6 +111,11 @@ def install(app: App) -> Shim:
     return Shim(app, d, env)
 
 
+def dispose(app: App) -> None:
+    """Delete the App's namespace now (make_app's teardown does it again, harmlessly, at the end)."""
+    app.cluster.sim.delete("Namespace", "", app.namespace)
+
+
 def rollback_argv(app: App, *extra: str) -> list[str]:
     return [
         *(PLUGIN, "rollback", "--to", TO, "--chart", app.chart(TO), "--yes", "--namespace", app.namespace),
@@ -206,35 +211,28 @@ def run(shim: Shim, argv: list[str], outer: float) -> Result:
     return finish(start(shim, argv), t0, outer)
 
 
+def leftovers(shim: Shim) -> list[dict[str, Any]]:
+    """Calls of this App's run whose process still runs (only ours: pids are reused on a busy machine)."""
+    return [c for c in shim.calls() if _ours_alive(c["pid"], shim.app.namespace)]
+
+
 def reap_leftovers(shim: Shim, timeout: float = 120) -> None:
     """Wait for children the plugin left behind (an orphaned helm upgrade after SIGKILL) to end, so the
     next step is not racing them by accident; kill them if they outlive `timeout`."""
     deadline = time.monotonic() + timeout
-    pids = {c["pid"] for c in shim.calls()}
-    while time.monotonic() < deadline:
-        alive = [p for p in pids if _alive(p)]
-        if not alive:
-            return
+    while time.monotonic() < deadline and leftovers(shim):
         time.sleep(0.5)
-    for p in pids:
-        if _alive(p):
-            try:
-                os.kill(p, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+    for c in leftovers(shim):
+        kill_pid(c["pid"])
 
 
-def _alive(pid: int) -> bool:
+def _ours_alive(pid: int, namespace: str) -> bool:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
         return False
-    except PermissionError:
-        return True
-    try:  # a zombie is not alive
-        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
-    except (OSError, IndexError):
-        return False
+    return stat.split(") ", 1)[-1][:1] != "Z" and namespace in cmdline
 
 
 # -- what the cluster looks like ------------------------------------------------------------------------
@@ -361,11 +359,12 @@ def last_lines(text: str, n: int = 3) -> str:
 
 
 # -- results for scripts/fault_matrix.py -----------------------------------------------------------------
-def record(matrix: str, row: str, col: str, problems: list[str], seconds: float) -> None:
+def record(matrix: str, row: str, col: str, problems: list[str], seconds: float, message: str = "") -> None:
     """One JSON line per cell in $PREFECT_FAULTS_RESULTS (when set): the matrix script prints them."""
     path = os.environ.get("PREFECT_FAULTS_RESULTS")
     if not path:
         return
     with open(path, "a") as f:
         cell = {"matrix": matrix, "row": row, "col": col, "ok": not problems}
-        f.write(json.dumps({**cell, "problems": problems, "seconds": round(seconds, 1)}) + "\n")
+        more = {"problems": problems, "seconds": round(seconds, 1), "message": message}
+        f.write(json.dumps({**cell, **more}) + "\n")
