@@ -135,6 +135,13 @@ class Result:
         return f"exit {self.returncode} after {self.seconds:.1f}s\n--- stderr ---\n{self.stderr[-6000:]}"
 
 
+def _default_signals() -> None:
+    # A shell's background job (CI runners, `make … &`) inherits SIGINT ignored, and Python then never
+    # raises KeyboardInterrupt: the plugin must start as it would from a terminal.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def start(shim: Shim, argv: list[str]) -> subprocess.Popen[str]:
     # Its own session: a group signal (Ctrl-C imitation) reaches the plugin and its children, not pytest.
     return subprocess.Popen(
@@ -145,6 +152,7 @@ def start(shim: Shim, argv: list[str]) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=_default_signals,
     )
 
 
