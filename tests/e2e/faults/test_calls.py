@@ -20,6 +20,9 @@ def test_call_kind_normalises_argv_to_binary_verb_and_resource() -> None:
     assert call_kind("kubectl", ["exec", "p", "--", "sh", "-c", "x --help"]) == "kubectl exec --help"
     assert call_kind("helm", ["get", "hooks", "r", "--revision", "2"]) == "helm get hooks"
     assert call_kind("helm", ["upgrade", "--install", "r", "chart", "--version", "1"]) == "helm upgrade"
+    dry = ["apply", "--dry-run=server", "--filename", "-"]
+    assert call_kind("kubectl", dry, b'{"kind": "Job"}') == "kubectl apply job --dry-run"
+    assert call_kind("helm", ["upgrade", "r", "chart", "--dry-run=server"]) == "helm upgrade --dry-run"
 
 
 def test_rows_are_the_distinct_calls_of_a_fault_free_rollback(shimmed) -> None:
