@@ -5,12 +5,13 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help venv install tools fixtures test test-unit test-e2e lint format demo bench clean \
+.PHONY: help venv install tools fixtures test test-unit test-e2e test-faults lint format demo bench clean \
 	binary rootfs dist krew-manifest bench-startup
 
 help:
 	@echo "make demo     a real rollback on the embedded kubesim cluster"
 	@echo "make test     every test layer (installs what it needs)"
+	@echo "make test-faults  every cell of the fault and interruption matrices, printed as tables"
 	@echo "make install  the plugin into $(VENV) (kubectl-prefect_rollback on its bin/)"
 	@echo "make lint     ruff"
 	@echo "make binary   dist/kubectl-prefect_rollback/ (PyInstaller onedir, built in Debian 11)"
@@ -42,6 +43,11 @@ test-unit: venv
 
 test-e2e: venv tools fixtures dist
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
+# `make test` runs a sample of these matrices (tests/e2e/faults); this runs every cell.
+FAULT_JOBS ?= 2
+test-faults: venv tools fixtures
+	$(PY) scripts/fault_matrix.py --jobs $(FAULT_JOBS)
 
 lint: venv
 	$(VENV)/bin/ruff check kubectl_prefect_rollback tests scripts
