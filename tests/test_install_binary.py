@@ -47,6 +47,17 @@ def helm_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
+def _unreachable_kubeconfig(tmp_path: Path) -> Path:
+    """A valid kubeconfig whose server nobody listens on (a missing file is refused before any call)."""
+    path = tmp_path / "unreachable.kubeconfig"
+    path.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:9'}}]\n"
+        "contexts: [{name: c, context: {cluster: c, user: u}}]\nusers: [{name: u, user: {}}]\n"
+    )
+    return path
+
+
 def helm(helm_bin: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run([helm_bin, *args], capture_output=True, text=True, env=env, timeout=120)
 
@@ -68,10 +79,12 @@ def test_helm_plugin_install_from_local_archive(helm_version: str, dist: Path, t
     assert "Usage: helm prefect-rollback" in usage.stdout
     version = helm(helm_bin, "prefect-rollback", "--version", env=env)
     assert version.stdout == f"{NAME} {VERSION}\n", version.stderr
-    # helm's -n reaches the plugin as HELM_NAMESPACE; with no helm on the cluster side it fails, naming it
-    no_cluster = {**env, "KUBECONFIG": "/nonexistent"}
-    ns = helm(helm_bin, "-n", "elsewhere", "prefect-rollback", "history", env=no_cluster)
-    assert ns.returncode != 0 and "elsewhere" in ns.stderr
+    # helm's -n reaches the plugin as HELM_NAMESPACE; with no cluster listening it fails, naming it
+    no_cluster = {**env, "KUBECONFIG": str(_unreachable_kubeconfig(tmp_path))}
+    ns = helm(
+        helm_bin, "-n", "elsewhere", "prefect-rollback", "history", "--request-timeout", "5s", env=no_cluster
+    )
+    assert ns.returncode == 1 and "--namespace elsewhere" in ns.stderr, ns.stderr
 
     removed = helm(helm_bin, "plugin", "uninstall", "prefect-rollback", env=env)
     assert removed.returncode == 0, removed.stderr
