@@ -95,6 +95,10 @@ class Plan:
         return [m for d in self.databases for m in d.revert if m.destructive]
 
 
+def _ours(history: list[helm.Release], revision: int) -> bool:
+    return any(h.revision == revision and h.description.startswith("prefect-rollback:") for h in history)
+
+
 def build(t: Target, opts: Options) -> Plan:
     to = versions.parse(opts.to).text  # bad input is refused before any process starts
     flags = {db: migrations.validate_revision(rev) for db, rev in opts.revisions.items() if rev}
@@ -105,13 +109,9 @@ def build(t: Target, opts: Options) -> Plan:
     chart_meta = charts.read_local_chart_yaml(chart) if helm.is_local(chart) else None
     rel = release.resolve(t, opts.release)
     release.refuse_pending(t, rel, to)  # our own interrupted upgrade passes: the chart step repairs it
-    # A re-run of a rollback that finished: the release runs our own upgrade to the target.
-    finished = (
-        not opts.force
-        and rel.version == to
-        and rel.status == "deployed"
-        and rel.description.startswith("prefect-rollback:")
-    )
+    # A re-run of a rollback that finished: the release runs our own upgrade to the target (whose
+    # description only helm history shows: helm list has none).
+    at_target = not opts.force and rel.version == to and rel.status == "deployed"
     # Reads that do not depend on each other run side by side; `facts` chains the ones that do.
     facts, (listing, current_source), texts, live, ssa = proc.gather(
         lambda: sources.facts(
@@ -123,7 +123,9 @@ def build(t: Target, opts: Options) -> Plan:
             values_files=opts.target_values,
             lock_check=opts.lock_check,
             force_unlock=opts.force_unlock,
-            check_direction=lambda cur, tgt: None if finished else _check_direction(cur, tgt, opts.force),
+            check_direction=lambda cur, tgt, history: (
+                None if at_target and _ours(history, rel.revision) else _check_direction(cur, tgt, opts.force)
+            ),
             chart_meta=chart_meta,
         ),
         lambda: sources.current(t, rel, selector=opts.selector, pod=opts.pod, container=opts.container),
@@ -162,7 +164,7 @@ def build(t: Target, opts: Options) -> Plan:
         yes_flag = bool(listing.yes_flag)
         dbs = tuple(_database(db, listing.chains.get(db), target.get(db)) for db in migrations.DATABASES)
 
-    if finished and not facts.resumed:
+    if at_target and _ours(facts.history, rel.revision) and not facts.resumed:
         _already_done(lease, dbs, to, rel.version)
     jobs = _downgrade_jobs(rel.name, deployed_jobs, dbs, from_version, from_revision, to, yes_flag)
     warnings += preflight.dry_run_jobs(t, jobs, for_rollback=opts.lock_check)

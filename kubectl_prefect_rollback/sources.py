@@ -103,7 +103,7 @@ def facts(
     values_files: tuple[str, ...],
     lock_check: bool,
     force_unlock: bool,
-    check_direction: Callable[[str, str], None],
+    check_direction: Callable[[str, str, list[Release]], None],
     chart_meta: dict[str, Any] | None = None,
 ) -> Facts:
     """One chain of dependent reads, run beside the others: each refusal comes before the probe pod."""
@@ -114,7 +114,7 @@ def facts(
     history, recorded = proc.gather(lambda: helm.history(t, rel.name), lambda: records.read(t, rel.name))
     resumed = resume.resumes(lease, history, rel, to, force_unlock=force_unlock)
     if not resumed:
-        check_direction(rel.version, to)
+        check_direction(rel.version, to, history)
     meta = chart_meta if chart_meta is not None else charts.chart_metadata(t, chart, to)
     charts.verify_version(meta, chart, to, rel.chart)
     values = target_values(t, rel.name, history, to, values_files)

@@ -207,7 +207,9 @@ def handle(st: dict[str, Any], argv: list[str], stdin: str | None) -> None:
             raise Exit(1, err="fake helm: only --output json\n")
     if verb == "list":
         rows = [
-            row(r, r["history"][-1]) | {"name": r["name"], "namespace": ns}
+            # real helm list prints no description (only history does)
+            {k: v for k, v in row(r, r["history"][-1]).items() if k != "description"}
+            | {"name": r["name"], "namespace": ns}
             for k, r in sorted(st["releases"].items())
             if k.startswith(f"{ns}/")
         ]
