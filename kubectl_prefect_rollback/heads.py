@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubectl_prefect_rollback import durations, interrupt, kube, manifests, migrations, proc
-from kubectl_prefect_rollback.errors import RollbackError
+from kubectl_prefect_rollback.errors import ParseError, RollbackError
 from kubectl_prefect_rollback.migrations import Chain
 from kubectl_prefect_rollback.target import Target
 
@@ -103,9 +103,24 @@ class Listing:
     yes_flag: bool | None = None  # None: not asked
 
 
-def _split(text: str, with_help: bool) -> Listing:
+def _split(text: str, with_help: bool, source: str) -> Listing:
     listing, _, help_text = text.partition(HELP_MARK + "\n")
-    return Listing(migrations.parse_listing(listing), bool(_YES.search(help_text)) if with_help else None)
+    try:
+        chains = migrations.parse_listing(listing)
+    except ParseError as e:
+        raise ParseError(f"{source} printed no usable migration listing: {e.message}") from None
+    return Listing(chains, _yes_flag(help_text, source) if with_help else None)
+
+
+def _yes_flag(help_text: str, source: str) -> bool:
+    """Guessing "no -y" from an empty or garbled answer would make every downgrade Job abort at its
+    "Are you sure?" prompt, after the servers went down: refuse instead."""
+    if not re.search(r"(?i)usage|--revision", help_text):
+        raise ParseError(
+            f"{source} printed no usage text for `prefect-cloud nebula database downgrade --help`: "
+            "cannot tell whether the image's CLI needs -y"
+        )
+    return bool(_YES.search(help_text))
 
 
 def _script(with_help: bool) -> str:
@@ -118,7 +133,7 @@ def read_chains(t: Target, server: ServerPod, *, timeout: float | None = None, b
     timeout, bound = _exec_bound(timeout, bound)
     script = ("sh", "-c", migrations.listing_script())
     out = kube.exec_(t, server.name, server.container, script, timeout=timeout, bound=bound)
-    return _split(out, with_help=False)
+    return _split(out, with_help=False, source=f"kubectl exec {server.name} --container {server.container}")
 
 
 def _exec_bound(timeout: float | None, bound: str) -> tuple[float, str]:
@@ -135,7 +150,9 @@ def takes_yes(t: Target, server: ServerPod) -> bool:
         out = kube.exec_(
             t, server.name, server.container, ("sh", "-c", HELP_SCRIPT), timeout=timeout, bound=bound
         )
-    return bool(_YES.search(out.partition(HELP_MARK + "\n")[2]))
+    return _yes_flag(
+        out.partition(HELP_MARK + "\n")[2], f"kubectl exec {server.name} --container {server.container}"
+    )
 
 
 PROBE_ROLE = {"prefect-rollback/role": "probe"}
@@ -164,7 +181,7 @@ def probe(
             text = kube.logs_text(t, name, pod["spec"]["containers"][0]["name"])
             if phase != "Succeeded":
                 raise RollbackError(f"probe pod {name} ended {phase}: {text.strip()[-500:] or '(no output)'}")
-            return _split(text, with_help)
+            return _split(text, with_help, source=f"kubectl logs {name} (the probe pod)")
         finally:
             with interrupt.cleanup():
                 _delete_probe(t, name)

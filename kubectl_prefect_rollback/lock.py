@@ -279,7 +279,7 @@ class Keeper:
         if self.lost:
             return f"lease {name} was lost while running ({self.lost})"
         try:
-            self._update(lambda obj: obj["spec"].update(holderIdentity=""))
+            self._free()
         except Exception as e:  # noqa: BLE001 - an unrenewed lease expires by itself
             expiry = expires_at(LeaseView(self._obj))
             when = f"at {micro_time(expiry)[:19]}Z" if expiry else f"within {DURATION}s"
@@ -289,6 +289,22 @@ class Keeper:
                 "or re-run with --force-unlock"
             )
         return f"lease {name} released: a re-run takes it over at once and resumes"
+
+    def _free(self) -> None:
+        def free(obj: dict[str, Any]) -> None:
+            obj["spec"]["holderIdentity"] = ""
+
+        try:
+            self._update(free)
+        except Exception:
+            # A write whose answer we could not read (or a renewal racing us) may have changed the lease
+            # under our copy: free the lease as it is now, if it still names this run.
+            current = kube.get(self.t, "lease", lease_name(self.release))
+            if current is None or LeaseView(current).holder != self.identity:
+                raise
+            with self._mutex:
+                self._obj = current
+            self._update(free)
 
     def delete(self) -> None:
         self._stop_renewing()

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from kubectl_prefect_rollback import heads
-from kubectl_prefect_rollback.errors import RollbackError
+from kubectl_prefect_rollback.errors import ParseError, RollbackError
 
 
 @pytest.mark.parametrize(
@@ -73,3 +73,20 @@ def test_yes_flag_detection() -> None:
     )
     assert heads._YES.search(help_text.partition(heads.HELP_MARK + "\n")[2])
     assert not heads._YES.search("Usage: downgrade [OPTIONS]\n  -r, --revision TEXT\n  --yesterday\n")
+
+
+@pytest.mark.parametrize("answer", ["", "\x00\x01garbage", "sh: prefect-cloud: not found\n"])
+def test_an_unusable_downgrade_help_is_refused_naming_the_command_not_read_as_no_yes_flag(
+    answer: str,
+) -> None:
+    with pytest.raises(ParseError) as e:
+        heads._yes_flag(answer, "kubectl exec server-0 --container server")
+    assert "kubectl exec server-0 --container server" in e.value.message
+    assert "cannot tell whether the image's CLI needs -y" in e.value.message
+
+
+@pytest.mark.parametrize("text", ["", "garbage\n", "<html>502</html>"])
+def test_a_garbled_listing_names_where_it_came_from(text: str) -> None:
+    with pytest.raises(ParseError) as e:
+        heads._split(text, with_help=False, source="kubectl logs p1 (the probe pod)")
+    assert e.value.message.startswith("kubectl logs p1 (the probe pod) printed no usable migration listing")

@@ -165,9 +165,33 @@ def test_lease_whose_holder_stopped_renewing_says_when_it_expires_and_force_unlo
 def test_release_for_resume_says_what_the_lock_looks_like(fake) -> None:
     keeper = lock.Keeper(T, "customer-managed", "1.2.0")
     keeper.acquire(None, force_unlock=False, state={})
-    fake.fail("kubectl", r"^replace ", stderr="Unable to connect to the server")
+    fake.fail("kubectl", r"^replace ", stderr="Unable to connect to the server", times=2)  # and its retry
     said = keeper.release_for_resume()
     assert said.startswith(f"lease {NAME} still names this run (")
     assert "it expires at " in said and "--force-unlock" in said
     fake.clear_failures()
     assert keeper.release_for_resume() == f"lease {NAME} released: a re-run takes it over at once and resumes"
+
+
+def test_release_for_resume_frees_a_lease_changed_under_our_copy_by_a_write_whose_answer_was_lost(
+    fake,
+) -> None:
+    """`kubectl replace` wrote the lease but printed nothing: our copy's resourceVersion is stale, and
+    a re-run must not be refused as "another rollback holds lease …" for the next 30 s."""
+    keeper = lock.Keeper(T, "customer-managed", "1.2.0")
+    keeper.acquire(None, force_unlock=False, state={})
+    with fake.edit() as st:  # the write we never saw the answer of
+        st["rv"] += 1
+        st["objects"][f"customer-managed/lease/{NAME}"]["metadata"]["resourceVersion"] = str(st["rv"])
+    said = keeper.release_for_resume()
+    assert said == f"lease {NAME} released: a re-run takes it over at once and resumes"
+    assert fake.obj("lease", NAME)["spec"]["holderIdentity"] == ""
+
+
+def test_release_for_resume_leaves_a_lease_another_run_took(fake) -> None:
+    keeper = lock.Keeper(T, "customer-managed", "1.2.0")
+    keeper.acquire(None, force_unlock=False, state={})
+    put_lease(fake, holder="someone@else/1234", target="1.2.0", age=0)
+    said = keeper.release_for_resume()
+    assert "still names this run" in said
+    assert fake.obj("lease", NAME)["spec"]["holderIdentity"] == "someone@else/1234"
