@@ -47,6 +47,7 @@ test-e2e: venv tools fixtures dist
 # `make test` runs a sample of these matrices (tests/e2e/faults); this runs every cell.
 FAULT_JOBS ?= 2
 test-faults: venv tools fixtures
+	PREFECT_FAULTS=all $(PY) -m pytest tests/e2e/test_signals.py $(PYTEST_ARGS)
 	$(PY) scripts/fault_matrix.py --jobs $(FAULT_JOBS)
 
 lint: venv

@@ -65,8 +65,20 @@ def _mid_helm_wait(app: App, cluster) -> tuple[subprocess.Popen, dict[str, set[s
     return p, tables_120
 
 
-@pytest.mark.parametrize("how", ["ctrl-c-to-group", "sigterm-to-plugin"])
-@pytest.mark.parametrize("kubectl,helm", [("1.32", "4.1.4"), ("1.31.9", "3.17.3")])
+# `make test` runs each helm and each way once; the other two combinations run in `make test-faults`
+# (the fault_cell marker, see tests/e2e/faults/conftest.py): each case costs ~2 minutes.
+EXHAUSTIVE = pytest.mark.fault_cell
+
+
+@pytest.mark.parametrize(
+    "kubectl,helm,how",
+    [
+        ("1.32", "4.1.4", "ctrl-c-to-group"),
+        ("1.31.9", "3.17.3", "sigterm-to-plugin"),
+        pytest.param("1.32", "4.1.4", "sigterm-to-plugin", marks=EXHAUSTIVE),
+        pytest.param("1.31.9", "3.17.3", "ctrl-c-to-group", marks=EXHAUSTIVE),
+    ],
+)
 def test_signal_during_helm_wait_records_failed_then_rerun_completes(
     make_app, cluster, kubectl: str, helm: str, how: str
 ) -> None:
@@ -150,7 +162,9 @@ def _helm_upgrade_pid(namespace: str) -> int:
     raise AssertionError("no helm upgrade process")
 
 
-@pytest.mark.parametrize("kubectl,helm", [("1.32", "4.1.4"), ("1.31.9", "3.17.3")])
+@pytest.mark.parametrize(
+    "kubectl,helm", [pytest.param("1.32", "4.1.4", marks=EXHAUSTIVE), ("1.31.9", "3.17.3")]
+)
 def test_helm_killed_too_rerun_marks_our_pending_release_failed_then_completes(
     make_app, cluster, kubectl: str, helm: str
 ) -> None:
