@@ -166,7 +166,7 @@ class Keeper:
         if existing is None:
             body = self._body(at, state)
             try:
-                self._obj = kube.create(self.t, body)
+                self._obj = self._write(kube.create, body)
                 self.taken = True
                 return False
             except kube.Conflict:
@@ -183,13 +183,28 @@ class Keeper:
         obj["spec"]["acquireTime"] = micro_time(at)
         obj["spec"]["leaseTransitions"] = int(obj["spec"].get("leaseTransitions") or 0) + 1
         try:  # the resourceVersion we read makes this fail if another resumer won first
-            self._obj = kube.replace(self.t, obj)
+            self._obj = self._write(kube.replace, obj)
             self.taken = True
         except kube.Conflict:
             raise Refused(
                 "another run took over the lock at the same moment; it proceeds, this one stops"
             ) from None
         return True
+
+    def _write(self, write: Any, obj: dict[str, Any]) -> dict[str, Any]:
+        """A write whose answer we could not read may still have happened: then the lease itself says
+        so (our holder and exactly the renewTime we wrote), and this run goes on holding it."""
+        try:
+            return write(self.t, obj)
+        except ParseError:
+            current = kube.get(self.t, "lease", lease_name(self.release))
+            spec = (current or {}).get("spec") or {}
+            if (
+                spec.get("holderIdentity") != self.identity
+                or spec.get("renewTime") != obj["spec"]["renewTime"]
+            ):
+                raise
+            return current
 
     def _body(self, at: dt.datetime, state: dict[str, Any]) -> dict[str, Any]:
         obj: dict[str, Any] = {
@@ -247,7 +262,7 @@ class Keeper:
             obj = json.loads(json.dumps(self._obj))
             change(obj)
             obj["spec"]["renewTime"] = micro_time(now())
-            self._obj = kube.replace(self.t, obj)
+            self._obj = self._write(kube.replace, obj)
 
     def state(self, key: str) -> Any:
         return LeaseView(self._obj or {}).state(key)

@@ -195,3 +195,43 @@ def test_release_for_resume_leaves_a_lease_another_run_took(fake) -> None:
     said = keeper.release_for_resume()
     assert "still names this run" in said
     assert fake.obj("lease", NAME)["spec"]["holderIdentity"] == "someone@else/1234"
+
+
+@pytest.mark.parametrize("verb", ["create", "replace"])
+def test_a_lease_write_whose_answer_is_unreadable_but_happened_is_held_not_lost(
+    fake, monkeypatch, verb
+) -> None:
+    """kubectl wrote the lease, then printed garbage: the lease names this run with the renewTime it
+    wrote, so the run holds it (else the run stops, and the lease it does not know it holds refuses
+    the re-run for 30 s)."""
+    from kubectl_prefect_rollback import kube
+    from kubectl_prefect_rollback.errors import ParseError
+
+    if verb == "replace":
+        put_lease(fake, holder="", target="1.2.0", age=300)
+    real = getattr(kube, verb)
+
+    def garbled(t, doc):
+        real(t, doc)
+        raise ParseError(f"kubectl {verb} printed something that is not JSON")
+
+    monkeypatch.setattr(kube, verb, garbled)
+    keeper = lock.Keeper(T, "customer-managed", "1.2.0")
+    keeper.acquire(lock.read(T, "customer-managed"), force_unlock=False, state={"x": 1})
+    assert fake.obj("lease", NAME)["spec"]["holderIdentity"] == keeper.identity
+    assert keeper.state("x") == 1
+    monkeypatch.setattr(kube, verb, real)
+    assert keeper.release_for_resume().startswith(f"lease {NAME} released")
+
+
+def test_an_unreadable_lease_write_that_did_not_happen_still_fails(fake, monkeypatch) -> None:
+    from kubectl_prefect_rollback import kube
+    from kubectl_prefect_rollback.errors import ParseError
+
+    def garbled(t, doc):
+        raise ParseError("kubectl create printed something that is not JSON")
+
+    monkeypatch.setattr(kube, "create", garbled)
+    with pytest.raises(ParseError):
+        lock.Keeper(T, "customer-managed", "1.2.0").acquire(None, force_unlock=False, state={})
+    assert fake.obj("lease", NAME) is None
