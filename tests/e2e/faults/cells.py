@@ -15,13 +15,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubectl_prefect_rollback.helm import UPGRADE_GRACE
 from tests.e2e.cluster import App
 from tests.e2e.faults import harness
 
 MODES = ("fail", "hang", "garbage", "empty")
 SIGNALS = ("SIGINT", "SIGTERM", "SIGKILL")
 SIGNAL_EXIT = {"SIGINT": 130, "SIGTERM": 143, "SIGKILL": 137}
-STEP_BOUND = {"request": 8, "probe": 60, "job": 90, "helm": 60, "verify": 90}  # harness.bound_args
+# harness.bound_args; helm's child bound is its --helm-timeout plus the plugin's grace for hooks/records
+STEP_BOUND = {"request": 8, "probe": 60, "job": 90, "helm": 60 + UPGRADE_GRACE, "verify": 90}
 
 
 @dataclass(frozen=True)
