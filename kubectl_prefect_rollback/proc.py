@@ -148,6 +148,27 @@ def _short_argv(cmd: Sequence[str]) -> list[str]:
     return [a.split("\n", 1)[0] + " …" if "\n" in a else a for a in redact_argv(cmd)]
 
 
+def _spawn(cmd: Sequence[str], *, stdin: bool, merge: bool) -> subprocess.Popen[str]:
+    """Start one child: never a shell, its own session (a terminal's Ctrl-C reaches only us, and we
+    decide what each child gets), the environment without PyInstaller's bundle path."""
+    stats.spawns += 1
+    try:
+        return subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT if merge else subprocess.PIPE,
+            text=True,
+            errors="replace",
+            env=child_env(),
+            start_new_session=True,
+        )
+    except FileNotFoundError:
+        raise CommandError(cmd, 127, f"{cmd[0]}: not found on PATH") from None
+    except PermissionError:
+        raise CommandError(cmd, 126, f"{cmd[0]}: not executable") from None
+
+
 def run(
     *cmd: str,
     stdin: str | None = None,
@@ -163,25 +184,10 @@ def run(
     record its release as failed; then Stopped is raised."""
     interrupt.check()
     _echo(cmd, " < (stdin, not shown)" if stdin is not None else "")
-    stats.spawns += 1
     if timeout is None:
         timeout, bound = limits.request + GRACE, bound or f"--request-timeout {_secs(limits.request)}"
     with interrupt.busy():
-        try:
-            p = subprocess.Popen(
-                cmd,
-                stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                errors="replace",
-                env=child_env(),
-                start_new_session=True,
-            )
-        except FileNotFoundError:
-            raise CommandError(cmd, 127, f"{cmd[0]}: not found on PATH") from None
-        except PermissionError:
-            raise CommandError(cmd, 126, f"{cmd[0]}: not executable") from None
+        p = _spawn(cmd, stdin=stdin is not None, merge=False)
         with children.running(p, mode):
             out, err, signalled, timed_out = children.wait(p, stdin, timeout, mode)
     if timed_out:
@@ -200,20 +206,7 @@ class Stream:
         interrupt.check()
         self.cmd = tuple(cmd)
         _echo(self.cmd)
-        stats.spawns += 1
-        try:
-            self._p = subprocess.Popen(
-                self.cmd,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                errors="replace",
-                env=child_env(),
-                start_new_session=True,
-            )
-        except FileNotFoundError:
-            raise CommandError(self.cmd, 127, f"{self.cmd[0]}: not found on PATH") from None
+        self._p = _spawn(self.cmd, stdin=False, merge=True)
         children.register(self._p, READ)
 
     def lines(self) -> Iterator[str]:
