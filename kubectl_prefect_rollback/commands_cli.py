@@ -107,6 +107,7 @@ def _plan_options(f: Callable) -> Callable:
             "--probe-timeout",
             default="5m",
             show_default=True,
+            callback=_duration,
             metavar="DURATION",
             help="Wait for a probe pod (and a server's listing exec) at most this long.",
         ),
@@ -123,6 +124,7 @@ def _plan_options(f: Callable) -> Callable:
 
 
 def _options(kw: dict[str, Any]):
+    from kubectl_prefect_rollback import helm
     from kubectl_prefect_rollback.plan import Options
 
     return Options(
@@ -139,23 +141,17 @@ def _options(kw: dict[str, Any]):
         render_from_chart=kw["render_from_chart"],
         scale_down=not kw.get("no_scale_down", False),
         wait=not kw.get("no_wait", False),
-        helm_timeout=_go(kw.get("helm_timeout")),
+        helm_timeout=kw.get("helm_timeout") or helm.DEFAULT_TIMEOUT,
     )
-
-
-def _go(seconds: float | None) -> str:
-    from kubectl_prefect_rollback import durations
-
-    return durations.go(seconds) if seconds else "10m"
 
 
 def _with_release(cfg, opts, kw: dict[str, Any] | None = None):
     from dataclasses import replace
 
-    from kubectl_prefect_rollback import durations, proc
+    from kubectl_prefect_rollback import proc
 
     if kw and kw.get("probe_timeout"):  # make_config set the other limits already
-        proc.limits.probe = durations.parse(kw["probe_timeout"], flag="--probe-timeout")
+        proc.limits.probe = kw["probe_timeout"]
     return replace(opts, release=cfg.release)
 
 
@@ -259,15 +255,13 @@ def rollback_cmd(
 
     cfg = make_config(ctx)
     opts = _with_release(cfg, _options(kw), kw)
-    from kubectl_prefect_rollback import durations
-
     run_opts = rollback.RunOptions(
         force_unlock=force_unlock,
         retry=retry,
         scale_down=opts.scale_down,
         job_timeout=float(job_timeout),
         ready_timeout=float(verify_timeout),
-        helm_timeout=durations.parse(opts.helm_timeout, flag="--helm-timeout"),
+        helm_timeout=opts.helm_timeout,
     )
     commands.rollback_command(cfg, opts, run_opts, yes=yes, dry_run=dry_run, report=report)
 

@@ -155,7 +155,7 @@ def upgrade_argv(
     version: str,
     description: str,
     wait: bool,
-    timeout: str,
+    timeout: float,
     values_files: tuple[str, ...] = (),
     force_conflicts: bool = False,
 ) -> list[str]:
@@ -164,10 +164,11 @@ def upgrade_argv(
         argv.append("--force-conflicts")
     argv += [*_values_args("", values_files), "--description", description]
     if wait:
-        argv += ["--wait", "--timeout", timeout]
+        argv += ["--wait", "--timeout", durations.go(timeout)]
     return argv
 
 
+DEFAULT_TIMEOUT = 600.0  # --helm-timeout default: helm's own 5m is short for a Prefect upgrade with --wait
 UPGRADE_GRACE = 60.0  # beyond helm's own --timeout: hooks, the release record, a slow API server
 
 

@@ -42,7 +42,7 @@ class Options:
     render_from_chart: bool = False
     scale_down: bool = True
     wait: bool = True
-    helm_timeout: str = "10m"
+    helm_timeout: float = helm.DEFAULT_TIMEOUT  # seconds; helm.upgrade_argv writes the Go duration
     lock_check: bool = False  # rollback: refuse a lock held by another run before probing anything
     force_unlock: bool = False
 

@@ -39,7 +39,7 @@ class RunOptions:
     scale_down: bool = True
     job_timeout: float = 3600.0
     ready_timeout: float = 600.0
-    helm_timeout: float = 600.0
+    helm_timeout: float = helm.DEFAULT_TIMEOUT
 
 
 @dataclass
