@@ -57,7 +57,12 @@ class Output:
         self.say(f"{self._style('…', dim=True)} {message}")
 
     def log_line(self, prefix: str, index: int, line: str) -> None:
-        self.say(f"  {self._style(f'[{prefix}]', fg=_DB_COLOURS[index % len(_DB_COLOURS)])} {line}")
+        """A line of a migration container's log: redacted, since migration tools echo their database URL
+        (SQLAlchemy's engine logging, a shell's `set -x` over `export PGPASSWORD=…`)."""
+        from kubectl_prefect_rollback.redact import text
+
+        tag = self._style(f"[{prefix}]", fg=_DB_COLOURS[index % len(_DB_COLOURS)])
+        self.say(f"  {tag} {text(line)}")
 
     def ask(self, question: str) -> str:
         return str(click.prompt(question, default="", show_default=False, err=True))

@@ -104,3 +104,13 @@ def test_command_error_hides_secrets_of_child_stderr() -> None:
     )
     assert "stderrpw" not in e.stderr and "stderrpw" not in str(e) and "argvpw" not in str(e)
     assert all("stderrpw" not in str(a) for a in e.args)
+
+
+def test_migration_log_lines_are_redacted_before_they_are_shown(capsys) -> None:
+    from kubectl_prefect_rollback.output import Output
+
+    Output().log_line("orion", 1, "INFO sqlalchemy.engine connect postgresql://prefect:l0g-pw@db:5432/orion")
+    Output().log_line("events", 2, "+ export PGPASSWORD=l0g-pw2")
+    err = capsys.readouterr().err
+    assert "l0g-pw" not in err and err.count(R) == 2, err
+    assert "[orion] INFO sqlalchemy.engine connect postgresql://prefect:<redacted>@db:5432/orion" in err
