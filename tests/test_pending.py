@@ -101,7 +101,9 @@ def test_our_pending_upgrade_still_in_its_time_is_waited_for_never_raced(fake, m
     """Until its recorded deadline helm may still run it: we wait (here it never ends, so the wait
     runs to the deadline) and only then repair; no second helm upgrade is started meanwhile."""
     monkeypatch.setattr(pending, "POLL", 0.2)
-    _interrupted_upgrade(fake, until_seconds=3)
+    # the deadline must still be ahead when the chart step comes: the plan before it takes seconds
+    # on a loaded machine (3 s was too short there)
+    _interrupted_upgrade(fake, until_seconds=12)
     result = fake.cli("rollback", "--to", "1.2.0", "--yes")
     assert result.exit_code == 0, result.stderr
     assert "may still be running; waiting up to" in result.stderr
