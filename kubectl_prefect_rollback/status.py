@@ -75,12 +75,12 @@ def _unfinished(
     replicas = unfinished.replica_states(facts, rb)
     chart = unfinished.chart_state(facts, rb)
     aborting = lock_doc["abort"] is not None
-    resume = command(prog, ["rollback", "--to", rb.to_version, "--yes"], namespace, context)
+    words = ["rollback", "--to", rb.to_version]
     if lease.state("chart-source"):
-        resume = command(
-            prog, ["rollback", "--to", rb.to_version, "--chart", lease.state("chart-source"), "--yes"],
-            namespace, context,
-        )  # fmt: skip
+        words += ["--chart", str(lease.state("chart-source"))]
+    downgrades = unfinished.jobs_of(facts, rb, "downgrade")
+    failed = any(unfinished.downgrade.job_state(j).value == "failed" for j in downgrades)
+    resume = command(prog, [*words, *(["--retry"] if failed else []), "--yes"], namespace, context)
     abort_words = ["abort"] + (["--roll-forward"] if chart in ("done", "failed") else [])
     return {
         "operation": "abort" if aborting else "rollback",

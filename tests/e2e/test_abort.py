@@ -97,7 +97,10 @@ def test_abort_after_one_databases_downgrade_failed(at_130, cluster, kubectl: st
     assert u["commands"]["abort"] == f"{PLUGIN.rsplit('/', 1)[-1]} abort -n {app.namespace}" or u["commands"][
         "abort"
     ].endswith(f"abort -n {app.namespace}")
-    assert f"rollback --to {TO} --chart {app.chart(TO)} --yes -n {app.namespace}" in u["commands"]["resume"]
+    assert (
+        f"rollback --to {TO} --chart {app.chart(TO)} --retry --yes -n {app.namespace}"
+        in u["commands"]["resume"]
+    )
 
     dry = abort(app, "--dry-run")
     assert "Data that does NOT come back" in dry.stderr
