@@ -343,7 +343,7 @@ def _confirm(p: plan.Plan, *, yes: bool, out: Output) -> None:
         raise Refused(f"confirmation did not match {p.release.name!r}: nothing was changed")
 
 
-def status_command(cfg: Config, *, fmt: str) -> None:
+def status_command(cfg: Config, *, fmt: str, probe: bool = True) -> None:
     """Read-only: an unfinished rollback as the cluster shows it, and the commands that resume or abort it."""
     from kubectl_prefect_rollback import proc, sources, unfinished
     from kubectl_prefect_rollback import status as status_mod
@@ -354,8 +354,19 @@ def status_command(cfg: Config, *, fmt: str) -> None:
         lambda: unfinished.gather(t, rel),
         lambda: sources.current(t, rel, selector=None, pod=None, container=None),
     )
-    if listing is not None:
-        facts.extra["heads"] = {"source": source, "heads": heads.heads_of(listing.chains)}
+    if listing is None and probe:  # the servers are scaled down: the deployed image answers
+        try:
+            texts = sources.deployed_texts(t, rel.name, rel.revision)
+            jobs = sources.migration_jobs(
+                t, rel.name, rel.revision, texts, render_from=None, version=rel.version
+            )
+            listing, source = sources.probe_current(t, rel, jobs)
+        except (RollbackError, CommandError) as e:  # status still answers; it says why heads are missing
+            source = f"unknown (no server pod runs and the probe failed: {str(e).splitlines()[0][:200]})"
+        finally:
+            _warn_probes(cfg.out)
+    heads_of = heads.heads_of(listing.chains) if listing is not None else None
+    facts.extra["heads"] = {"source": source or "no server pod runs (--no-probe)", "heads": heads_of}
     doc = status_mod.document(facts, lock.now(), prog=cfg.prog, namespace=t.namespace, context=t.context)
     cfg.out.data(status_mod.table(doc) if fmt == "table" else output.render(doc, fmt))
 

@@ -274,13 +274,16 @@ def rollback_cmd(
 
 @cli.command("status")
 @click.option("-o", "--output", "fmt", type=OUTPUTS, default="table", show_default=True)
+@click.option(
+    "--no-probe", is_flag=True, help="Without a running server pod, do not start a probe pod for the heads."
+)
 @global_options
 @click.pass_context
-def status_cmd(ctx: click.Context, fmt: str) -> None:
+def status_cmd(ctx: click.Context, fmt: str, no_probe: bool) -> None:
     """Read-only: is a rollback unfinished, how far it got, and the commands that resume or abort it."""
     from kubectl_prefect_rollback import commands
 
-    commands.status_command(make_config(ctx), fmt=fmt)
+    commands.status_command(make_config(ctx), fmt=fmt, probe=not no_probe)
 
 
 @cli.command("abort")

@@ -143,9 +143,11 @@ def table(doc: dict[str, Any]) -> str:
         f"(revision {rel['revision']}, {rel['status']})"
     ]
     heads = doc.get("heads")
-    if heads:
+    if heads and heads.get("heads"):
         got = "  ".join(f"{db} {heads['heads'].get(db) or '-'}" for db in migrations.DATABASES)
-        lines.append(f"heads     {got}   (from {heads['source']})")
+        lines.append(f"heads     {got}   (image heads, from {heads['source']})")
+    elif heads:
+        lines.append(f"heads     {heads['source']}")
     u = doc["unfinished"]
     if u is None:
         lines.append("no unfinished rollback")

@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import time
+from pathlib import Path
 
 import pytest
 
 from tests.e2e.cluster import PLUGIN, RELEASE, App
+from tests.e2e.faults import harness
 from tests.fixtures import app as fixture
 
 TO, FROM = "1.2.0", "1.3.0"
@@ -42,6 +45,16 @@ def add_service_account(app: App) -> None:
             conn.execute(text("INSERT INTO service_account (name) VALUES ('operator-bot')"))
     finally:
         engine.dispose()
+
+
+GOLDEN = Path(__file__).parents[1] / "data" / "golden" / "status-downgrade-failed.json"
+
+
+def key_paths(value: object, prefix: str = "") -> set[str]:
+    """Every key path of the nested mappings: the schema a document has, without its values."""
+    if not isinstance(value, dict):
+        return set()
+    return {p for k, v in value.items() for p in {prefix + k} | key_paths(v, prefix + k + ".")}
 
 
 def step_states(doc: dict) -> dict[str, str]:
@@ -85,6 +98,9 @@ def test_abort_after_one_databases_downgrade_failed(at_130, cluster, kubectl: st
     assert app.heads()["nebula"] == fixture.release_heads(TO)["nebula"], "nebula was downgraded"
 
     doc = status(app)
+    golden = json.loads(GOLDEN.read_text())
+    assert key_paths(doc["unfinished"]) == key_paths(golden["unfinished"]), "the documented schema"
+    assert doc["heads"]["heads"] == fixture.release_heads(FROM), "a probe pod of the deployed image"
     u = doc["unfinished"]
     assert u["operation"] == "rollback" and u["lock"]["live"] is False
     assert {db: d["state"] for db, d in u["databases"].items()} == {
@@ -131,17 +147,22 @@ def test_abort_after_one_databases_downgrade_failed(at_130, cluster, kubectl: st
     assert app.heads() == fixture.release_heads(TO)
 
 
-def test_abort_after_interrupted_scale_down(at_130, cluster) -> None:
+def test_abort_after_interrupted_scale_down(at_130) -> None:
     app = at_130()
-    cluster.sim.fail_requests(
-        "PATCH", rf"/namespaces/{app.namespace}/deployments/{RELEASE}-ui/scale", times=3
+    shim = harness.install(app)  # SIGINT to the plugin while its `kubectl scale` runs
+    t0 = time.monotonic()
+    proc = harness.start(
+        shim, [PLUGIN, "rollback", "--to", TO, "--chart", app.chart(TO), "--yes", "-n", app.namespace]
     )
-    first = rollback(app)
-    assert first.returncode == 1, first.stderr
-    cluster.sim.reset_faults()
+    shim.set(
+        kind="kubectl scale deployment", mode="signal", signal="SIGINT", target="pid", delay=0.0, pid=proc.pid
+    )
+    res = harness.finish(proc, t0, 240)
+    shim.clear()
+    assert res.returncode == 130 and shim.fired(), res.text()
     doc = status(app)
     states = step_states(doc)
-    assert states["scale-down"] in ("partial", "done") and states["downgrade"] == "not-started"
+    assert states["scale-down"] in ("partial", "done") and states["downgrade"] == "not-started", states
     assert all(
         d["state"] in ("unchanged", "nothing-to-revert") for d in doc["unfinished"]["databases"].values()
     )
