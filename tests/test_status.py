@@ -121,3 +121,25 @@ def test_a_lease_with_facts_we_did_not_write_is_reported_not_raised() -> None:
         "unfinished"
     ]
     assert "not what kubectl-prefect-rollback wrote" in u["error"]
+
+
+@pytest.mark.parametrize(
+    ("now", "pods", "want"),
+    [
+        ((2, 1), (2, 1), "not-started"),
+        ((0, 1), (0, 1), "partial"),
+        ((0, 0), (1, 0), "partial"),
+        ((0, 0), (0, 0), "done"),
+    ],
+)
+def test_scale_down_is_judged_from_the_deployments(now: tuple, pods: tuple, want: str) -> None:
+    saved = {"server": 2, "ui": 1}
+    replicas = {n: {"saved": saved[n], "now": now[i], "pods": pods[i]} for i, n in enumerate(saved)}
+    assert unfinished.scale_state(replicas) == want
+
+
+def test_a_downgrade_job_whose_pod_is_gone_counts_as_failed_part_way() -> None:
+    facts, at = facts_from("downgrade-failed")
+    facts = unfinished.Facts(facts.release, facts.history, facts.lease, facts.records, (), facts.jobs, ())
+    rb = unfinished.rollback_of(facts.lease)
+    assert {d["state"] for d in unfinished.database_states(facts, rb).values()} == {"failed"}

@@ -190,6 +190,11 @@ def test_abort_when_nothing_was_changed_yet(at_130, cluster) -> None:
         "verify": "not-started",
         "unlock": "not-started",
     }
+    unconfirmed = app.plugin("abort", check=False)
+    assert unconfirmed.returncode == 3 and "refusing to abort without confirmation" in unconfirmed.stderr
+    plan = json.loads(abort(app, "--dry-run", "-o", "json").stdout)
+    assert (plan["kind"], plan["phase"], plan["jobs"], plan["lost"]) == ("AbortPlan", "before-chart", [], [])
+    assert [s["step"] for s in plan["steps"]][:3] == ["lock", "stop", "upgrade"]
     done = abort(app)
     assert "skipping: replicas already as the operator had them" in done.stderr
     assert_back_at_130(app)
@@ -245,3 +250,43 @@ def test_roll_forward_after_a_completed_rollback(at_130, kubectl: str, helm: str
     assert_back_at_130(app, rolled_forward=True)
     history = json.loads(app.helm("history", RELEASE, "-o", "json").stdout)
     assert history[-1]["description"].startswith("prefect-rollback abort: rolled forward")
+
+
+def test_abort_stops_a_downgrade_job_that_still_runs(at_130, cluster) -> None:
+    app = at_130()
+    cluster.sim.set_start_delay(8)  # the downgrade pod starts late: interrupt while it runs
+    args = [PLUGIN, "rollback", "--to", TO, "--chart", app.chart(TO), "--yes", "--namespace", app.namespace]
+    proc = subprocess.Popen(
+        args, env=app.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if "created; following" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    cluster.sim.set_start_delay(0)
+    assert step_states(status(app))["downgrade"] == "running", "the Job keeps running in the cluster"
+
+    done = abort(app)
+    assert "stopped job/customer-managed-downgrade-to-1-2-0" in done.stderr
+    assert_back_at_130(app)
+
+
+def test_roll_forward_after_a_failed_helm_upgrade(at_130, cluster) -> None:
+    app = at_130(helm="3.17.3")
+    cluster.sim.fail_requests(
+        "PATCH", rf"/namespaces/{app.namespace}/deployments/{RELEASE}-server\?", times=1
+    )
+    first = rollback(app)
+    assert first.returncode == 5, first.stderr
+    doc = status(app)
+    assert doc["unfinished"]["chart"]["state"] == "failed"
+    assert "abort --roll-forward" in doc["unfinished"]["commands"]["abort"]
+    refused = abort(app, check=False)
+    assert refused.returncode == 3 and "--roll-forward" in refused.stderr
+
+    template = app.chart(FROM).replace(FROM, "{version}")
+    abort(app, "--roll-forward", "--chart", template)
+    assert_back_at_130(app, rolled_forward=True)
