@@ -13,17 +13,20 @@ from typing import Any
 
 from kubectl_prefect_rollback import (
     charts,
+    downgrade,
     heads,
     helm,
     lock,
     manifests,
     migrations,
+    records,
     release,
     rewrite,
     sources,
     unfinished,
     versions,
 )
+from kubectl_prefect_rollback.downgrade import JobState
 from kubectl_prefect_rollback.errors import AlreadyDone, Refused
 from kubectl_prefect_rollback.helm import Release
 from kubectl_prefect_rollback.target import Target
@@ -84,6 +87,7 @@ def upgrade_jobs(
         pod = ((job.get("spec") or {}).get("template") or {}).get("spec") or {}
         containers = [*(pod.get("initContainers") or []), *(pod.get("containers") or [])]
         if any(rewrite.classify(rewrite.container_argv(c)) for c in containers):
+            # the downgrade Job's cleaning, with the pod spec left as it is (manifests keeps it private)
             made.append(manifests._clean_job(job, pod, labels, annotations))
     for i, job in enumerate(made, start=1):
         job["metadata"]["name"] = manifests.fit_name(name + ("" if len(made) == 1 else f"-{i}"))
@@ -153,9 +157,7 @@ def build(t: Target, opts: Options) -> AbortPlan:
         phase=phase,
         databases=dbs,
         jobs=tuple(jobs),
-        running=tuple(
-            j["metadata"]["name"] for j in downgrades if unfinished.downgrade.job_state(j).value == "active"
-        ),
+        running=tuple(j["metadata"]["name"] for j in downgrades if downgrade.job_state(j) is JobState.ACTIVE),
         leftovers=tuple(j["metadata"]["name"] for j in [*downgrades, *aborts]),
         lost=lost,
         backup=facts.lease.state("backup") if facts.lease is not None else None,
@@ -179,11 +181,8 @@ def _finished(facts: unfinished.Facts) -> Rollback:
     if not before:
         raise Refused(f"helm history of {rel.name} has no revision at {pair[0]} to go back to")
     frm = max(before, key=lambda h: h.revision)
-    recorded = {k: e for k, e in facts.records.items()}
-    from kubectl_prefect_rollback import records
-
-    heads_from = records.heads(recorded, pair[0]) or {}
-    heads_to = records.heads(recorded, pair[1]) or {}
+    heads_from = records.heads(facts.records, pair[0]) or {}
+    heads_to = records.heads(facts.records, pair[1]) or {}
     live = {d["metadata"]["name"]: int((d.get("spec") or {}).get("replicas", 1)) for d in facts.deployments}
     return Rollback(pair[1], pair[0], frm.revision, heads_from, heads_to, live)
 

@@ -405,7 +405,14 @@ def abort_command(
                 "refusing to abort without confirmation: stdin is not a terminal.",
                 hint="Re-run with --yes after checking `abort --dry-run`.",
             )
-        answer = out.ask("Type the release name to abort the rollback")
+        import click
+
+        try:
+            answer = out.ask("Type the release name to abort the rollback")
+        except click.exceptions.Abort:  # Ctrl-C at the prompt
+            if interrupt.received():
+                raise Interrupted("Interrupted at the confirmation: nothing was changed.") from None
+            raise
         if answer.strip() != p.release.name:
             raise Refused(f"confirmation did not match {p.release.name!r}: nothing was changed")
     run = rollback.Run(t, p, run_opts, out)  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ import datetime as dt
 import shlex
 from typing import Any
 
-from kubectl_prefect_rollback import migrations, output, records, unfinished
+from kubectl_prefect_rollback import downgrade, migrations, output, records, unfinished
 from kubectl_prefect_rollback.errors import ParseError
 from kubectl_prefect_rollback.unfinished import Facts
 
@@ -79,7 +79,7 @@ def _unfinished(
     if lease.state("chart-source"):
         words += ["--chart", str(lease.state("chart-source"))]
     downgrades = unfinished.jobs_of(facts, rb, "downgrade")
-    failed = any(unfinished.downgrade.job_state(j).value == "failed" for j in downgrades)
+    failed = any(downgrade.job_state(j).value == "failed" for j in downgrades)
     resume = command(prog, [*words, *(["--retry"] if failed else []), "--yes"], namespace, context)
     abort_words = ["abort"] + (["--roll-forward"] if chart in ("done", "failed") else [])
     return {
@@ -94,7 +94,7 @@ def _unfinished(
             {
                 "name": j["metadata"]["name"],
                 "kind": kind,
-                "state": unfinished.downgrade.job_state(j).value,
+                "state": downgrade.job_state(j).value,
             }
             for kind in ("downgrade", unfinished.ABORT)
             for j in unfinished.jobs_of(facts, rb, kind)
