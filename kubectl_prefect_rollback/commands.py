@@ -416,7 +416,7 @@ def abort_command(
         if answer.strip() != p.release.name:
             raise Refused(f"confirmation did not match {p.release.name!r}: nothing was changed")
     run = rollback.Run(t, p, run_opts, out)  # type: ignore[arg-type]
-    again = abort_again(cfg)
+    again = resume_command(cfg)  # as typed, with --yes: this abort was confirmed already
 
     def write(outcome: str) -> None:
         if report:
@@ -449,8 +449,3 @@ def abort_command(
         f"\nAborted: {p.release.name} is back at {p.rb.from_version} "
         f"(the rollback to {p.rb.to_version} is undone) in {output.duration(total)}."
     )
-
-
-def abort_again(cfg: Config) -> str:
-    """The abort command as typed, with --yes: the operator confirmed this abort already."""
-    return resume_command(cfg)
