@@ -341,3 +341,111 @@ def _confirm(p: plan.Plan, *, yes: bool, out: Output) -> None:
         raise
     if answer.strip() != p.release.name:
         raise Refused(f"confirmation did not match {p.release.name!r}: nothing was changed")
+
+
+def status_command(cfg: Config, *, fmt: str, probe: bool = True) -> None:
+    """Read-only: an unfinished rollback as the cluster shows it, and the commands that resume or abort it."""
+    from kubectl_prefect_rollback import proc, sources, unfinished
+    from kubectl_prefect_rollback import status as status_mod
+
+    t = cfg.target
+    rel = release.resolve(t, cfg.release)
+    facts, (listing, source) = proc.gather(
+        lambda: unfinished.gather(t, rel),
+        lambda: sources.current(t, rel, selector=None, pod=None, container=None),
+    )
+    if listing is None and probe:  # the servers are scaled down: the deployed image answers
+        try:
+            texts = sources.deployed_texts(t, rel.name, rel.revision)
+            jobs = sources.migration_jobs(
+                t, rel.name, rel.revision, texts, render_from=None, version=rel.version
+            )
+            listing, source = sources.probe_current(t, rel, jobs)
+        except (RollbackError, CommandError) as e:  # status still answers; it says why heads are missing
+            source = f"unknown (no server pod runs and the probe failed: {str(e).splitlines()[0][:200]})"
+        finally:
+            _warn_probes(cfg.out)
+    heads_of = heads.heads_of(listing.chains) if listing is not None else None
+    facts.extra["heads"] = {"source": source or "no server pod runs (--no-probe)", "heads": heads_of}
+    doc = status_mod.document(facts, lock.now(), prog=cfg.prog, namespace=t.namespace, context=t.context)
+    cfg.out.data(status_mod.table(doc) if fmt == "table" else output.render(doc, fmt))
+
+
+def abort_command(
+    cfg: Config,
+    opts: Any,  # abortplan.Options
+    run_opts: rollback.RunOptions,
+    *,
+    yes: bool,
+    dry_run: bool,
+    fmt: str,
+    report: str | None,
+) -> None:
+    """Back to the release as it was before the rollback: plan, show, confirm, execute, like rollback."""
+    from kubectl_prefect_rollback import abort, abortplan, abortshow
+
+    t, out = cfg.target, cfg.out
+    try:
+        p = abortplan.build(t, replace(opts, release=cfg.release))
+    except interrupt.Stopped:
+        _warn_probes(out)
+        raise Interrupted("Interrupted while planning the abort: nothing was changed.") from None
+    _warn_probes(out)
+    if fmt == "json":
+        out.data(output.render(abortshow.plan_dict(p), "json"))
+    else:
+        out.say(abortshow.plan_text(p))
+    out.say()
+    if dry_run:
+        out.say("--dry-run: nothing was changed.")
+        return
+    if not yes:
+        if not stdin_is_terminal():
+            raise Refused(
+                "refusing to abort without confirmation: stdin is not a terminal.",
+                hint="Re-run with --yes after checking `abort --dry-run`.",
+            )
+        import click
+
+        try:
+            answer = out.ask("Type the release name to abort the rollback")
+        except click.exceptions.Abort:  # Ctrl-C at the prompt
+            if interrupt.received():
+                raise Interrupted("Interrupted at the confirmation: nothing was changed.") from None
+            raise
+        if answer.strip() != p.release.name:
+            raise Refused(f"confirmation did not match {p.release.name!r}: nothing was changed")
+    run = rollback.Run(t, p, run_opts, out)  # type: ignore[arg-type]
+    again = resume_command(cfg)  # as typed, with --yes: this abort was confirmed already
+
+    def write(outcome: str) -> None:
+        if report:
+            try:
+                rollback.write_report(report, abort.report(run, p, outcome))
+            except OSError as e:
+                out.warn(f"could not write report {report}: {e.strerror or e}")
+
+    try:
+        with interrupt.leftover(lambda: f"lease {p.lock_name}, still naming this run until it expires (30s)"):
+            abort.execute(run, p)
+    except KeyboardInterrupt as e:
+        signum = e.signum if isinstance(e, interrupt.Stopped) else None
+        write("interrupted")
+        raise Interrupted(
+            f"Interrupted ({e or 'SIGINT'}) in abort step {run.steps[-1].name if run.steps else '?'}.",
+            hint=f"lock: {run.lock_state}\nRe-run to finish the abort (finished steps are skipped): {again}",
+            signum=signum,
+        ) from None
+    except (RollbackError, CommandError) as e:
+        out.fail(str(e).splitlines()[0])
+        write("failed")
+        err = e if isinstance(e, RollbackError) else RollbackError(str(e))
+        tail = f"lock: {run.lock_state}\nRe-run to finish the abort (finished steps are skipped): {again}"
+        err.hint = f"{err.hint}\n{tail}" if err.hint else tail
+        raise err from None
+    write("succeeded")
+    total = sum(s.seconds for s in run.steps)
+    out.say(
+        f"\nAborted: {p.release.name} is back at {p.rb.from_version} "
+        f"(the rollback to {p.rb.to_version} is undone) in {output.duration(total)}."
+    )

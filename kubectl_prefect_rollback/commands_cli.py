@@ -266,6 +266,75 @@ def rollback_cmd(
     commands.rollback_command(cfg, opts, run_opts, yes=yes, dry_run=dry_run, report=report)
 
 
+@cli.command("status")
+@click.option("-o", "--output", "fmt", type=OUTPUTS, default="table", show_default=True)
+@click.option(
+    "--no-probe", is_flag=True, help="Without a running server pod, do not start a probe pod for the heads."
+)
+@global_options
+@click.pass_context
+def status_cmd(ctx: click.Context, fmt: str, no_probe: bool) -> None:
+    """Read-only: is a rollback unfinished, how far it got, and the commands that resume or abort it."""
+    from kubectl_prefect_rollback import commands
+
+    commands.status_command(make_config(ctx), fmt=fmt, probe=not no_probe)
+
+
+@cli.command("abort")
+@click.option(
+    "--chart",
+    envvar="PREFECT_ROLLBACK_CHART",
+    default="./prefect-cloud-{version}.tgz",
+    show_default=True,
+    help="The from-version's chart, for --roll-forward; {version} is replaced.",
+)
+@click.option(
+    "--roll-forward", is_flag=True, help="After the chart step: helm upgrade back to the from-version."
+)
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation (required without a terminal).")
+@click.option("--dry-run", is_flag=True, help="Show the abort plan and stop.")
+@click.option("-o", "--output", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--retry", is_flag=True, help="Delete and recreate an upgrade Job that failed earlier.")
+@click.option("--force-unlock", is_flag=True, help="Take a lock whose holder stopped renewing it now.")
+@click.option("--no-wait", is_flag=True, help="Do not pass --wait to helm upgrade (--roll-forward).")
+@click.option("--helm-timeout", default="10m", show_default=True, callback=_duration, metavar="DURATION")
+@click.option(
+    "--timeout",
+    "job_timeout",
+    default="3600",
+    show_default=True,
+    callback=_duration,
+    metavar="DURATION",
+    help="Wait this long for the upgrade Job.",
+)
+@click.option("--verify-timeout", default="600", show_default=True, callback=_duration, metavar="DURATION")
+@click.option("--report", type=click.Path(dir_okay=False, writable=True), help="Write a JSON report to FILE.")
+@global_options
+@click.pass_context
+def abort_cmd(ctx: click.Context, **kw: Any) -> None:
+    """Back to the state before an unfinished rollback: databases upgraded, replicas restored, verified."""
+    from kubectl_prefect_rollback import abortplan, commands, rollback
+
+    cfg = make_config(ctx)
+    opts = abortplan.Options(
+        chart=kw["chart"],
+        roll_forward=kw["roll_forward"],
+        force_unlock=kw["force_unlock"],
+        wait=not kw["no_wait"],
+        helm_timeout=_go(kw["helm_timeout"]),
+    )
+    run_opts = rollback.RunOptions(
+        force_unlock=kw["force_unlock"],
+        retry=kw["retry"],
+        job_timeout=float(kw["job_timeout"]),
+        ready_timeout=float(kw["verify_timeout"]),
+        helm_timeout=float(kw["helm_timeout"]),
+    )
+    commands.abort_command(
+        cfg, opts, run_opts, yes=kw["yes"], dry_run=kw["dry_run"], fmt=kw["fmt"], report=kw["report"]
+    )
+
+
 @cli.command("history")
 @click.option("-o", "--output", "fmt", type=OUTPUTS, default="table", show_default=True)
 @global_options

@@ -20,6 +20,11 @@ def resumes(
     try:
         if not lease.state("from-version"):
             return False
+        if lease.state("abort") and not force_unlock:  # half upgraded back: a rollback must not resume
+            raise Refused(
+                f"an abort of the rollback to {to} is unfinished",
+                hint="Re-run `abort` to finish it (`status` shows how far it got).",
+            )
         if not continues(lease, history, to):
             if force_unlock:
                 return False  # --force-unlock: forget the stale run, plan afresh

@@ -132,6 +132,8 @@ def _lock(run: Run, existing: lock.LeaseView | None) -> tuple[str, str]:
         "yes-flag": p.yes_flag,
         # what the operator had; a resumed run keeps these (taking over never overwrites them), not zeros
         "replicas": dict(p.deployments),
+        "started-by": run.keeper.identity,  # for `status`; a takeover keeps the first run's
+        "chart-source": p.chart,  # for the resume command `status` prints
     }
     took_over = run.keeper.acquire(
         existing, force_unlock=run.opts.force_unlock, state=state, resume=run.plan.resumed

@@ -17,7 +17,7 @@ import pytest
 from tests.tools import ROOT, require_tool
 
 SCRIPT = Path(sys.executable).parent / "kubectl-prefect_rollback"
-SUBCOMMANDS = ["completion", "history", "plan", "render", "revisions", "rollback"]
+SUBCOMMANDS = ["abort", "completion", "history", "plan", "render", "revisions", "rollback", "status"]
 
 
 def candidates(out: str) -> tuple[list[str], str]:
