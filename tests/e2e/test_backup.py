@@ -1,0 +1,87 @@
+"""Backups for real: pg_dump/pg_restore in a pod built from the migration container, streamed through
+kubectl exec, on the fixture's three databases on a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+
+from tests.e2e.cluster import RELEASE, App
+from tests.fixtures import app as fixture
+from tests.fixtures.builder import PG_CLIENT_REF
+
+TO = "1.2.0"
+NO_CONFIRM = {"PREFECT_ROLLBACK_BACKUPS_CONFIRMED": ""}
+
+
+def rollback(
+    app: App, *extra: str, check: bool = True, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    return app.plugin(
+        "rollback", "--to", TO, "--chart", app.chart(TO), "--yes", "--backup-image", PG_CLIENT_REF, *extra,
+        check=check, timeout=timeout, extra_env=NO_CONFIRM,
+    )  # fmt: skip
+
+
+def insert_service_accounts(app: App, n: int) -> None:
+    from sqlalchemy import create_engine, pool, text
+
+    engine = create_engine(app.host_urls["nebula"], poolclass=pool.NullPool)
+    with engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO service_account (name) SELECT 'sa-' || g FROM generate_series(1, :n) g"),
+            {"n": n},
+        )
+    engine.dispose()
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def no_pods_of_ours(app: App) -> bool:
+    pods = json.loads(app.kubectl("get", "pods", "-o", "json").stdout)["items"]
+    return not [
+        p for p in pods if (p["metadata"].get("labels") or {}).get("prefect-rollback/role") == "backup"
+    ]
+
+
+def test_rollback_with_backup_dumps_each_reverted_database_before_any_change(at_130, tmp_path) -> None:
+    app = at_130(pg=True)
+    insert_service_accounts(app, 50)
+    folder = tmp_path / "backups"
+
+    proc = rollback(app, "--backup", str(folder), "--report", str(app.home / "report.json"))
+
+    manifest = json.loads((folder / "backup.json").read_text())
+    assert set(manifest["databases"]) == {"nebula", "orion", "events"}
+    for db, entry in manifest["databases"].items():
+        dump = folder / entry["file"]
+        assert dump.stat().st_size == entry["size"] and sha256(dump) == entry["sha256"]
+        assert dump.read_bytes()[:5] == b"PGDMP"  # pg_dump's custom format, byte for byte
+        assert entry["heads"] == fixture.release_heads("1.3.0")[db]
+        assert oct(dump.stat().st_mode & 0o777) == "0o600"
+    listing = subprocess.run(
+        [f"{fixture_pg_bin()}/pg_restore", "--list", str(folder / "nebula.dump")],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "TABLE DATA public service_account" in listing
+    records = json.loads(
+        app.kubectl("get", "configmap", f"{RELEASE}-prefect-rollback-revisions", "-o", "json").stdout
+    )
+    named = json.loads(records["data"]["latest-backup"])
+    assert named["databases"]["nebula"]["sha256"] == manifest["databases"]["nebula"]["sha256"]
+    report = json.loads((app.home / "report.json").read_text())
+    assert report["backups"][0]["databases"]["events"]["file"] == "events.dump"
+    assert app.heads() == fixture.release_heads(TO)
+    for url in app.host_urls.values():  # the connection settings stay in the pod
+        assert url.split("://", 1)[1] not in proc.stderr + proc.stdout
+    assert no_pods_of_ours(app)
+
+
+def fixture_pg_bin() -> str:
+    from tests.fixtures.builder import _pg_bin
+
+    return _pg_bin()
