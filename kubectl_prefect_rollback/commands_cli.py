@@ -348,6 +348,48 @@ def backup_cmd(ctx: click.Context, folder: str, probe_timeout: float, **kw: Any)
     commands.backup_command(cfg, folder, _backup_settings(kw))
 
 
+@cli.command("restore")
+@click.option(
+    "--from",
+    "folder",
+    required=True,
+    metavar="DIR",
+    type=click.Path(file_okay=False, exists=True),
+    help="A folder written by `backup` or `rollback --backup`.",
+)
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation (required without a terminal).")
+@click.option("--force-unlock", is_flag=True, help="Take over a lock left by an unfinished rollback.")
+@_backup_options
+@click.option(
+    "--probe-timeout",
+    default="5m",
+    show_default=True,
+    callback=_duration,
+    metavar="DURATION",
+    help="Wait for a restore pod to run at most this long.",
+)
+@global_options
+@click.pass_context
+def restore_cmd(
+    ctx: click.Context, folder: str, yes: bool, force_unlock: bool, probe_timeout: float, **kw: Any
+) -> None:
+    """Restore the databases from a backup: lock, scale down, pg_restore each, verify the heads."""
+    from kubectl_prefect_rollback import commands, proc, restore
+
+    cfg = make_config(ctx)
+    proc.limits.probe = probe_timeout
+    restore.run(
+        cfg.target,
+        cfg.release,
+        folder,
+        _backup_settings(kw),
+        cfg.out,
+        yes=yes,
+        interactive=commands.stdin_is_terminal(),
+        force_unlock=force_unlock,
+    )
+
+
 @cli.command("history")
 @click.option("-o", "--output", "fmt", type=OUTPUTS, default="table", show_default=True)
 @global_options

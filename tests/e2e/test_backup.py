@@ -85,3 +85,30 @@ def fixture_pg_bin() -> str:
     from tests.fixtures.builder import _pg_bin
 
     return _pg_bin()
+
+
+def restore(app: App, folder: Path, *extra: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return app.plugin(
+        "restore", "--from", str(folder), "--yes", "--backup-image", PG_CLIENT_REF, *extra,
+        check=check, timeout=600,
+    )  # fmt: skip
+
+
+def test_backup_rollback_restore_brings_back_the_dropped_rows_and_the_from_heads(at_130, tmp_path) -> None:
+    app = at_130(pg=True)
+    insert_service_accounts(app, 500)
+    rows = fixture.row_count(app.host_urls["nebula"], "service_account")
+    folder = tmp_path / "backups"
+    rollback(app, "--backup", str(folder))
+    assert "service_account" not in app.tables("nebula"), "the destructive downgrade dropped the table"
+
+    proc = restore(app, folder)
+
+    assert app.heads() == fixture.release_heads("1.3.0")
+    assert fixture.row_count(app.host_urls["nebula"], "service_account") == rows
+    assert "Restored customer-managed" in proc.stderr
+    assert "servers stay scaled down" in proc.stderr  # the release still runs 1.2.0's chart
+    deployments = json.loads(app.kubectl("get", "deployments", "-o", "json").stdout)["items"]
+    assert all(d["spec"]["replicas"] == 0 for d in deployments if "server" in d["metadata"]["name"])
+    assert app.kubectl("get", "lease", f"{RELEASE}-prefect-rollback", "--ignore-not-found").stdout == ""
+    assert no_pods_of_ours(app)
