@@ -8,7 +8,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from tests.e2e.cluster import RELEASE, App
+from tests.e2e.cluster import PLUGIN, RELEASE, App
 from tests.fixtures import app as fixture
 from tests.fixtures.builder import PG_CLIENT_REF
 
@@ -111,4 +111,113 @@ def test_backup_rollback_restore_brings_back_the_dropped_rows_and_the_from_heads
     deployments = json.loads(app.kubectl("get", "deployments", "-o", "json").stdout)["items"]
     assert all(d["spec"]["replicas"] == 0 for d in deployments if "server" in d["metadata"]["name"])
     assert app.kubectl("get", "lease", f"{RELEASE}-prefect-rollback", "--ignore-not-found").stdout == ""
+    assert no_pods_of_ours(app)
+
+
+# -- a backup that cannot be taken stops the rollback before anything changed -------------------------
+
+
+def unchanged_state(app: App) -> dict[str, object]:
+    """What a rollback changes: the release, the lock, the records, the Jobs, the Deployments, the heads."""
+    kinds = ("Deployment", "Job", "Lease", "ConfigMap")
+    objects = {k: v for k, v in app.resource_versions().items() if k.split("/")[0] in kinds}
+    return {"objects": objects, "release": app.release()["revision"], "heads": app.heads()}
+
+
+def assert_refused_before_any_change(app: App, proc: subprocess.CompletedProcess[str], before: dict) -> None:
+    assert proc.returncode == 3, proc.stderr
+    assert unchanged_state(app) == before
+    assert no_pods_of_ours(app)
+
+
+def test_unreachable_database_fails_the_backup_and_nothing_changes(at_130, cluster, tmp_path) -> None:
+    import base64
+
+    app = at_130(pg=True)
+    secret = cluster.sim.get("Secret", app.namespace, f"{RELEASE}-databases")
+    unreachable = app.host_urls["orion"].replace(":5432/", ":5999/")
+    secret["data"]["ORION_DATABASE_URL"] = base64.b64encode(unreachable.encode()).decode()
+    cluster.sim.seed(secret)  # the running servers keep their env; a new pod reads this
+    before = unchanged_state(app)
+
+    proc = rollback(app, "--backup", str(tmp_path / "b"), check=False)
+
+    assert_refused_before_any_change(app, proc, before)
+    assert "backup of orion failed" in proc.stderr and "5999" in proc.stderr
+    assert not list((tmp_path / "b").glob("*.partial")) and not (tmp_path / "b" / "backup.json").exists()
+
+
+def test_missing_backup_image_is_refused_and_nothing_changes(at_130, tmp_path) -> None:
+    app = at_130(pg=True)
+    before = unchanged_state(app)
+
+    proc = rollback(
+        app, "--backup", str(tmp_path / "b"), "--backup-image", "registry.local/no/such:1", check=False
+    )
+
+    assert_refused_before_any_change(app, proc, before)
+    assert "cannot start: ErrImagePull (registry.local/no/such:1)" in proc.stderr
+    assert "--backup-image" in proc.stderr
+
+
+def test_unwritable_backup_folder_is_refused_before_any_pod_starts(at_130, tmp_path) -> None:
+    app = at_130(pg=True)
+    (tmp_path / "file").write_text("")
+    before = unchanged_state(app)
+
+    # a path below a regular file: unwritable for root too (mode bits would not stop root)
+    proc = rollback(app, "--backup", str(tmp_path / "file" / "backups"), check=False)
+
+    assert_refused_before_any_change(app, proc, before)
+    assert "is not writable: Not a directory" in proc.stderr
+
+
+def test_full_disk_during_the_dump_fails_the_backup_and_leaves_no_partial_file(at_130, tmp_path) -> None:
+    import resource
+
+    app = at_130(pg=True)
+    insert_service_accounts(app, 200_000)  # a dump of several MB
+    before = unchanged_state(app)
+    limit = 256 << 10  # the plugin may write files of at most 256 KiB: a full disk, as its writes see it
+
+    proc = subprocess.run(
+        [PLUGIN, "rollback", "--to", TO, "--chart", app.chart(TO), "--yes", "--namespace", app.namespace,
+         "--backup-image", PG_CLIENT_REF, "--backup", str(tmp_path / "b")],
+        env={**app.env, **NO_CONFIRM}, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)),
+    )  # fmt: skip
+
+    assert_refused_before_any_change(app, proc, before)
+    assert "backup of nebula: cannot write" in proc.stderr and "File too large" in proc.stderr
+    assert list((tmp_path / "b").iterdir()) == []
+
+
+def test_ctrl_c_during_the_dump_stops_with_nothing_changed(at_130, tmp_path) -> None:
+    import signal
+    import time
+
+    app = at_130(pg=True)
+    insert_service_accounts(app, 2_000_000)  # long enough a dump to be caught in the middle
+    before = unchanged_state(app)
+    folder = tmp_path / "b"
+    p = subprocess.Popen(
+        [PLUGIN, "rollback", "--to", TO, "--chart", app.chart(TO), "--yes", "--namespace", app.namespace,
+         "--backup-image", PG_CLIENT_REF, "--backup", str(folder)],
+        env={**app.env, **NO_CONFIRM}, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    partial = folder / ".nebula.dump.partial"
+    deadline = time.monotonic() + 300
+    while not (partial.exists() and partial.stat().st_size > 0) and p.poll() is None:
+        assert time.monotonic() < deadline, "the dump never started"
+        time.sleep(0.05)
+    assert p.poll() is None, "the dump finished before it could be interrupted: make it bigger"
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+
+    assert p.returncode == 130, err
+    assert "Interrupted during the backup: nothing was changed." in err
+    assert unchanged_state(app) == before
+    assert not partial.exists() and not (folder / "backup.json").exists()
+    time.sleep(1)  # the pod's delete was sent without waiting
     assert no_pods_of_ours(app)
