@@ -221,3 +221,27 @@ def test_ctrl_c_during_the_dump_stops_with_nothing_changed(at_130, tmp_path) -> 
     assert not partial.exists() and not (folder / "backup.json").exists()
     time.sleep(1)  # the pod's delete was sent without waiting
     assert no_pods_of_ours(app)
+
+
+def test_yes_without_backup_refuses_a_plan_that_drops_data(at_130) -> None:
+    app = at_130()  # SQLite: refused before any backup would be tried
+    before = unchanged_state(app)
+
+    proc = rollback(app, check=False)
+
+    assert_refused_before_any_change(app, proc, before)
+    assert "drop data" in proc.stderr and "--backups-confirmed" in proc.stderr
+
+
+def test_backup_command_dumps_all_three_databases_and_prints_the_manifest(at_130, tmp_path) -> None:
+    app = at_130(pg=True)
+    before = unchanged_state(app)
+
+    proc = app.plugin("backup", str(tmp_path / "b"), "--backup-image", PG_CLIENT_REF)
+
+    doc = json.loads(proc.stdout)
+    assert doc == json.loads((tmp_path / "b" / "backup.json").read_text())
+    assert {db: e["heads"] for db, e in doc["databases"].items()} == fixture.release_heads("1.3.0")
+    assert before["heads"] == app.heads() and before["release"] == app.release()["revision"]
+    again = app.plugin("backup", str(tmp_path / "b"), "--backup-image", PG_CLIENT_REF, check=False)
+    assert again.returncode == 3 and "already holds a backup" in again.stderr
