@@ -68,7 +68,7 @@ def client_pod(t: Target, where: Where, db: str, settings: Settings, out: Output
 def _job_for(jobs: Sequence[Mapping[str, Any]], db: str) -> Mapping[str, Any]:
     for job in jobs:
         with contextlib.suppress(Exception):
-            if db in backup_pod.classify(backup_pod.container_argv(backup_pod.migration_container(job, db))):
+            if backup_pod.runs_upgrade_of(backup_pod.migration_container(job, db), db):
                 return job
     return jobs[0]
 

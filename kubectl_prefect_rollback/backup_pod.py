@@ -14,9 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kubectl_prefect_rollback import manifests
 from kubectl_prefect_rollback.errors import BadInput, ParseError, Refused
-from kubectl_prefect_rollback.rewrite import DATABASES, classify, container_argv
+
+# Spelled out, not imported: --help builds its defaults from here and must not load the YAML layer.
+DATABASES = ("nebula", "orion", "events")
 
 # A documented default: pg_dump/pg_restore 17 read and write archives of PostgreSQL servers up to 17.
 DEFAULT_IMAGE = "docker.io/library/postgres:17-alpine"
@@ -82,9 +83,17 @@ def parse_url_env(values: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
+def runs_upgrade_of(container: Mapping[str, Any], db: str) -> bool:
+    from kubectl_prefect_rollback.rewrite import classify, container_argv
+
+    return db in classify(container_argv(container))
+
+
 def migration_container(job: Mapping[str, Any], db: str) -> dict[str, Any]:
     """The container of the migration Job that upgrades `db` (the first migration container if none
     names it: one container may upgrade all three)."""
+    from kubectl_prefect_rollback.rewrite import classify, container_argv
+
     spec = ((job.get("spec") or {}).get("template") or {}).get("spec") or {}
     found = [
         c
@@ -95,7 +104,7 @@ def migration_container(job: Mapping[str, Any], db: str) -> dict[str, Any]:
     if not found:
         name = (job.get("metadata") or {}).get("name", "?")
         raise ParseError(f"the migration Job {name} has no container that runs a database upgrade")
-    return next((c for c in found if db in classify(container_argv(c))), found[0])
+    return next((c for c in found if runs_upgrade_of(c, db)), found[0])
 
 
 def check_env(container: Mapping[str, Any], db: str, env_name: str) -> None:
@@ -119,6 +128,8 @@ class PodSpec:
 def dump_pod(job: Mapping[str, Any], db: str, spec: PodSpec, labels: Mapping[str, str]) -> dict[str, Any]:
     """A Pod with the settings of `db`'s migration container, the client image, sleeping at most
     spec.seconds (activeDeadlineSeconds too: a pod we could not delete does not hold secrets forever)."""
+    from kubectl_prefect_rollback import manifests
+
     src = migration_container(job, db)
     one = copy.deepcopy(dict(job))
     pod_spec = one["spec"]["template"]["spec"]

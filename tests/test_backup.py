@@ -291,3 +291,9 @@ def test_the_prompt_offers_the_backup_for_a_destructive_plan() -> None:
         )
         is None
     )
+
+
+def test_the_databases_spelled_out_here_are_the_migration_modules() -> None:
+    from kubectl_prefect_rollback import migrations
+
+    assert backup_pod.DATABASES == migrations.DATABASES

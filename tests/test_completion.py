@@ -17,7 +17,7 @@ import pytest
 from tests.tools import ROOT, require_tool
 
 SCRIPT = Path(sys.executable).parent / "kubectl-prefect_rollback"
-SUBCOMMANDS = ["completion", "history", "plan", "render", "revisions", "rollback"]
+SUBCOMMANDS = ["backup", "completion", "history", "plan", "render", "restore", "revisions", "rollback"]
 
 
 def candidates(out: str) -> tuple[list[str], str]:
