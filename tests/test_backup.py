@@ -297,3 +297,16 @@ def test_the_databases_spelled_out_here_are_the_migration_modules() -> None:
     from kubectl_prefect_rollback import migrations
 
     assert backup_pod.DATABASES == migrations.DATABASES
+
+
+def test_a_rerun_reuses_a_backup_at_the_same_heads_and_refuses_another(tmp_path) -> None:
+    from kubectl_prefect_rollback import backup
+
+    assert backup.reusable(str(tmp_path), "customer-managed", {"nebula": "a1"}, ["nebula"]) is None
+    (tmp_path / "nebula.dump").write_bytes(b"PGDMP")
+    entry = backup_dir.Entry("nebula", "nebula.dump", 5, hashlib.sha256(b"PGDMP").hexdigest(), "t", "a1")
+    backup_dir.write_manifest(tmp_path, backup_dir.Manifest("customer-managed", "ns", "1.3.0", (entry,)))
+    found = backup.reusable(str(tmp_path), "customer-managed", {"nebula": "a1"}, ["nebula"])
+    assert found is not None and found.entries == (entry,)
+    with pytest.raises(Refused, match="already holds another backup"):
+        backup.reusable(str(tmp_path), "customer-managed", {"nebula": "b2"}, ["nebula"])
