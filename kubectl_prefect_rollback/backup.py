@@ -133,9 +133,8 @@ def dump_one(t: Target, where: Where, db: str, folder: Any, settings: Settings, 
             writer.discard()
             raise
     seconds = time.monotonic() - t0
-    rate = writer.size / 1e6 / seconds if seconds > 0 else 0.0
     out.ok(
-        f"backup of {db}: {writer.final} ({writer.size / 1e6:.1f} MB, {rate:.1f} MB/s, "
+        f"backup of {db}: {writer.final} ({backup_dir.size_text(writer.size, seconds)}, "
         f"sha256 {writer.sha256[:12]}…, heads {trailer.heads or '-'})",
         seconds,
     )

@@ -49,6 +49,14 @@ class Manifest:
         }
 
 
+def size_text(size: int, seconds: float | None = None) -> str:
+    """`264.4 MB, 3.6 MB/s`; small dumps in kB (a 27 kB schema is not `0.0 MB`)."""
+    text = f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.1f} kB"
+    if seconds:
+        text += f", {size / 1e6 / seconds:.1f} MB/s"
+    return text
+
+
 def stamp() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 

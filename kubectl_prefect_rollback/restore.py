@@ -43,7 +43,7 @@ class RestorePlan:
         ]
         for e in m.entries:
             lines.append(
-                f"  {e.database:<7} {e.file:<12} {e.size / 1e6:9.1f} MB  taken {e.time}  "
+                f"  {e.database:<7} {e.file:<12} {backup_dir.size_text(e.size):>10}  taken {e.time}  "
                 f"heads {e.heads or '-'}"
             )
         downs = ", ".join(f"{n} ({r}→0)" for n, r in self.deployments if r) or "none running"
@@ -163,8 +163,7 @@ def _restore_one(
         raise VerifyFailed(
             f"restore of {db}: heads are {got or 'none'}, the backup was taken at {entry.heads}"
         )
-    rate = entry.size / 1e6 / seconds if seconds > 0 else 0.0
-    out.ok(f"restored {db} from {path} ({entry.size / 1e6:.1f} MB, {rate:.1f} MB/s); heads {got}", seconds)
+    out.ok(f"restored {db} from {path} ({backup_dir.size_text(entry.size, seconds)}); heads {got}", seconds)
 
 
 def _scale_back(t: Target, p: RestorePlan, keeper: lock.Keeper, out: Output) -> None:

@@ -310,3 +310,8 @@ def test_a_rerun_reuses_a_backup_at_the_same_heads_and_refuses_another(tmp_path)
     assert found is not None and found.entries == (entry,)
     with pytest.raises(Refused, match="already holds another backup"):
         backup.reusable(str(tmp_path), "customer-managed", {"nebula": "b2"}, ["nebula"])
+
+
+def test_sizes_are_shown_in_kb_below_a_megabyte_with_the_rate() -> None:
+    assert backup_dir.size_text(27_400) == "27.4 kB"
+    assert backup_dir.size_text(264_404_622, 73.0) == "264.4 MB, 3.6 MB/s"
