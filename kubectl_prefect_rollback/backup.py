@@ -61,8 +61,11 @@ def client_pod(t: Target, where: Where, db: str, settings: Settings, out: Output
                 _wait_running(t, name, settings.image)
             yield name
         finally:
-            with interrupt.cleanup(), contextlib.suppress(proc.CommandError):
-                kube.delete(t, "pod", name, wait=False)
+            with interrupt.cleanup():
+                try:
+                    kube.delete(t, "pod", name, wait=False)
+                except proc.CommandError as e:  # it ends by its own deadline, but its spec keeps the env
+                    out.warn(f"could not delete {note}: {str(e).splitlines()[0]}")
 
 
 def _job_for(jobs: Sequence[Mapping[str, Any]], db: str) -> Mapping[str, Any]:
