@@ -22,8 +22,10 @@ def confirm(
     (--backup DIR, or a folder typed at the prompt) or vouched for (--backups-confirmed)."""
     if folder or confirmed or not p.destructive:
         return folder
+    if not yes and not interactive:
+        return folder  # the confirmation itself is refused next: no terminal, no --yes
     drops = ", ".join(f"{m.revision} ({m.description})" for m in p.destructive[:3])
-    if yes or not interactive:
+    if yes:
         raise Refused(
             f"the plan reverts {len(p.destructive)} migration(s) that drop data ({drops}) and no backup "
             "was asked for",

@@ -281,6 +281,15 @@ def test_yes_with_a_destructive_plan_needs_a_backup_or_backups_confirmed(interac
     assert out.questions == []
 
 
+def test_without_yes_or_a_terminal_the_confirmation_refuses_not_the_backup_rule() -> None:
+    out = Asked("")
+    assert (
+        backup_plan.confirm(plan(True), yes=False, folder=None, confirmed=False, interactive=False, out=out)
+        is None
+    )
+    assert out.questions == []
+
+
 def test_the_prompt_offers_the_backup_for_a_destructive_plan() -> None:
     out = Asked(" /srv/backups ")
     got = backup_plan.confirm(plan(True), yes=False, folder=None, confirmed=False, interactive=True, out=out)
