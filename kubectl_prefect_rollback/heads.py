@@ -199,8 +199,12 @@ def _delete_probe(t: Target, name: str) -> None:
 
 
 def clean_leftover_probes(t: Target, *, at: float | None = None) -> list[str]:
-    """Delete probe pods of ours left by earlier runs (a failed delete, a SIGKILL). A probe that may
-    still be working for a concurrent `plan` (younger than --probe-timeout and not finished) stays."""
+    """Delete probe pods of ours left by earlier runs (a failed delete, a SIGKILL). Called under the lock.
+
+    A finished probe goes at once, whatever its age: a SIGKILLed run's probe finishes seconds later and
+    the re-run comes right after. (A concurrent read-only `plan` reading its own just-finished probe at
+    that instant fails with "not found"; it changed nothing and can be re-run.) A running probe that
+    may still work for a concurrent `plan` (younger than --probe-timeout) stays."""
     import datetime as dt
 
     now = dt.datetime.now(dt.timezone.utc).timestamp() if at is None else at
@@ -210,7 +214,7 @@ def clean_leftover_probes(t: Target, *, at: float | None = None) -> list[str]:
         created = _timestamp(meta.get("creationTimestamp"))
         age = now - created if created is not None else float("inf")
         finished = (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
-        if age > proc.limits.probe + 60 or (finished and age > 60):
+        if finished or age > proc.limits.probe + 60:
             kube.delete(t, "pod", meta["name"], wait=False)
             gone.append(meta["name"])
     return gone

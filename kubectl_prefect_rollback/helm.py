@@ -31,9 +31,14 @@ class Release:
 
 
 def _json(out: str, what: str, shape: type = object) -> Any:
-    """helm's JSON, of the shape asked (`null` counts as empty); else a ParseError naming the command."""
+    """helm's JSON, of the shape asked (`null` counts as empty); else a ParseError naming the command.
+
+    helm's `--output json` always prints a document (`[]`, `null`): nothing at all is a broken helm or
+    a cut connection, never "no releases"."""
+    if not out.strip():
+        raise ParseError(f"helm {what} printed nothing, not JSON")
     try:
-        data = json.loads(out or "null")
+        data = json.loads(out)
     except (json.JSONDecodeError, RecursionError) as e:
         raise ParseError(f"helm {what} printed something that is not JSON: {e}") from None
     if data is None and shape is not object:

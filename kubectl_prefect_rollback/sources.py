@@ -76,7 +76,8 @@ def migration_jobs(
         )
     if not jobs:
         raise RollbackError(
-            f"release {name} (revision {revision}) has no Job from {manifests.MIGRATION_TEMPLATE}",
+            f"release {name} (revision {revision}) has no Job from {manifests.MIGRATION_TEMPLATE}"
+            f" (`helm get hooks {name}` and `helm get manifest {name}` show none)",
             hint="Pass --render-from-chart with --chart to render it from the chart instead.",
         )
     return jobs
@@ -159,7 +160,8 @@ def target_heads(
     jobs = manifests.migration_jobs(rendered, what=f"helm template {chart}")
     if not jobs:
         raise RollbackError(
-            f"chart {chart} renders no migration Job, so the target heads are unknown",
+            f"chart {chart} renders no migration Job (`helm template {rel.name} {chart}` shows none), "
+            "so the target heads are unknown",
             hint="Pass --nebula-revision, --orion-revision and --events-revision.",
         )
     name = f"{rel.name}-probe-{versions.dashed(to)}"
@@ -173,7 +175,7 @@ def deployments(
     """The release's Deployments (named by its manifest, not guessed from labels) and their live objects."""
     wanted = {
         doc.get("metadata", {}).get("name")
-        for _, doc in manifests.load_documents(manifest, "the deployed manifest")
+        for _, doc in manifests.load_documents(manifest, "the deployed manifest (`helm get manifest`)")
         if doc.get("kind") == "Deployment"
     }
     mine = [d for d in live if d["metadata"]["name"] in wanted]

@@ -249,7 +249,7 @@ def catalogue() -> list[Case]:
         Case('helm-list-row-string', 'tool-output', (), 1, 'helm list printed a row that is not an object', _fail('helm', '^list ', code=0, stdout='["customer-managed"]')),
         Case('helm-list-revision-word', 'tool-output', (), 1, "printed revision 'three'", _fail('helm', '^list ', code=0, stdout=json.dumps([{'name': NS, 'namespace': NS, 'revision': 'three', 'status': 'deployed', 'chart': 'prefect-cloud-1.3.0'}]))),
         Case('helm-list-deep', 'tool-output', (), 1, 'helm list printed something that is not JSON', _fail('helm', '^list ', code=0, stdout='[' * 100000)),
-        Case('helm-list-empty-output', 'tool-output', (), 1, 'no release of the prefect-cloud chart', _fail('helm', '^list ', code=0, stdout='')),
+        Case('helm-list-empty-output', 'tool-output', (), 1, 'helm list printed nothing, not JSON', _fail('helm', '^list ', code=0, stdout='')),
         Case('helm-history-object', 'tool-output', (), 1, 'helm history customer-managed printed a JSON dict', _fail('helm', '^history ', code=0, stdout='{}')),
         Case('helm-history-no-status', 'tool-output', (), 1, 'helm history customer-managed printed a row without a status', _fail('helm', '^history ', code=0, stdout='[{"revision": 1, "chart": "prefect-cloud-1.2.0"}]')),
         Case('helm-values-list', 'tool-output', (), 1, 'helm get values customer-managed printed a JSON list', _fail('helm', '^get values ', code=0, stdout='[1]')),

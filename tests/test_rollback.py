@@ -515,12 +515,16 @@ def _probe_pod(fake, name: str, *, phase: str, age: int) -> None:
 
 
 def test_leftover_probe_pods_are_deleted_by_the_next_run_but_a_live_one_stays(fake) -> None:
+    _probe_pod(fake, "customer-managed-probe-1-2-0-done00", phase="Failed", age=3)  # a SIGKILLed run's
     _probe_pod(fake, "customer-managed-probe-1-2-0-old111", phase="Succeeded", age=600)
     _probe_pod(fake, "customer-managed-probe-1-2-0-lost22", phase="Running", age=3600)
     _probe_pod(fake, "customer-managed-probe-1-2-0-busy33", phase="Running", age=5)  # a concurrent plan's
     result = rollback(fake)
     assert result.exit_code == 0, result.stderr
-    gone = "customer-managed-probe-1-2-0-lost22, customer-managed-probe-1-2-0-old111"
+    gone = (
+        "customer-managed-probe-1-2-0-done00, customer-managed-probe-1-2-0-lost22, "
+        "customer-managed-probe-1-2-0-old111"
+    )
     assert f"deleted leftover probe pod(s) {gone}" in result.stderr
     assert [n for n in fake.objects("pod") if "-probe-" in n] == ["customer-managed-probe-1-2-0-busy33"]
 

@@ -91,7 +91,9 @@ class Cell:
 def fault_cell(call: Call, mode: str) -> Cell:
     spec = {"kind": call.kind, "after": call.after, "mode": mode, "hang": 900}
     expect = {1, 3, 4, 5, 6} if mode != "hang" else {1, 4, 5, 6}  # 0 only when it really finished
-    outer = 25.0 + (STEP_BOUND[call.bound] if mode == "hang" else 150.0)
+    # A hang costs at most its bound; the run may then go on (a failed probe delete is left for the next
+    # run), so the rest of a rollback under load is allowed on top. A 900 s hang still shows.
+    outer = 150.0 + (STEP_BOUND[call.bound] if mode == "hang" else 0.0)
     return Cell("faults", call.id, mode, spec, expect | {0}, outer)
 
 
