@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -79,8 +80,6 @@ def sampled(app: App, *args: str) -> tuple[float, int, int, str]:
 def exec_cat(app: App, cluster: Cluster, dump: Path) -> float:
     """The stream alone, without pg_dump: `kubectl exec <server pod> -- cat` of the same file through
     the plugin's proc.pipe into a backup_dir.Writer, exactly the path a dump takes."""
-    import shutil
-
     from kubectl_prefect_rollback import backup_dir, proc
 
     shutil.copy(dump, cluster.data_root / app.namespace / "transport.bin")
@@ -146,6 +145,7 @@ def main() -> None:
         app.drop()
     finally:
         cluster.stop()
+        shutil.rmtree(work, ignore_errors=True)  # the dumps: hundreds of MB
 
 
 if __name__ == "__main__":
