@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kubectl_prefect_rollback import (
+    backup,
+    backup_plan,
     children,
     heads,
     helm,
@@ -26,6 +28,13 @@ from kubectl_prefect_rollback.errors import Interrupted, Refused, RollbackError
 from kubectl_prefect_rollback.output import Output
 from kubectl_prefect_rollback.proc import CommandError
 from kubectl_prefect_rollback.target import Target
+
+
+@dataclass(frozen=True)
+class BackupOptions:
+    folder: str | None = None  # --backup DIR
+    confirmed: bool = False  # --backups-confirmed
+    settings: backup.Settings = field(default_factory=backup.Settings)
 
 
 @dataclass(frozen=True)
@@ -220,8 +229,10 @@ def rollback_command(
     yes: bool,
     dry_run: bool,
     report: str | None,
+    backups: BackupOptions | None = None,
 ) -> None:
     t, out = cfg.target, cfg.out
+    backups = backups or BackupOptions()
     try:
         p = plan.build(t, replace(opts, lock_check=True, force_unlock=run_opts.force_unlock))
         existing = lock.read(t, p.release.name)
@@ -234,8 +245,19 @@ def rollback_command(
     if dry_run:
         out.say("--dry-run: nothing was changed.")
         return
+    folder = backup_plan.confirm(
+        p,
+        yes=yes,
+        folder=backups.folder,
+        confirmed=backups.confirmed,
+        interactive=stdin_is_terminal(),
+        out=out,
+    )
     _confirm(p, yes=yes, out=out)
+    taken = backup_plan.take(t, p, folder, backups.settings, out) if folder else None
     run = rollback.Run(t, p, run_opts, out)
+    if taken is not None:
+        run.backups.append({**taken.doc(), "dir": folder})
     try:
         with interrupt.leftover(lambda: _abandon_note(run)):
             rollback.execute(run, existing)
@@ -449,3 +471,23 @@ def abort_command(
         f"\nAborted: {p.release.name} is back at {p.rb.from_version} "
         f"(the rollback to {p.rb.to_version} is undone) in {output.duration(total)}."
     )
+
+
+def backup_command(cfg: Config, folder: str, settings: backup.Settings) -> None:
+    """Dump every database of the release as it runs now (no plan, no lock: nothing is changed)."""
+    from kubectl_prefect_rollback import migrations, sources
+
+    t = cfg.target
+    rel = release.resolve(t, cfg.release)
+    texts = sources.deployed_texts(t, rel.name, rel.revision)
+    jobs = sources.migration_jobs(t, rel.name, rel.revision, texts, render_from=None, version=rel.version)
+    if backup.reusable_any(folder):
+        raise Refused(
+            f"{folder} already holds a backup: it is not overwritten", hint="Choose an empty folder."
+        )
+    where = backup.Where(rel.name, rel.version, jobs)
+    try:
+        manifest = backup.take(t, where, migrations.DATABASES, folder, settings, cfg.out)
+    except interrupt.Stopped:
+        raise Interrupted("Interrupted during the backup: nothing was changed.") from None
+    cfg.out.data(output.render(manifest.doc(), "json"))

@@ -155,6 +155,50 @@ def _with_release(cfg, opts, kw: dict[str, Any] | None = None):
     return replace(opts, release=cfg.release)
 
 
+def _backup_options(f: Callable) -> Callable:
+    from kubectl_prefect_rollback.backup_pod import DEFAULT_IMAGE, DEFAULT_URL_ENV
+
+    defaults = ", ".join(f"{db}={name}" for db, name in DEFAULT_URL_ENV.items())
+    opts = [
+        click.option(
+            "--backup-image",
+            default=DEFAULT_IMAGE,
+            show_default=True,
+            callback=_not_empty,
+            metavar="IMAGE",
+            help="PostgreSQL client image (pg_dump, pg_restore, psql) of the backup pod.",
+        ),
+        click.option(
+            "--database-url-env",
+            multiple=True,
+            metavar="DB=NAME",
+            help=f"Env variable of the migration container holding DB's URL (repeatable; "
+            f"default {defaults}).",
+        ),
+        click.option(
+            "--backup-timeout",
+            default="1h",
+            show_default=True,
+            callback=_duration,
+            metavar="DURATION",
+            help="Bound of one database's dump or restore.",
+        ),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def _backup_settings(kw: dict[str, Any]):
+    from kubectl_prefect_rollback import backup, backup_pod
+
+    return backup.Settings(
+        image=kw.pop("backup_image"),
+        url_env=backup_pod.parse_url_env(tuple(kw.pop("database_url_env"))),
+        timeout=float(kw.pop("backup_timeout")),
+    )
+
+
 @cli.command("revisions")
 @click.option("--all", "full", is_flag=True, help="Print each whole chain (revision, down revision, file).")
 @click.option(
@@ -238,6 +282,21 @@ def render_cmd(ctx: click.Context, **kw: Any) -> None:
     "--force-unlock", is_flag=True, help="Take over a lock left by an unfinished rollback to another version."
 )
 @click.option("--report", type=click.Path(dir_okay=False, writable=True), help="Write a JSON report to FILE.")
+@click.option(
+    "--backup",
+    "backup_dir",
+    metavar="DIR",
+    type=click.Path(file_okay=False),
+    help="pg_dump each database with migrations to revert into DIR before anything changes.",
+)
+@click.option(
+    "--backups-confirmed",
+    is_flag=True,
+    envvar="PREFECT_ROLLBACK_BACKUPS_CONFIRMED",
+    help="The databases are backed up already (lets --yes revert migrations that drop data; "
+    "env PREFECT_ROLLBACK_BACKUPS_CONFIRMED=1 in a pipeline whose backups another job takes).",
+)
+@_backup_options
 @click.pass_context
 def rollback_cmd(
     ctx: click.Context,
@@ -254,6 +313,7 @@ def rollback_cmd(
     from kubectl_prefect_rollback import commands, rollback
 
     cfg = make_config(ctx)
+    backups = commands.BackupOptions(kw.pop("backup_dir"), kw.pop("backups_confirmed"), _backup_settings(kw))
     opts = _with_release(cfg, _options(kw), kw)
     run_opts = rollback.RunOptions(
         force_unlock=force_unlock,
@@ -263,7 +323,71 @@ def rollback_cmd(
         ready_timeout=float(verify_timeout),
         helm_timeout=opts.helm_timeout,
     )
-    commands.rollback_command(cfg, opts, run_opts, yes=yes, dry_run=dry_run, report=report)
+    commands.rollback_command(cfg, opts, run_opts, yes=yes, dry_run=dry_run, report=report, backups=backups)
+
+
+@cli.command("backup")
+@click.argument("folder", metavar="DIR", type=click.Path(file_okay=False))
+@_backup_options
+@click.option(
+    "--probe-timeout",
+    default="5m",
+    show_default=True,
+    callback=_duration,
+    metavar="DURATION",
+    help="Wait for the backup pod to run at most this long.",
+)
+@global_options
+@click.pass_context
+def backup_cmd(ctx: click.Context, folder: str, probe_timeout: float, **kw: Any) -> None:
+    """pg_dump nebula, orion and events into DIR, through a pod built from each migration container."""
+    from kubectl_prefect_rollback import commands, proc
+
+    cfg = make_config(ctx)
+    proc.limits.probe = probe_timeout
+    commands.backup_command(cfg, folder, _backup_settings(kw))
+
+
+@cli.command("restore")
+@click.option(
+    "--from",
+    "folder",
+    required=True,
+    metavar="DIR",
+    type=click.Path(file_okay=False, exists=True),
+    help="A folder written by `backup` or `rollback --backup`.",
+)
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation (required without a terminal).")
+@click.option("--force-unlock", is_flag=True, help="Take over a lock left by an unfinished rollback.")
+@_backup_options
+@click.option(
+    "--probe-timeout",
+    default="5m",
+    show_default=True,
+    callback=_duration,
+    metavar="DURATION",
+    help="Wait for a restore pod to run at most this long.",
+)
+@global_options
+@click.pass_context
+def restore_cmd(
+    ctx: click.Context, folder: str, yes: bool, force_unlock: bool, probe_timeout: float, **kw: Any
+) -> None:
+    """Restore the databases from a backup: lock, scale down, pg_restore each, verify the heads."""
+    from kubectl_prefect_rollback import commands, proc, restore
+
+    cfg = make_config(ctx)
+    proc.limits.probe = probe_timeout
+    restore.run(
+        cfg.target,
+        cfg.release,
+        folder,
+        _backup_settings(kw),
+        cfg.out,
+        yes=yes,
+        interactive=commands.stdin_is_terminal(),
+        force_unlock=force_unlock,
+    )
 
 
 @cli.command("status")

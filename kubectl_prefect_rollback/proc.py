@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 from kubectl_prefect_rollback import children, interrupt
 from kubectl_prefect_rollback.children import HELM, READ, WRITE  # noqa: F401  (callers name modes via proc)
@@ -148,7 +148,7 @@ def _short_argv(cmd: Sequence[str]) -> list[str]:
     return [a.split("\n", 1)[0] + " …" if "\n" in a else a for a in redact_argv(cmd)]
 
 
-def _spawn(cmd: Sequence[str], *, stdin: bool, merge: bool) -> subprocess.Popen[str]:
+def _spawn(cmd: Sequence[str], *, stdin: bool, merge: bool, binary: bool = False) -> subprocess.Popen:
     """Start one child: never a shell, its own session (a terminal's Ctrl-C reaches only us, and we
     decide what each child gets), the environment without PyInstaller's bundle path."""
     stats.spawns += 1
@@ -158,8 +158,8 @@ def _spawn(cmd: Sequence[str], *, stdin: bool, merge: bool) -> subprocess.Popen[
             stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT if merge else subprocess.PIPE,
-            text=True,
-            errors="replace",
+            text=not binary,
+            errors=None if binary else "replace",
             env=child_env(),
             start_new_session=True,
         )
@@ -223,3 +223,93 @@ class Stream:
         if self._p.poll() is None:
             children.stop_group(self._p)
         children.unregister(self._p)
+
+
+CHUNK = 1 << 20  # bytes per read/write while piping: memory stays flat whatever the size
+
+
+def pipe(
+    *cmd: str,
+    sink: Callable[[bytes], None] | None = None,
+    source: BinaryIO | None = None,
+    timeout: float,
+    bound: str,
+    mode: str = READ,
+) -> str:
+    """Run argv with binary stdout streamed chunk by chunk into `sink` and/or `source` streamed into its
+    stdin; return its stderr (text, only the tail kept). Nothing is buffered whole: a dump of gigabytes
+    costs CHUNK of memory. A sink that raises (disk full) stops the child and the error is raised.
+    Bounds and signals as in run(); a READ is stopped at once after a signal."""
+    interrupt.check()
+    _echo(cmd, " < (binary stdin)" if source is not None else "")
+    with interrupt.busy():
+        p = _spawn(cmd, stdin=source is not None, merge=False, binary=True)
+        with children.running(p, mode):
+            failed: list[BaseException] = []
+            err = bytearray()
+            threads = [
+                threading.Thread(target=_copy_out, args=(p, sink, failed), daemon=True),
+                threading.Thread(target=_tail, args=(p.stderr, err), daemon=True),
+            ]
+            if source is not None:
+                threads.append(threading.Thread(target=_copy_in, args=(p, source, failed), daemon=True))
+            for th in threads:
+                th.start()
+            signalled, timed_out = _watch(p, time.monotonic() + timeout, mode, failed)
+            for th in threads:
+                th.join(timeout=5)
+    text = err.decode("utf-8", "replace")
+    if failed and not isinstance(failed[0], BrokenPipeError):
+        raise failed[0]
+    if timed_out:
+        raise CommandTimeout(cmd, timeout, bound)
+    if signalled and (p.returncode or mode == READ):
+        raise interrupt.Stopped(interrupt.received() or signal.SIGINT)
+    if p.returncode:
+        raise CommandError(cmd, p.returncode, text)
+    if failed:  # the child exited 0 without reading all of its stdin
+        raise CommandError(cmd, 0, f"stopped reading its input early: {text}")
+    return text
+
+
+def _watch(p: subprocess.Popen, deadline: float, mode: str, failed: list[BaseException]) -> tuple[bool, bool]:
+    signalled = False
+    while True:
+        try:
+            p.wait(timeout=0.1)
+            return signalled, False
+        except subprocess.TimeoutExpired:
+            pass
+        if (interrupt.halted() and not signalled and mode == READ) or (
+            failed and not isinstance(failed[0], BrokenPipeError)
+        ):
+            signalled = interrupt.halted()
+            children.stop_group(p)
+        if time.monotonic() > deadline:
+            children.stop_group(p)
+            return False, True
+
+
+def _copy_out(p: subprocess.Popen, sink: Callable[[bytes], None] | None, failed: list[BaseException]) -> None:
+    try:
+        while chunk := p.stdout.read1(CHUNK):  # type: ignore[union-attr]
+            if sink is not None and not failed:
+                sink(chunk)
+    except (OSError, ValueError) as e:
+        failed.append(e)
+
+
+def _copy_in(p: subprocess.Popen, source: BinaryIO, failed: list[BaseException]) -> None:
+    try:
+        while chunk := source.read(CHUNK):
+            p.stdin.write(chunk)  # type: ignore[union-attr]
+        p.stdin.close()  # type: ignore[union-attr]
+    except (OSError, ValueError) as e:
+        failed.append(e)
+
+
+def _tail(f: Any, into: bytearray, keep: int = 64 * 1024) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        while chunk := f.read1(CHUNK):
+            into.extend(chunk)
+            del into[:-keep]

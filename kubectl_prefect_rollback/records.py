@@ -13,6 +13,9 @@ from kubectl_prefect_rollback.errors import ParseError
 from kubectl_prefect_rollback.target import Target
 
 LABELS = {"app.kubernetes.io/managed-by": "kubectl-prefect-rollback"}
+# The newest backup (backup.py): JSON {release, namespace, version, dir, databases: {db: {file, size,
+# sha256, time, heads}}}. Not a version key (those start with a digit), so parse() passes it by.
+BACKUP_KEY = "latest-backup"
 
 
 def name(release: str) -> str:
@@ -32,6 +35,8 @@ def parse(cm: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
     name = (cm.get("metadata") or {}).get("name", "the records configmap")
     out = {}
     for k, value in (cm.get("data") or {}).items():
+        if k == BACKUP_KEY:
+            continue
         try:
             entry = json.loads(value) if isinstance(value, str) else None
         except (json.JSONDecodeError, RecursionError):
@@ -104,3 +109,25 @@ def write(t: Target, release: str, entries: dict[str, tuple[dict[str, str | None
         cm["data"] = {**(cm.get("data") or {}), **data}
         kube.replace(t, cm)
     return True
+
+
+def backup(cm: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The newest backup named in the records ConfigMap, or None."""
+    raw = ((cm or {}).get("data") or {}).get(BACKUP_KEY)
+    try:
+        doc = json.loads(raw) if raw else None
+    except (json.JSONDecodeError, RecursionError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def write_backup(t: Target, release: str, doc: dict[str, Any]) -> None:
+    cm = kube.get(t, "configmap", name(release))
+    data = {BACKUP_KEY: json.dumps(doc, sort_keys=True)}
+    if cm is None:
+        meta = {"name": name(release), "labels": {**LABELS, "app.kubernetes.io/instance": release}}
+        kube.create(t, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data})
+        return
+    cm = {k: v for k, v in cm.items() if k != "status"}
+    cm["data"] = {**(cm.get("data") or {}), **data}
+    kube.replace(t, cm)

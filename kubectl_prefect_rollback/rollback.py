@@ -60,6 +60,7 @@ class Run:
     steps: list[StepResult] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
     lock_state: str = ""  # after a failure: what the lock looks like now
+    backups: list[dict[str, Any]] = field(default_factory=list)  # taken before the lock (backup.py)
 
     def step(self, name: str, fn: Callable[[], tuple[str, str]]) -> None:
         """Run one step; fn returns (status, detail) where status is "done" or "skipped"."""
@@ -92,6 +93,7 @@ class Run:
             "seconds": round(time.monotonic() - self.started, 3),
             "waitedSeconds": round(proc.stats.waited, 3),
             "processes": proc.stats.spawns,
+            **({"backups": self.backups} if self.backups else {}),
         }
 
 

@@ -17,7 +17,18 @@ import pytest
 from tests.tools import ROOT, require_tool
 
 SCRIPT = Path(sys.executable).parent / "kubectl-prefect_rollback"
-SUBCOMMANDS = ["abort", "completion", "history", "plan", "render", "revisions", "rollback", "status"]
+SUBCOMMANDS = [
+    "abort",
+    "backup",
+    "completion",
+    "history",
+    "plan",
+    "render",
+    "restore",
+    "revisions",
+    "rollback",
+    "status",
+]
 
 
 def candidates(out: str) -> tuple[list[str], str]:
@@ -77,7 +88,7 @@ def test_kubectl_plugin_completion_lists_subcommands(kubectl_version: str, on_pa
 def test_shim_as_kubectl_calls_it(on_path: dict[str, str]) -> None:
     shim = shutil.which("kubectl_complete-prefect_rollback", path=on_path["PATH"])
     out = subprocess.run([shim, "re"], env=on_path, capture_output=True, text=True)
-    assert candidates(out.stdout) == (["render", "revisions"], ":4")
+    assert candidates(out.stdout) == (["render", "restore", "revisions"], ":4")
     # a file option keeps the shell's file completion
     out = subprocess.run([shim, "rollback", "--report", ""], env=on_path, capture_output=True, text=True)
     assert candidates(out.stdout) == ([], ":0")

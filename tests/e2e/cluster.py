@@ -67,6 +67,8 @@ class Cluster:
             "HELM_CACHE_HOME": str(home / "helm-cache"),
             "LANG": "C.UTF-8",
             "NO_COLOR": "1",
+            # rollbacks here revert migrations that drop data; tests of backups unset it
+            "PREFECT_ROLLBACK_BACKUPS_CONFIRMED": "1",
         }
         prefix = f"pr_{namespace.replace('-', '_')}_"
         if pg_url:
