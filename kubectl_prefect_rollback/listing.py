@@ -63,7 +63,7 @@ down && !/^[ \t]*#/ { match($0, /^[ \t]*/); ind = RLENGTH
 
 # The same program for Python (bytes in, bytes out: C-locale semantics, as awk under LC_ALL=C).
 PY = r"""import os, re, sys
-D = [(b"nebula", b"%(nebula)s"), (b"orion", b"%(orion)s"), (b"events", b"%(events)s")]
+D = [(b"nebula", b"@nebula@"), (b"orion", b"@orion@"), (b"events", b"@events@")]
 Q = b"[\x22\x27]"
 BLANK = re.compile(rb"[ \t]*(#.*)?")
 REV = re.compile(rb"(down_)?revision[ \t]*(:[^=]*)?=")
@@ -142,7 +142,7 @@ def scan(db, name, data):
                     t = b"batch_alter_table(\x22" + batch + b"\x22): " + t
                 out(b"drop", t)
 def main(root, via):
-    W(b"%(header)s\n" + via + b"\n")
+    W(b"@header@\n" + via + b"\n")
     for db, rel in D:
         d = root + b"/" + rel
         if not os.path.isdir(d):
@@ -154,13 +154,15 @@ def main(root, via):
             if name.endswith(b".py") and name[:1] != b"." and name != b"__init__.py" and os.path.isfile(p):
                 with open(p, "rb") as f:
                     scan(db, name, f.read())
-    W(b"%(footer)s\n")
+    W(b"@footer@\n")
 try:
     main(os.fsencode(sys.argv[1]), os.fsencode(sys.argv[2]))
 except Exception as e:
-    sys.stderr.write("listing failed: %%s\n" %% e)
+    sys.stderr.write("listing failed: %s\n" % e)
     sys.exit(3)
-""" % {**VERSIONS, "header": HEADER, "footer": FOOTER}
+"""
+for _key, _value in {**VERSIONS, "header": HEADER, "footer": FOOTER}.items():
+    PY = PY.replace(f"@{_key}@", _value)
 assert "'" not in PY  # quoted with '…' in SCRIPT
 
 
@@ -192,7 +194,7 @@ if ! command -v awk >/dev/null 2>&1; then
   }}
   case ${{py##*/}} in python*) command -v "$py" >/dev/null 2>&1 || py= ;; *) py= ;; esac
   [ -n "$py" ] || for c in python3 python; do command -v $c >/dev/null 2>&1 && {{ py=$c; break; }}; done
-  [ -n "$py" ] || {{ echo 'awk: not found, and no Python (launcher shebang, python3, python)' >&2; exit 127; }}
+  [ -n "$py" ] || {{ echo 'awk: not found, and no Python (shebang, python3, python)' >&2; exit 127; }}
   "$py" -c '{PY}' "$root" "{VIA} sh+python $py" </dev/null || exit 3
 else
 printf '%s\\n' '{HEADER}' '{VIA} sh+awk'

@@ -191,7 +191,6 @@ def _batch_drop(text: str) -> str:
     return f'op.drop_column("{m.group(1)}", {one.group(1)})  # {line}' if one else line
 
 
-
 def _chain(db: str, files: dict[str, tuple[list[str], ...]]) -> Chain:
     if not files:
         raise ParseError(

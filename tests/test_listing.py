@@ -107,8 +107,6 @@ def test_python_program_can_be_single_quoted_in_sh() -> None:
 
 def test_no_python_and_no_awk_fails_loudly(tmp_path: Path) -> None:
     path = bin_dir(tmp_path, {"sh": shutil.which("dash")}, "#!/nonexistent/python3")
-    done = subprocess.run(
-        [shutil.which("dash"), "-c", migrations.listing_script(str(tmp_path))], capture_output=True, text=True,
-        env={"PATH": path},
-    )  # fmt: skip
+    argv = [shutil.which("dash"), "-c", migrations.listing_script(str(tmp_path))]
+    done = subprocess.run(argv, capture_output=True, text=True, env={"PATH": path})
     assert done.returncode == 127 and "awk: not found, and no Python" in done.stderr and done.stdout == ""
