@@ -150,3 +150,23 @@ def test_the_help_check_without_a_shell_prints_the_marker_and_the_clis_usage(tmp
         [sys.executable, "-c", heads.HELP_PY], capture_output=True, text=True, env={"PATH": str(tmp_path)}
     ).stdout
     assert out.startswith(heads.HELP_MARK + "\n") and heads._yes_flag(out, "test") is True
+
+
+def test_the_shell_less_probe_lists_and_asks_for_help_in_one_python(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    versions = tmp_path / "root" / "orion/migrations/versions"
+    versions.mkdir(parents=True)
+    (versions / "a.py").write_text('revision = "a0000000000a"\ndown_revision = None\n')
+    cli = tmp_path / "bin" / "prefect-cloud"
+    cli.parent.mkdir()
+    cli.write_text("#!/bin/sh\necho 'usage: prefect-cloud nebula database downgrade -r REV'\n")
+    cli.chmod(0o755)
+    python, flag, code, _, via = heads.ways((), with_help=True)[1]
+    assert (python, flag) == ("python3", "-c")
+    argv = [sys.executable, flag, code, str(tmp_path / "root"), via]
+    out = subprocess.run(argv, capture_output=True, text=True, env={"PATH": str(cli.parent)}).stdout
+    found = heads._split(out, with_help=True, source="test")
+    assert found.chains["orion"].head == "a0000000000a" and found.yes_flag is False
+    assert found.via == "python python3"
