@@ -32,7 +32,7 @@ tools:
 	sh scripts/install-test-tools.sh
 
 fixtures: venv
-	$(PY) scripts/build-fixtures.py
+	$(PY) scripts/build-fixtures.py --real-prefect
 
 # the packaging and shipped-artifact e2e tests run the files `make dist` wrote (tests/shipped.py)
 test: venv tools fixtures dist

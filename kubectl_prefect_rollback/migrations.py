@@ -13,68 +13,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from . import listing
 from .errors import BadInput, ParseError, Refused
 
-DATABASES = ("nebula", "orion", "events")
-DEFAULT_ROOT = "/prefect_cloud/src/prefect_cloud"
-VERSIONS = {
-    "nebula": "nebula/migrations/versions",
-    "orion": "orion/migrations/versions",
-    "events": "events/storage/postgres/migrations/versions",
-}
-HEADER = "#prefect-rollback-listing v1"
-FOOTER = "#end"
-
-# The awk program sees every *.py file of one folder (in C-locale glob order) and prints, per file:
-# `file`, the `revision`/`down_revision` code lines (a multi-line tuple joined on one line), the first
-# docstring line, and the downgrade() lines that drop data (batch ops too, never comments). Docstring
-# lines are never code lines.
-_AWK = r"""
-function out(kind, text) { gsub(/\t/, " ", text); printf "%s\t%s\t%s\t%s\n", db, kind, name, text }
-FNR == 1 { name = FILENAME; sub(/.*\//, "", name); printf "%s\tfile\t%s\n", db, name
-  doc = 0; seen = 0; desc = 0; down = 0; cont = "" }
-cont != "" { cont = cont " " $0; if ($0 ~ /\)/) { out(contkind, cont); cont = "" }; next }
-doc { t = $0; q = index(t, quote); if (q) { t = substr(t, 1, q - 1); doc = 0 }
-  if (!desc) { gsub(/^[ \t]+|[ \t]+$/, "", t); if (t != "") { out("description", t); desc = 1 } }
-  next }
-!seen { t = $0; sub(/^[ \t]*[rRuU]?/, "", t); quote = substr(t, 1, 3) }
-!seen && (quote == "\"\"\"" || quote == sq sq sq) { seen = 1; t = substr(t, 4); q = index(t, quote)
-  if (q) t = substr(t, 1, q - 1); else doc = 1
-  gsub(/^[ \t]+|[ \t]+$/, "", t); if (t != "") { out("description", t); desc = 1 }; next }
-$0 !~ /^[ \t]*(#.*)?$/ { seen = 1 }
-/^(down_)?revision[ \t]*(:[^=]*)?=/ { kind = $0 ~ /^down_/ ? "down_revision" : "revision"
-  if ($0 ~ /\(/ && $0 !~ /\)/) { cont = $0; contkind = kind; next }; out(kind, $0); next }
-/^def[ \t]+downgrade[ \t]*\(/ { down = 1; next }
-down && /^[^ \t#]/ { down = 0 }
-down && !/^[ \t]*#/ { l = tolower($0); if (l ~ /\.drop_(table|column)\(|drop[ \t]+(table|column)/) {
-  t = $0; gsub(/^[ \t]+|[ \t]+$/, "", t); out("drop", t) } }
-"""
+# the listing programs live in listing.py; these names are the parser's contract with them
+DATABASES, DEFAULT_ROOT, VERSIONS = listing.DATABASES, listing.DEFAULT_ROOT, listing.VERSIONS
+HEADER, FOOTER, VIA = listing.HEADER, listing.FOOTER, listing.VIA
 
 
 def listing_script(root: str = DEFAULT_ROOT) -> str:
-    """The POSIX sh script (for `sh -c`) that lists the three chains in one run; dash/busybox safe."""
-    if "'" in root:
-        raise BadInput(f"migrations root must not contain a quote: {root!r}")
-    cases = " ".join(f"{db}) dir=$root/{VERSIONS[db]} ;;" for db in DATABASES)
-    return f"""LC_ALL=C; export LC_ALL
-root='{root}'
-command -v awk >/dev/null 2>&1 || {{ echo 'awk: not found' >&2; exit 127; }}
-printf '%s\\n' '{HEADER}'
-for db in {" ".join(DATABASES)}; do
-  case $db in {cases} esac
-  if [ ! -d "$dir" ]; then printf '%s\\tabsent\\t%s\\n' "$db" "$dir"; continue; fi
-  printf '%s\\tfolder\\t%s\\n' "$db" "$dir"
-  set --
-  for f in "$dir"/*.py; do
-    [ -f "$f" ] || continue
-    case ${{f##*/}} in __init__.py) continue ;; esac
-    set -- "$@" "$f"
-  done
-  [ "$#" -gt 0 ] || continue
-  awk -v db="$db" -v sq=\\' '{_AWK.strip()}' "$@" </dev/null || exit 3
-done
-printf '%s\\n' '{FOOTER}'
-"""
+    """The POSIX sh script (for `sh -c`) that lists the three chains in one run (listing.script)."""
+    return listing.script(root)
 
 
 class Migration(NamedTuple):  # a tuple, not a dataclass: thousands are built per plan, cheaply
@@ -187,6 +136,7 @@ def parse_listing(text: str) -> dict[str, Chain | None]:
         raise ParseError("the migration listing is empty or malformed (no header line)")
     if lines[-1].strip() != FOOTER:
         raise ParseError("the migration listing is incomplete (no end line): the script did not finish")
+    lines = [line for line in lines if not line.startswith(VIA)]  # which way ran: for -v only
     present: dict[str, bool] = {}
     files: dict[str, dict[str, tuple[list[str], ...]]] = {db: {} for db in DATABASES}
     for n, line in enumerate(lines[1:-1], start=2):
@@ -223,7 +173,22 @@ def _migration(db: str, name: str, records: tuple[list[str], ...]) -> Migration:
     if revision is None or len(revision) != 1:
         raise ParseError(f"{db}: {name}: `revision` must be one string: {revs[0].strip()!r}")
     down = _value(downs[0], db, name) or ()
-    return Migration(revision[0], down, name, descriptions[0] if descriptions else "", tuple(drops))
+    drops = tuple(_batch_drop(d) for d in drops)
+    return Migration(revision[0], down, name, descriptions[0] if descriptions else "", drops)
+
+
+_BATCH = re.compile(r"""^batch_alter_table\("([^"]+)"\): (?P<line>.*)$""")
+_ONE_ARG = re.compile(r"""drop_column\(\s*(["'][^"']+["'])\s*[,)]""")
+
+
+def _batch_drop(text: str) -> str:
+    """`batch_op.drop_column("c")` inside `batch_alter_table("t")` -> `op.drop_column("t", "c")  # …`,
+    so that the table is named like any other column drop (the listing marks the block)."""
+    m = _BATCH.match(text)
+    if not m:
+        return text
+    line, one = m.group("line"), _ONE_ARG.search(m.group("line"))
+    return f'op.drop_column("{m.group(1)}", {one.group(1)})  # {line}' if one else line
 
 
 def _chain(db: str, files: dict[str, tuple[list[str], ...]]) -> Chain:

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _load_builder():
+    sys.path.insert(0, str(ROOT))  # the builder imports tests.fixtures.real_prefect
     spec = importlib.util.spec_from_file_location(
         "_fixture_builder", ROOT / "tests" / "fixtures" / "builder.py"
     )
@@ -44,6 +45,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--python", default=None, help="interpreter for the launcher shebang (default: this one)"
     )
+    parser.add_argument(
+        "--real-prefect",
+        action="store_true",
+        help="install the pinned prefect releases of tests/fixtures/real_prefect.yaml (once, from PyPI) "
+        "and build the real-orion images",
+    )
     args = parser.parse_args(argv)
     started = time.monotonic()
     try:
@@ -55,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"build-fixtures: warning: {exc}; the images' prefect-cloud needs alembic and SQLAlchemy",
                 file=sys.stderr,
             )
-    result = builder.build(args.out, helm=args.helm, python=args.python)
+    result = builder.build(args.out, helm=args.helm, python=args.python, real=args.real_prefect)
     print(
         f"build-fixtures: {len(result.images)} images, {len(result.charts)} charts in {result.out} "
         f"({result.changed} files changed, charts packaged with {result.packaged_with}, "

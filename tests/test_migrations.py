@@ -262,3 +262,18 @@ def test_three_chains_of_1000_are_fast() -> None:
         best = min(best, time.perf_counter() - start)
     assert all(len(p) == 998 for p in paths.values())
     assert best < 0.2  # the target is < 50 ms; the bound is loose for slow CI machines
+
+
+def test_a_batch_drop_is_named_table_dot_column_in_the_plan(tmp_path: Path) -> None:
+    from kubectl_prefect_rollback import show
+
+    make_tree(tmp_path, yaml.safe_load((CASES / "batch_drops" / "tree.yaml").read_text()))
+    drops = migrations.parse_listing(run_listing(["sh"], tmp_path))["orion"].get("b00000000001").drops
+    assert [show._dropped(d) for d in drops] == [
+        "column flow_run.job_variables",
+        "column deployment.pull_steps",
+        "column work_pool.base_job_template",
+        "column log.a",
+        "b.drop_column(",  # the column is on a later line: shown as written, still flagged
+        "table outside",
+    ]

@@ -27,6 +27,7 @@ class Image:
     working_dir: str = "/"
     entrypoint: list[str] | None = None
     cmd: list[str] | None = None
+    base: str = "host"  # "libs": the image brings its own /bin (or none); only host libraries are shared
 
     @classmethod
     def load(cls, ref: str | None, root: str | os.PathLike) -> Image:
@@ -43,6 +44,7 @@ class Image:
             working_dir=meta.get("workingDir") or "/",
             entrypoint=meta.get("entrypoint"),
             cmd=meta.get("cmd"),
+            base=meta.get("base") or "host",
         )
 
 
@@ -96,15 +98,19 @@ def sandbox_argv(
     image: Image, tmp_dir: Path, binds: list[Bind], env: dict[str, str], workdir: str | None, argv: list[str]
 ) -> list[str]:
     """The bwrap command line running `argv` in a fresh sandbox for one container."""
-    out = [shutil.which("bwrap") or "bwrap", "--ro-bind", "/usr", "/usr"]
-    for name in ("bin", "lib", "lib64", "sbin"):
+    libs = image.base == "libs"  # a minimal image (no awk, busybox only, distroless): no host /usr/bin
+    out = [shutil.which("bwrap") or "bwrap"]
+    out += ["--ro-bind", "/usr/lib", "/usr/lib"] if libs else ["--ro-bind", "/usr", "/usr"]
+    if libs and os.path.isdir("/usr/lib64"):
+        out += ["--ro-bind", "/usr/lib64", "/usr/lib64"]
+    for name in ("lib", "lib64") if libs else ("bin", "lib", "lib64", "sbin"):
         if os.path.islink(f"/{name}"):
             out += ["--symlink", os.readlink(f"/{name}"), f"/{name}"]
         elif os.path.isdir(f"/{name}"):
             out += ["--ro-bind", f"/{name}", f"/{name}"]
     out += ["--ro-bind", "/etc", "/etc", "--proc", "/proc", "--dev", "/dev", "--bind", str(tmp_dir), "/tmp"]
     for entry in sorted(image.root.iterdir()):
-        if entry.name not in RESERVED:
+        if entry.name not in RESERVED or (libs and entry.name in ("bin", "sbin")):
             out += ["--ro-bind", str(entry), f"/{entry.name}"]
     for b in binds:
         out += ["--ro-bind" if b.read_only else "--bind", b.host, b.sandbox]

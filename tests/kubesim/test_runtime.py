@@ -179,3 +179,18 @@ def _sleepers() -> list[int]:
             except OSError:
                 pass
     return out
+
+
+def test_a_libs_based_image_brings_its_own_bin_and_sees_no_host_programs(tmp_path: Path) -> None:
+    import json
+
+    from tests.kubesim import runtime
+
+    root = tmp_path / "img"
+    (root / ".kubesim").mkdir(parents=True)
+    (root / "bin").mkdir()
+    (root / ".kubesim" / "image.json").write_text(json.dumps({"ref": "r/x:1", "base": "libs"}))
+    argv = runtime.sandbox_argv(runtime.Image.load(None, root), tmp_path, [], {}, None, ["sh"])
+    binds = [(argv[i + 1], argv[i + 2]) for i, a in enumerate(argv) if a == "--ro-bind"]
+    assert ("/usr/lib", "/usr/lib") in binds and (str(root / "bin"), "/bin") in binds
+    assert ("/usr", "/usr") not in binds and not any(dest == "/usr/bin" for _, dest in binds)
