@@ -40,7 +40,7 @@ class Options:
     roll_forward: bool = False
     force_unlock: bool = False
     wait: bool = True
-    helm_timeout: str = "10m"
+    helm_timeout: float = helm.DEFAULT_TIMEOUT  # seconds
 
 
 @dataclass(frozen=True)
@@ -160,11 +160,20 @@ def build(t: Target, opts: Options) -> AbortPlan:
         running=tuple(j["metadata"]["name"] for j in downgrades if downgrade.job_state(j) is JobState.ACTIVE),
         leftovers=tuple(j["metadata"]["name"] for j in [*downgrades, *aborts]),
         lost=lost,
-        backup=facts.lease.state("backup") if facts.lease is not None else None,
+        backup=_backup(facts, rb.from_version),
     )
     if phase == "after-chart":
         return _roll_forward(t, plan, opts)
     return plan
+
+
+def _backup(facts: unfinished.Facts, from_version: str) -> str | None:
+    """The plugin's backup taken at the from-version (before this rollback), named for the plan."""
+    doc = facts.backup
+    if not doc or doc.get("version") != from_version:
+        return None  # none, or one of an earlier rollback: its rows are not this one's
+    dbs = ", ".join(sorted(doc.get("databases") or {}))
+    return f"{doc.get('dir', '?')} ({dbs}; `restore --from {doc.get('dir', 'DIR')}`)"
 
 
 def _finished(facts: unfinished.Facts) -> Rollback:

@@ -445,14 +445,14 @@ def abort_cmd(ctx: click.Context, **kw: Any) -> None:
         roll_forward=kw["roll_forward"],
         force_unlock=kw["force_unlock"],
         wait=not kw["no_wait"],
-        helm_timeout=_go(kw["helm_timeout"]),
+        helm_timeout=kw["helm_timeout"],
     )
     run_opts = rollback.RunOptions(
         force_unlock=kw["force_unlock"],
         retry=kw["retry"],
         job_timeout=float(kw["job_timeout"]),
         ready_timeout=float(kw["verify_timeout"]),
-        helm_timeout=float(kw["helm_timeout"]),
+        helm_timeout=kw["helm_timeout"],
     )
     commands.abort_command(
         cfg, opts, run_opts, yes=kw["yes"], dry_run=kw["dry_run"], fmt=kw["fmt"], report=kw["report"]

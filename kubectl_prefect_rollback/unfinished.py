@@ -28,15 +28,16 @@ class Facts:
     deployments: tuple[dict[str, Any], ...]  # the release's (by app.kubernetes.io/instance)
     jobs: tuple[dict[str, Any], ...]  # ours, for this release
     pods: tuple[dict[str, Any], ...]  # of our Jobs
+    backup: dict[str, Any] | None = None  # the newest backup the plugin took (records ConfigMap)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 def gather(t: Target, rel: Release) -> Facts:
     selector = f"{OURS},app.kubernetes.io/instance={rel.name}"
-    history, lease, recorded, live, ours = proc.gather(
+    history, lease, cm, live, ours = proc.gather(
         lambda: helm.history(t, rel.name),
         lambda: lock.read(t, rel.name),
-        lambda: records.read(t, rel.name),
+        lambda: kube.get(t, "configmap", records.name(rel.name)),
         lambda: kube.list_(t, "deployments", f"app.kubernetes.io/instance={rel.name}"),
         lambda: kube.list_(t, "jobs,pods", selector),
     )
@@ -44,10 +45,11 @@ def gather(t: Target, rel: Release) -> Facts:
         release=rel,
         history=tuple(history),
         lease=lease,
-        records=recorded,
+        records=records.parse(cm),
         deployments=tuple(live),
         jobs=tuple(o for o in ours if o.get("kind") == "Job"),
         pods=tuple(o for o in ours if o.get("kind") == "Pod"),
+        backup=records.backup(cm),
     )
 
 

@@ -150,3 +150,18 @@ def test_a_finished_rollback_rolls_forward_to_the_revision_it_came_from() -> Non
         )
     )
     assert (rb.from_version, rb.from_revision, rb.to_version) == ("1.3.0", 2, "1.2.0")
+
+
+def _facts_with_backup(doc: dict | None) -> unfinished.Facts:
+    rel = helm.Release("customer-managed", "customer-managed", 4, "deployed", "prefect-cloud", "1.3.0", "")
+    return unfinished.Facts(rel, (), None, {}, (), (), (), backup=doc)
+
+
+def test_the_abort_plan_names_the_backup_the_plugin_took_at_the_from_version() -> None:
+    doc = {"version": "1.3.0", "dir": "/backups/x", "databases": {"orion": {}, "nebula": {}}}
+    assert abortplan._backup(_facts_with_backup(doc), "1.3.0") == (
+        "/backups/x (nebula, orion; `restore --from /backups/x`)"
+    )
+    # a backup of an earlier rollback (another version) holds other rows: it is not named
+    assert abortplan._backup(_facts_with_backup({**doc, "version": "1.2.0"}), "1.3.0") is None
+    assert abortplan._backup(_facts_with_backup(None), "1.3.0") is None
