@@ -70,7 +70,9 @@ class Cluster:
             # rollbacks here revert migrations that drop data; tests of backups unset it
             "PREFECT_ROLLBACK_BACKUPS_CONFIRMED": "1",
         }
-        prefix = f"pr_{namespace.replace('-', '_')}_"
+        # pytest-xdist workers share the PostgreSQL server: their databases must not meet
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+        prefix = f"pr_{worker}{'_' if worker else ''}{namespace.replace('-', '_')}_"
         if pg_url:
             urls = fixture.create_pg_databases(pg_url, prefix)
         else:
