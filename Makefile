@@ -35,8 +35,10 @@ fixtures: venv
 	$(PY) scripts/build-fixtures.py --real-prefect
 
 # the packaging and shipped-artifact e2e tests run the files `make dist` wrote (tests/shipped.py)
+# two pytest-xdist workers, each with its own kubesim: e2e tests mostly wait on the cluster
+TEST_JOBS ?= 2
 test: venv tools fixtures dist
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_JOBS) $(PYTEST_ARGS)
 
 test-unit: venv
 	$(PY) -m pytest tests --ignore=tests/e2e --ignore=tests/kubesim $(PYTEST_ARGS)

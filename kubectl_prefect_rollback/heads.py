@@ -234,6 +234,7 @@ def takes_yes(t: Target, server: ServerPod) -> bool:
 
 
 PROBE_ROLE = {"prefect-rollback/role": "probe"}
+LEFTOVER_ROLES = ("probe", "backup")  # pods of ours that copy a migration container's env
 PROBE_SELECTOR = ",".join(f"{k}={v}" for k, v in {**MANAGED_BY, **PROBE_ROLE}.items())
 undeleted: list[str] = []  # probe pods whose delete failed twice; the next rollback deletes them
 
@@ -301,17 +302,23 @@ def clean_leftover_probes(t: Target, *, at: float | None = None) -> list[str]:
     A finished probe goes at once, whatever its age: a SIGKILLed run's probe finishes seconds later and
     the re-run comes right after. (A concurrent read-only `plan` reading its own just-finished probe at
     that instant fails with "not found"; it changed nothing and can be re-run.) A running probe that
-    may still work for a concurrent `plan` (younger than --probe-timeout) stays."""
+    may still work for a concurrent `plan` (younger than --probe-timeout) stays. Backup pods (they hold
+    the same env) follow the same rules, a running one bounded by its own activeDeadlineSeconds."""
     import datetime as dt
 
     now = dt.datetime.now(dt.timezone.utc).timestamp() if at is None else at
     gone = []
-    for pod in kube.list_(t, "pods", PROBE_SELECTOR):
+    ours = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
+    for pod in kube.list_(t, "pods", ours):
         meta = pod.get("metadata") or {}
+        if (meta.get("labels") or {}).get("prefect-rollback/role") not in LEFTOVER_ROLES:
+            continue
         created = _timestamp(meta.get("creationTimestamp"))
         age = now - created if created is not None else float("inf")
         finished = (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
-        if finished or age > proc.limits.probe + 60:
+        deadline = (pod.get("spec") or {}).get("activeDeadlineSeconds")
+        limit = deadline if isinstance(deadline, int) and deadline > 0 else proc.limits.probe
+        if finished or age > limit + 60:
             kube.delete(t, "pod", meta["name"], wait=False)
             gone.append(meta["name"])
     return gone

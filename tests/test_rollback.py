@@ -495,7 +495,9 @@ def test_failure_after_first_change_tells_state_and_resume(fake) -> None:
     )
 
 
-def _probe_pod(fake, name: str, *, phase: str, age: int) -> None:
+def _probe_pod(
+    fake, name: str, *, phase: str, age: int, role: str = "probe", deadline: int | None = None
+) -> None:
     with fake.edit() as st:
         st["objects"][f"customer-managed/pod/{name}"] = {
             "apiVersion": "v1",
@@ -506,10 +508,13 @@ def _probe_pod(fake, name: str, *, phase: str, age: int) -> None:
                 "creationTimestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - age)),
                 "labels": {
                     "app.kubernetes.io/managed-by": "kubectl-prefect-rollback",
-                    "prefect-rollback/role": "probe",
+                    "prefect-rollback/role": role,
                 },
             },
-            "spec": {"containers": [{"name": "probe", "image": "registry.local/cloud/server:1.2.0"}]},
+            "spec": {
+                "containers": [{"name": "probe", "image": "registry.local/cloud/server:1.2.0"}],
+                **({"activeDeadlineSeconds": deadline} if deadline else {}),
+            },
             "status": {"phase": phase},
         }
 
@@ -527,6 +532,27 @@ def test_leftover_probe_pods_are_deleted_by_the_next_run_but_a_live_one_stays(fa
     )
     assert f"deleted leftover probe pod(s) {gone}" in result.stderr
     assert [n for n in fake.objects("pod") if "-probe-" in n] == ["customer-managed-probe-1-2-0-busy33"]
+
+
+def test_leftover_backup_pods_are_deleted_like_probes_but_a_running_dump_in_its_deadline_stays(fake) -> None:
+    _probe_pod(fake, "customer-managed-backup-orion-aaa111", phase="Failed", age=2, role="backup")
+    _probe_pod(
+        fake, "customer-managed-backup-orion-bbb222", phase="Running", age=900, role="backup", deadline=3660
+    )
+    _probe_pod(
+        fake, "customer-managed-backup-orion-ccc333", phase="Running", age=4000, role="backup", deadline=3660
+    )
+    _probe_pod(fake, "someone-elses-pod", phase="Succeeded", age=9000, role="worker")
+    result = rollback(fake)
+    assert result.exit_code == 0, result.stderr
+    assert (
+        "deleted leftover probe pod(s) customer-managed-backup-orion-aaa111, "
+        "customer-managed-backup-orion-ccc333" in result.stderr
+    )
+    assert sorted(n for n in fake.objects("pod") if "backup" in n or "someone" in n) == [
+        "customer-managed-backup-orion-bbb222",
+        "someone-elses-pod",
+    ]
 
 
 def test_probe_pod_whose_delete_failed_is_named_then_cleaned_by_the_next_run(fake) -> None:
