@@ -35,10 +35,11 @@ fixtures: venv
 	$(PY) scripts/build-fixtures.py --real-prefect
 
 # the packaging and shipped-artifact e2e tests run the files `make dist` wrote (tests/shipped.py)
-# two pytest-xdist workers, each with its own kubesim: e2e tests mostly wait on the cluster
+# two pytest-xdist workers, each with its own kubesim (e2e tests mostly wait on the cluster); an idle
+# worker steals queued tests, so the long e2e tail does not end up on one worker
 TEST_JOBS ?= 2
 test: venv tools fixtures dist
-	$(PY) -m pytest -n $(TEST_JOBS) $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_JOBS) --dist worksteal $(PYTEST_ARGS)
 
 test-unit: venv
 	$(PY) -m pytest tests --ignore=tests/e2e --ignore=tests/kubesim $(PYTEST_ARGS)

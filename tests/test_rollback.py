@@ -16,7 +16,8 @@ NS = ("--namespace", "customer-managed")
 KNS = (*NS, "--request-timeout", "30s")  # every kubectl call but exec is one bounded request
 JOB = "customer-managed-downgrade-to-1-2-0"
 LEASE = "customer-managed-prefect-rollback"
-PROBES = "app.kubernetes.io/managed-by=kubectl-prefect-rollback,prefect-rollback/role=probe"
+# leftover probe and backup pods of ours: listed by managed-by, their role checked on each pod
+LEFTOVERS = "app.kubernetes.io/managed-by=kubectl-prefect-rollback"
 RECORDS = "customer-managed-prefect-rollback-revisions"
 DESCRIPTION = "prefect-rollback: 1.3.0 -> 1.2.0; nebula 9c1e02b7d4aa, orion 5be81c0d2f34, events 3b5402bd348f"
 SECRET = "s3cr3t-values-password"  # in the values of revision 2, the last that ran 1.2.0
@@ -112,7 +113,7 @@ EXPECTED = [
     K + ["scale", *KNS, "deployment/customer-managed-ui", "--replicas=2"],
     K + ["delete", *KNS, "lease", LEASE, "--ignore-not-found", "--wait=true", "--timeout=30s"],
     # after the lock: probe pods of ours left by earlier runs
-    K + ["get", *KNS, "pods", "--selector", PROBES, "--output", "json"],
+    K + ["get", *KNS, "pods", "--selector", LEFTOVERS, "--output", "json"],
 ]
 STEP_ORDER = [  # each step's characteristic call, in the order the steps must run
     H + LIST,
