@@ -101,7 +101,8 @@ def find_server_pod(
 HELP_MARK = "#downgrade-help"
 HELP_ARGV = ("prefect-cloud", "nebula", "database", "downgrade", "--help")
 HELP_SCRIPT = f"echo '{HELP_MARK}'; {' '.join(HELP_ARGV)} 2>&1 | head -n 60; exit 0"
-# the same without a shell (the app's Python runs the CLI); never fails, like the script
+# the same without a shell: source text for `python -c` IN THE POD (the app's Python runs the CLI there;
+# the plugin itself never imports subprocess outside proc.py); never fails, like the script
 HELP_PY = f"""
 import subprocess, sys
 sys.stdout.write("{HELP_MARK}\\n")
