@@ -41,8 +41,9 @@ TEST_JOBS ?= 2
 test: venv tools fixtures dist
 	$(PY) -m pytest -n $(TEST_JOBS) --dist worksteal $(PYTEST_ARGS)
 
+# pure and fake-binary tests: no kubesim, no real cluster tools, no `make dist` (README "Development")
 test-unit: venv
-	$(PY) -m pytest tests --ignore=tests/e2e --ignore=tests/kubesim $(PYTEST_ARGS)
+	$(PY) -m pytest tests kubesim/tests --ignore=tests/e2e -m "not kubesim and not release" $(PYTEST_ARGS)
 
 test-e2e: venv tools fixtures dist
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
@@ -51,10 +52,10 @@ test-e2e: venv tools fixtures dist
 FAULT_JOBS ?= 2
 test-faults: venv tools fixtures
 	PREFECT_FAULTS=all $(PY) -m pytest tests/e2e/test_signals.py $(PYTEST_ARGS)
-	$(PY) scripts/fault_matrix.py --jobs $(FAULT_JOBS)
+	$(PY) -m tests.e2e.faults.matrix --jobs $(FAULT_JOBS)
 
 lint: venv
-	$(VENV)/bin/ruff check kubectl_prefect_rollback tests scripts
+	$(VENV)/bin/ruff check kubectl_prefect_rollback kubesim testbed tests scripts packaging/*.py
 	$(VENV)/bin/ruff format --check kubectl_prefect_rollback
 
 format: venv
@@ -112,4 +113,4 @@ bench-startup: binary
 	$(PY) scripts/bench_startup.py dist/kubectl-prefect_rollback --max-version-ratio 1.0 --max-help-ratio 1.5
 
 clean:
-	rm -rf build dist tests/fixtures/build .pytest_cache
+	rm -rf build dist testbed/build .pytest_cache

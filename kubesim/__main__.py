@@ -1,4 +1,4 @@
-"""`python -m tests.kubesim serve`: run kubesim by hand or for a demo, until SIGINT/SIGTERM."""
+"""`python -m kubesim serve`: run kubesim by hand or for a demo, until SIGINT/SIGTERM."""
 
 from __future__ import annotations
 

@@ -1,8 +1,11 @@
 """The `kubesim` pytest fixture: one started KubeSim per test session, a fresh namespace per test.
 
-Registered for the whole test tree by `tests/conftest.py` (`pytest_plugins`). Sharing the server keeps
-the suite fast (no restart, kubectl's discovery cache stays warm per HOME); namespaces keep tests
-apart, and fault injection is reset after every test.
+Registered by `tests/conftest.py` and `kubesim/tests/conftest.py` (`pytest_plugins`). Sharing the
+server keeps the suite fast (no restart, kubectl's discovery cache stays warm per HOME); namespaces
+keep tests apart, and fault injection is reset after every test.
+
+Every test that takes the fixture is marked `kubesim` (a layer: real binaries, a server, bwrap
+sandboxes), so `make test-unit` leaves them out with `-m "not kubesim"`.
 """
 
 from __future__ import annotations
@@ -16,6 +19,17 @@ import pytest
 from .harness import KubeSim
 
 _counter = itertools.count(1)
+KUBESIM_FIXTURES = {"kubesim", "kubesim_server"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "kubesim: runs against a started kubesim (see kubesim/fixture.py)")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if KUBESIM_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.kubesim)
 
 
 @pytest.fixture(scope="session")

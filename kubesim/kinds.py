@@ -12,6 +12,8 @@ import datetime
 import itertools
 import json
 
+from .errors import invalid
+
 _ips = itertools.count(10)
 
 
@@ -103,8 +105,6 @@ def _default_job(job: dict, spec: dict) -> None:
 def validate_create(obj: dict) -> None:
     """The one create-time rule a dry run must catch: a pod (or a Job's pod) needs named containers with
     images, as the real API server says."""
-    from .store import invalid
-
     kind, name = obj["kind"], obj["metadata"]["name"]
     spec = obj.get("spec") if kind == "Pod" else ((obj.get("spec") or {}).get("template") or {}).get("spec")
     if kind not in ("Pod", "Job"):
@@ -120,8 +120,6 @@ def validate_create(obj: dict) -> None:
 
 
 def validate_update(old: dict, new: dict) -> None:
-    from .store import invalid  # store imports this module
-
     kind, name = new["kind"], new["metadata"]["name"]
     if kind == "Job":
         for field in ("template", "selector", "completions"):

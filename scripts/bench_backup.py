@@ -22,9 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.e2e.cluster import PLUGIN, App, Cluster  # noqa: E402
-from tests.fixtures.builder import PG_CLIENT_REF  # noqa: E402
-from tests.tools import find_tool  # noqa: E402
+from kubesim.tools import find_tool  # noqa: E402
+from testbed.builder import PG_CLIENT_REF  # noqa: E402
+from testbed.cluster import PLUGIN, App, Cluster  # noqa: E402
 
 
 def fill(app: App, megabytes: int) -> int:

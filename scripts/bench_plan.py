@@ -110,7 +110,7 @@ def _real_ways(newer: str) -> dict[str, tuple[str, list[str]]]:
 
 
 def _probe_logs(sim, kubeconfig: str, name: str, image: str, argv: list[str]) -> str:
-    from tests.tools import find_tool
+    from kubesim.tools import find_tool
 
     container = {"name": "probe", "image": image, "command": argv}
     sim.seed({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
@@ -133,9 +133,9 @@ def real(runs: int) -> None:
     import json
     import os
 
-    from tests.fixtures import app as fixture
-    from tests.fixtures import real_prefect
-    from tests.kubesim import KubeSim
+    from kubesim import KubeSim
+    from testbed import app as fixture
+    from testbed import real_prefect
 
     paths = fixture.build()
     dialect = real_prefect.dialect_for(os.environ.get("PREFECT_ROLLBACK_PG_URL"))

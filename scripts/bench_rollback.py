@@ -28,9 +28,9 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.e2e.cluster import RELEASE, App, Cluster  # noqa: E402
-from tests.fixtures import app as fixture  # noqa: E402
-from tests.tools import find_tool  # noqa: E402
+from kubesim.tools import find_tool  # noqa: E402
+from testbed import app as fixture  # noqa: E402
+from testbed.cluster import RELEASE, App, Cluster  # noqa: E402
 
 TO = "1.2.0"
 # The runbook's own loop, as printed in the vendor text (find | sort | tail, grep '^revision').

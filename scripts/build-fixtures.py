@@ -1,37 +1,27 @@
 #!/usr/bin/env python3
 """Build the Prefect-like fixture app (test data): kubesim image folders and packaged helm charts.
 
-    .venv/bin/python scripts/build-fixtures.py [--out tests/fixtures/build] [--helm PATH|none]
+    .venv/bin/python scripts/build-fixtures.py [--out testbed/build] [--helm PATH|none]
 
 Run it with the virtualenv's Python: the images' `prefect-cloud` launcher gets this interpreter
 (sys.executable) as its shebang, so that Python (with alembic, SQLAlchemy, psycopg) must be bound
-read-only into the containers. Idempotent and fast; see tests/fixtures/README.md.
+read-only into the containers. Idempotent and fast; see testbed/README.md.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-
-def _load_builder():
-    sys.path.insert(0, str(ROOT))  # the builder imports tests.fixtures.real_prefect
-    spec = importlib.util.spec_from_file_location(
-        "_fixture_builder", ROOT / "tests" / "fixtures" / "builder.py"
-    )
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    sys.modules[spec.name] = module  # type: ignore[union-attr]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
+from testbed import builder  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
-    builder = _load_builder()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--out", default=str(builder.DEFAULT_OUT), help="output folder (default: %(default)s)"
@@ -48,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--real-prefect",
         action="store_true",
-        help="install the pinned prefect releases of tests/fixtures/real_prefect.yaml (once, from PyPI) "
+        help="install the pinned prefect releases of testbed/real_prefect.yaml (once, from PyPI) "
         "and build the real-orion images",
     )
     args = parser.parse_args(argv)

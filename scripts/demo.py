@@ -19,9 +19,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.cluster import Cluster  # noqa: E402
-from tests.fixtures import app as fixture  # noqa: E402
-from tests.tools import find_tool  # noqa: E402
+from kubesim.tools import find_tool  # noqa: E402
+from testbed import app as fixture  # noqa: E402
+from testbed.cluster import Cluster  # noqa: E402
 
 
 def banner(text: str) -> None:

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import yaml
 
-from tests.fixtures import app as fixture
-from tests.kubesim import KubeSim
+from kubesim import KubeSim
+from testbed import app as fixture
 
 RELEASE = "customer-managed"
 PLUGIN = str(Path(sys.executable).parent / "kubectl-prefect_rollback")

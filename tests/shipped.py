@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.tools import ROOT, require_tool
+from kubesim.tools import ROOT, require_tool
 
 NAME = "kubectl-prefect_rollback"
 PLUGIN = "prefect-rollback"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.tools import ROOT, require_tool
+from kubesim.tools import ROOT, require_tool
 
 SCRIPT = Path(sys.executable).parent / "kubectl-prefect_rollback"
 SUBCOMMANDS = [

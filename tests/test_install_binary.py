@@ -17,10 +17,13 @@ from pathlib import Path
 
 import pytest
 
+from kubesim.tools import ROOT, require_tool
+
 # the session fixtures are shared with test_packaging (one `make dist` per session)
 from tests.shipped import ARCHIVE, NAME, VERSION, release, serve  # noqa: F401
 from tests.test_packaging import dist  # noqa: F401
-from tests.tools import ROOT, require_tool
+
+pytestmark = pytest.mark.release  # the shipped-artifact layer: `make test-unit` leaves it out
 
 PLUGIN_FILES = (
     "plugin.yaml",

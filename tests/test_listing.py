@@ -4,7 +4,6 @@ byte-identical output over the same folders: one golden file per folder tree (te
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +12,7 @@ import pytest
 import yaml
 
 from kubectl_prefect_rollback import listing, migrations
-from tests.tools import require_tool
+from kubesim.tools import require_tool
 
 DATA = Path(__file__).parent / "data"
 GOLDEN = DATA / "golden"
@@ -51,11 +50,13 @@ def way_argv(way: str, root: Path, tmp: Path) -> tuple[list[str], dict[str, str]
         bb = require_tool("busybox")
         return [bb, "sh", "-c", script], {"PATH": bin_dir(tmp, {"sh": bb, "awk": bb})}, "#via sh+awk"
     if way == "sh-no-awk-shebang":  # the launcher's interpreter, nothing else on PATH
-        path = bin_dir(tmp, {"sh": shutil.which("dash")}, f"#!{sys.executable}")
-        return [shutil.which("dash"), "-c", script], {"PATH": path}, f"#via sh+python {sys.executable}"
+        dash = require_tool("dash")
+        path = bin_dir(tmp, {"sh": dash}, f"#!{sys.executable}")
+        return [dash, "-c", script], {"PATH": path}, f"#via sh+python {sys.executable}"
     if way == "sh-no-awk-env":  # `#!/usr/bin/env python3` resolved to python3 on PATH
-        path = bin_dir(tmp, {"sh": shutil.which("dash"), "python3": sys.executable}, "#!/usr/bin/env python3")
-        return [shutil.which("dash"), "-c", script], {"PATH": path}, "#via sh+python python3"
+        dash = require_tool("dash")
+        path = bin_dir(tmp, {"sh": dash, "python3": sys.executable}, "#!/usr/bin/env python3")
+        return [dash, "-c", script], {"PATH": path}, "#via sh+python python3"
     if way == "busybox-no-awk":  # busybox sh only, no awk applet: python3 on PATH
         bb = require_tool("busybox")
         path = bin_dir(tmp, {"sh": bb, "python3": sys.executable})
@@ -114,7 +115,8 @@ def test_the_listing_fits_an_exec_url() -> None:
 
 
 def test_no_python_and_no_awk_fails_loudly(tmp_path: Path) -> None:
-    path = bin_dir(tmp_path, {"sh": shutil.which("dash")}, "#!/nonexistent/python3")
-    argv = [shutil.which("dash"), "-c", migrations.listing_script(str(tmp_path))]
+    dash = require_tool("dash")
+    path = bin_dir(tmp_path, {"sh": dash}, "#!/nonexistent/python3")
+    argv = [dash, "-c", migrations.listing_script(str(tmp_path))]
     done = subprocess.run(argv, capture_output=True, text=True, env={"PATH": path})
     assert done.returncode == 127 and "awk: not found, and no Python" in done.stderr and done.stdout == ""

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from kubesim.tools import ROOT, require_tool
 from tests.shipped import (
     ARCHIVE,
     HELM_TGZ,
@@ -33,8 +34,8 @@ from tests.shipped import (
     release,  # noqa: F401 (the session fixture)
     sha256,
 )
-from tests.tools import ROOT, require_tool
 
+pytestmark = pytest.mark.release  # the shipped-artifact layer: `make test-unit` leaves it out
 
 def _load(path: Path, name: str):
     import importlib.util

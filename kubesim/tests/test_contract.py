@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.kubesim import KubeSim
-from tests.tools import require_tool
+from kubesim import KubeSim
+from kubesim.tools import require_tool
 
 HERE = Path(__file__).parent
 CHART = HERE / "testdata" / "chart"

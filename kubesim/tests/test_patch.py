@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.kubesim import patch
+from kubesim import patch
 
 LIVE = {
     "spec": {

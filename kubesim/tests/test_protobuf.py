@@ -2,7 +2,7 @@
 
 import base64
 
-from tests.kubesim import protobuf
+from kubesim import protobuf
 
 
 def varint(n):

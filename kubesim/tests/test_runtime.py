@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.kubesim.test_contract import IMAGE, IMAGES, eventually
+from kubesim.tests.test_contract import IMAGE, IMAGES, eventually
 
 
 @pytest.fixture
@@ -184,7 +184,7 @@ def _sleepers() -> list[int]:
 def test_a_libs_based_image_brings_its_own_bin_and_sees_no_host_programs(tmp_path: Path) -> None:
     import json
 
-    from tests.kubesim import runtime
+    from kubesim import runtime
 
     root = tmp_path / "img"
     (root / ".kubesim").mkdir(parents=True)

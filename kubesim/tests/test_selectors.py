@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.kubesim import selectors
+from kubesim import selectors
 
 POD = {"metadata": {"name": "p", "labels": {"app": "x", "tier": "web"}}, "status": {"phase": "Running"}}
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.kubesim.store import ApiError, Store
+from kubesim.store import ApiError, Store
 
 
 def ns(name):

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.cluster import App, Cluster
-from tests.tools import require_tool, tools_required
+from kubesim.tools import require_tool, tools_required
+from testbed.cluster import App, Cluster
 
 _ids = itertools.count(1)
 

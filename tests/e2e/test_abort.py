@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.cluster import PLUGIN, RELEASE, App
+from testbed import app as fixture
+from testbed.cluster import PLUGIN, RELEASE, App
 from tests.e2e.faults import harness
-from tests.fixtures import app as fixture
 
 TO, FROM = "1.2.0", "1.3.0"
 LEASE = f"{RELEASE}-prefect-rollback"

@@ -8,9 +8,9 @@ import json
 import subprocess
 from pathlib import Path
 
-from tests.e2e.cluster import PLUGIN, RELEASE, App
-from tests.fixtures import app as fixture
-from tests.fixtures.builder import PG_CLIENT_REF
+from testbed import app as fixture
+from testbed.builder import PG_CLIENT_REF
+from testbed.cluster import PLUGIN, RELEASE, App
 
 TO = "1.2.0"
 NO_CONFIRM = {"PREFECT_ROLLBACK_BACKUPS_CONFIRMED": ""}
@@ -82,7 +82,7 @@ def test_rollback_with_backup_dumps_each_reverted_database_before_any_change(at_
 
 
 def fixture_pg_bin() -> str:
-    from tests.fixtures.builder import _pg_bin
+    from testbed.builder import _pg_bin
 
     return _pg_bin()
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.cluster import App
+from kubesim.tools import ROOT, require_tool
+from testbed.cluster import App
 from tests.e2e.test_rollback import TO, assert_rolled_back, installed_tables
-from tests.tools import ROOT, require_tool
 
 NAME = "kubectl-prefect_rollback"
 FLOOR = (2, 31)

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.fixtures import app as fixture
+from testbed import app as fixture
 
 # the `#via` line each image's listing names (shown with -v)
 VIA = {

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import time
 
-from tests.e2e.cluster import RELEASE
-from tests.fixtures import app as fixture
+from testbed import app as fixture
+from testbed.cluster import RELEASE
 
 
 def test_helm_rollback_alone_breaks_the_older_servers(at_130) -> None:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.cluster import PLUGIN, RELEASE
-from tests.fixtures import app as fixture
-from tests.tools import ROOT
+from kubesim.tools import ROOT
+from testbed import app as fixture
+from testbed.cluster import PLUGIN, RELEASE
 
 PLUGIN_FILES = ("plugin.yaml", "scripts", "LICENSE", "README.md")
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.e2e.cluster import App
+from testbed.cluster import App
 
 TO = "1.2.0"
 

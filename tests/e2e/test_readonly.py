@@ -8,8 +8,8 @@ import time
 
 import yaml
 
-from tests.e2e.cluster import RELEASE
-from tests.fixtures import app as fixture
+from testbed import app as fixture
+from testbed.cluster import RELEASE
 
 
 def test_revisions_agree_with_databases_and_images(at_130) -> None:

@@ -1,5 +1,5 @@
 """Real Prefect in the loop: the orion chain is the open-source Prefect server schema of two pinned
-`prefect` releases (tests/fixtures/real_prefect.yaml), downgraded by the newer release's own code.
+`prefect` releases (testbed/real_prefect.yaml), downgraded by the newer release's own code.
 
 The images <fixture>-real-<dialect> carry that release's real versions folder at the Customer-Managed
 orion path and run orion with the real `prefect server database …` from a venv inside the image;
@@ -16,10 +16,10 @@ import sys
 
 import pytest
 
-from tests.e2e.cluster import RELEASE, App
-from tests.fixtures import app as fixture
-from tests.fixtures import real_prefect
-from tests.tools import tools_required
+from kubesim.tools import tools_required
+from testbed import app as fixture
+from testbed import real_prefect
+from testbed.cluster import RELEASE, App
 
 CACHE = fixture.DEFAULT_BUILD / "cache"
 

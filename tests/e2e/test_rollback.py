@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from tests.e2e.cluster import PLUGIN, RELEASE, App
-from tests.fixtures import app as fixture
+from testbed import app as fixture
+from testbed.cluster import PLUGIN, RELEASE, App
 
 TO = "1.2.0"
 

@@ -23,8 +23,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.cluster import RELEASE, App
-from tests.fixtures import app as fixture
+from kubesim.tools import ROOT, require_tool
+from testbed import app as fixture
+from testbed.cluster import RELEASE, App
 from tests.shipped import (
     HELM_TGZ,
     NAME,
@@ -39,7 +40,6 @@ from tests.shipped import (
     signed_release,
     throwaway_key,
 )
-from tests.tools import ROOT, require_tool
 
 TO = "1.2.0"
 PUBKEY = f"{PLUGIN}-{VERSION}.pub.gpg"

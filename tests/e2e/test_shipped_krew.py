@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.cluster import RELEASE, App
-from tests.fixtures import app as fixture
+from kubesim.tools import ROOT
+from testbed import app as fixture
+from testbed.cluster import RELEASE, App
 from tests.shipped import NAME, PLUGIN, VERSION, Release, krew_install, release  # noqa: F401
-from tests.tools import ROOT
 
 TO = "1.2.0"
 

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.e2e.cluster import PLUGIN, RELEASE, App
+from testbed.cluster import PLUGIN, RELEASE, App
 from tests.e2e.test_rollback import TO, assert_rolled_back, installed_tables, rollback
 
 LEASE = f"{RELEASE}-prefect-rollback"

@@ -6,8 +6,8 @@ import json
 import subprocess
 import time
 
-from tests.e2e.cluster import PLUGIN
-from tests.fixtures import app as fixture
+from testbed import app as fixture
+from testbed.cluster import PLUGIN
 
 
 def test_status_without_an_unfinished_rollback_shows_the_release_and_its_heads(at_130) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubectl_prefect_rollback.helm import UPGRADE_GRACE
-from tests.e2e.cluster import App
+from testbed.cluster import App
 from tests.e2e.faults import harness
 
 MODES = ("fail", "hang", "garbage", "empty")

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.e2e.cluster import App
+from testbed.cluster import App
 from tests.e2e.faults import harness
 
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.cluster import PLUGIN, RELEASE, App
-from tests.fixtures import app as fixture
+from testbed import app as fixture
+from testbed.cluster import PLUGIN, RELEASE, App
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parent.parent / "data" / "faults"
@@ -366,7 +366,7 @@ def last_lines(text: str, n: int = 3) -> str:
     return " | ".join(lines[-n:])
 
 
-# -- results for scripts/fault_matrix.py -----------------------------------------------------------------
+# -- results for tests/e2e/faults/matrix.py -------------------------------------------------------------
 def record(matrix: str, row: str, col: str, problems: list[str], seconds: float, message: str = "") -> None:
     """One JSON line per cell in $PREFECT_FAULTS_RESULTS (when set): the matrix script prints them."""
     path = os.environ.get("PREFECT_FAULTS_RESULTS")

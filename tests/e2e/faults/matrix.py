@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Run the fault-injection and interruption matrices (tests/e2e/faults) and print them as tables.
 
-    scripts/fault_matrix.py                 # every cell (make test-faults), 2 pytest shards at once
-    scripts/fault_matrix.py --sample        # the sample `make test` runs
-    scripts/fault_matrix.py --read FILE     # only print the tables of an earlier run's results
+    python -m tests.e2e.faults.matrix            # every cell (make test-faults), 2 pytest shards at once
+    python -m tests.e2e.faults.matrix --sample   # the sample `make test` runs
+    python -m tests.e2e.faults.matrix --read FILE  # only print the tables of an earlier run's results
 
 Each cell writes one JSON line (tests/e2e/faults/harness.py record) to the results file; the tables
 show calls x faults and steps x signals with pass/fail counts, then the failing cells grouped by
@@ -22,7 +22,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
 
 from tests.e2e.faults import cells  # noqa: E402
