@@ -326,6 +326,7 @@ def test_helm_template_show_only_needs_no_server(helm, sim):
 
 
 # -- startup -------------------------------------------------------------------------------------------------
+@pytest.mark.kubesim  # starts its own KubeSim instead of taking the fixture
 def test_starts_and_answers_kubectl_get_pods_quickly(tmp_path):
     kubectl = require_tool("kubectl", "1.32")
     began = time.monotonic()
