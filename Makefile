@@ -43,7 +43,7 @@ test: venv tools fixtures dist
 
 # pure and fake-binary tests: no kubesim, no real cluster tools, no `make dist` (README "Development")
 test-unit: venv
-	$(PY) -m pytest tests kubesim/tests --ignore=tests/e2e -m "not kubesim and not release" $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_JOBS) --dist worksteal tests kubesim/tests --ignore=tests/e2e -m "not kubesim and not release" $(PYTEST_ARGS)
 
 test-e2e: venv tools fixtures dist
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
