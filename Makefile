@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help venv install tools fixtures test test-unit test-e2e test-faults lint format demo bench clean \
+.PHONY: help venv install tools fixtures test test-unit test-e2e test-faults lint format demo bench clean golden \
 	binary rootfs dist krew-manifest bench-startup
 
 help:
@@ -53,6 +53,13 @@ FAULT_JOBS ?= 2
 test-faults: venv tools fixtures
 	PREFECT_FAULTS=all $(PY) -m pytest tests/e2e/test_signals.py $(PYTEST_ARGS)
 	$(PY) -m tests.e2e.faults.matrix --jobs $(FAULT_JOBS)
+
+# every golden file (tests/data/golden/, and the fakes' canned listings) rewritten from what the code
+# prints now; only changed files are written, so a second run leaves `git status` clean. Review the diff.
+golden: venv
+	$(PY) -m tests.fakes.listings
+	PREFECT_ROLLBACK_UPDATE_GOLDEN=1 $(PY) -m pytest -q tests/test_golden_cli.py tests/test_listing.py \
+		tests/test_status.py $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check kubectl_prefect_rollback kubesim testbed tests scripts packaging/*.py

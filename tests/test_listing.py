@@ -3,7 +3,6 @@ byte-identical output over the same folders: one golden file per folder tree (te
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,13 +12,13 @@ import yaml
 
 from kubectl_prefect_rollback import listing, migrations
 from kubesim.tools import require_tool
+from tests.golden import assert_golden
 
 DATA = Path(__file__).parent / "data"
 GOLDEN = DATA / "golden"
 TREES = {p.name: p / "tree.yaml" for p in sorted((DATA / "listings").iterdir())} | {
     p.name: p / "tree.yaml" for p in sorted(GOLDEN.iterdir()) if (p / "tree.yaml").exists()
 }
-UPDATE = os.environ.get("PREFECT_ROLLBACK_UPDATE_GOLDEN") == "1"
 
 
 def make_tree(root: Path, tree: dict[str, str]) -> None:
@@ -85,9 +84,7 @@ def test_every_way_prints_the_golden_listing(case: str, way: str, tmp_path: Path
     make_tree(root, yaml.safe_load(TREES[case].read_text(encoding="utf-8")) or {})
     got = run_way(way, root, tmp_path)
     golden = GOLDEN / f"{case}.txt"
-    if UPDATE and way == "sh+awk":
-        golden.write_bytes(got.encode())
-    assert got == golden.read_bytes().decode("utf-8")
+    assert_golden(golden, got, update=way == "sh+awk")  # the other ways must print the same bytes
 
 
 def test_golden_edges_parse_as_awk_reads_them() -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from pathlib import Path
 
 import pytest
 
 from kubectl_prefect_rollback import helm, lock, status, unfinished
+from tests.golden import assert_golden
 
 DATA = Path(__file__).parent / "data"
 
@@ -39,9 +39,7 @@ def document(case: str) -> dict:
 def test_status_document_matches_golden(case: str) -> None:
     golden = DATA / "golden" / f"status-{case}.json"
     got = document(case)
-    if os.environ.get("UPDATE_GOLDEN"):
-        golden.write_text(json.dumps(got, indent=2) + "\n")
-    assert got == json.loads(golden.read_text())
+    assert_golden(golden, json.dumps(got, indent=2) + "\n")
 
 
 def test_a_failed_container_marks_its_database_failed_and_the_others_downgraded() -> None:
