@@ -49,7 +49,7 @@ def test_rollback_keeps_the_order_servers_gone_downgrade_chart_servers(make_app,
     if layout == "three-jobs":  # one Job per database, each named after it
         assert sorted(p.name.split("-")[-2] for p in w.downgrade) == sorted(fixture.DATABASES)
     assert w.servers_created, "the chart step started a target server"
-    assert w.scale_down_request <= w.scaled_down.t < w.first_ready.t
+    assert w.scaled_down and w.start == w.scale_down_request <= w.scaled_down.t < w.first_ready.t
     report = json.loads((app.home / "r.json").read_text())
     assert report["outcome"] == "succeeded"
 

@@ -32,24 +32,29 @@ class PodLife:
 
 @dataclass(frozen=True)
 class Window:
-    scale_down_request: float  # the write that set the server Deployment to 0 arrived (time only)
-    scaled_down: Mark  # the Deployment stored with replicas 0
-    servers_gone: Mark  # the last server pod that ran at the scale-down was deleted
+    start: float  # the scale-down request arrived; without a scale-down, the first downgrade pod's creation
+    scale_down_request: float | None  # the write that set the server Deployment to 0 arrived (time only)
+    scaled_down: Mark | None  # the Deployment stored with replicas 0 (None: never scaled down)
+    servers_gone: Mark | None  # the last server pod that ran at the scale-down was deleted
     downgrade: tuple[PodLife, ...]  # pods running `… database downgrade`, in creation order
     helm_writes: Mark  # helm's first release record of the chart step (status pending-*)
     helm_done: Mark | None  # that record marked deployed (or failed)
     servers_created: tuple[Mark, ...]  # server pods created after the scale-down
     first_ready: Mark  # the first server pod of the target image Ready
-    requests: int  # requests kubesim saw from scale_down_request to first_ready (all namespaces)
+    requests: int  # requests kubesim saw from start to first_ready (all namespaces)
 
     @property
     def seconds(self) -> float:
-        return self.first_ready.t - self.scale_down_request
+        return self.first_ready.t - self.start
 
     @property
     def jobs_seconds(self) -> float:
-        """The downgrade pods' own runtime, created -> finished, summed (one after another today)."""
-        return sum(p.finished.t - p.created.t for p in self.downgrade if p.finished)
+        """Time at least one downgrade pod existed unfinished (created -> finished, overlaps counted once)."""
+        busy, end = 0.0, float("-inf")
+        for a, b in sorted((p.created.t, p.finished.t) for p in self.downgrade if p.finished):
+            busy += max(0.0, b - max(a, end))
+            end = max(end, b)
+        return busy
 
     @property
     def helm_seconds(self) -> float:
@@ -94,33 +99,44 @@ def read(timeline: Timeline, namespace: str, release: str, target_image: str, si
     """The window of the rollback that started at `since` (a time.monotonic() of the caller)."""
     changes = list(timeline.changes_in(namespace, since=since))
     down, asked = _scale_down(timeline, changes, namespace, f"{release}-server", since)
-    pods = [c for c in changes if c.kind == "Pod" and c.rv > down.rv]
-    writes, done = _helm_record(changes, release, down.rv)
+    after = down.rv if down else 0
+    pods = [c for c in changes if c.kind == "Pod" and c.rv > after]
+    writes, done = _helm_record(changes, release, after)
+    downgrade = _lives([c for c in pods if _is_downgrade(c)])
+    start = asked if asked is not None else min(p.created.t for p in downgrade)
     ready = next(
         c for c in pods if _is_server(c) and _image(c) == target_image and _ready(c) and c.event != "DELETED"
     )
     return Window(
+        start=start,
         scale_down_request=asked,
-        scaled_down=_mark(down),
-        servers_gone=_old_servers_gone(timeline, namespace, down),
-        downgrade=_lives([c for c in pods if _is_downgrade(c)]),
+        scaled_down=_mark(down) if down else None,
+        servers_gone=_old_servers_gone(timeline, namespace, down) if down else None,
+        downgrade=downgrade,
         helm_writes=_mark(writes),
         helm_done=_mark(done) if done else None,
         servers_created=tuple(_mark(c) for c in pods if c.event == "ADDED" and _is_server(c)),
         first_ready=_mark(ready),
-        requests=len(timeline.requests_between(asked, ready.t)),
+        requests=len(timeline.requests_between(start, ready.t)),
     )
 
 
 def _scale_down(
     timeline: Timeline, changes: list[Change], namespace: str, deployment: str, since: float
-) -> tuple[Change, float]:
-    """The Deployment stored at 0 replicas, and when the write that did it arrived."""
+) -> tuple[Change | None, float | None]:
+    """The Deployment stored at 0 replicas, and when the write that did it arrived; (None, None) if never."""
     down = next(
-        c
-        for c in changes
-        if c.kind == "Deployment" and c.name == deployment and (c.obj.get("spec") or {}).get("replicas") == 0
+        (
+            c
+            for c in changes
+            if c.kind == "Deployment"
+            and c.name == deployment
+            and (c.obj.get("spec") or {}).get("replicas") == 0
+        ),
+        None,
     )
+    if down is None:
+        return None, None
     asked = [
         r.t
         for r in timeline.requests_between(since, down.t, namespace)
@@ -184,10 +200,12 @@ def _lives(changes: list[Change]) -> tuple[PodLife, ...]:
 def violations(w: Window) -> list[str]:
     """The ordering guarantees a rollback must keep, by resourceVersion; [] when all hold."""
     found = []
+    if w.servers_gone is None:
+        found.append("the server Deployment was never scaled to 0")
     if not w.downgrade:
         found.append("no downgrade pod ran")
     first = min((p.created.rv for p in w.downgrade), default=None)
-    if first is not None and w.servers_gone.rv > first:
+    if first is not None and w.servers_gone and w.servers_gone.rv > first:
         found.append("a downgrade pod was created while a server pod of the old release still existed")
     unfinished = [p.name for p in w.downgrade if p.finished is None]
     if unfinished:
