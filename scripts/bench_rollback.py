@@ -61,6 +61,7 @@ class Result:
     requests: int  # every request kubesim saw during the timed part
     overhead: float | None = None  # the plugin's own: wall minus waitedSeconds of its --report
     processes: int | None = None
+    steps: dict[str, float] | None = None  # the plugin's: start-up and planning, then its report's steps
 
     def parts(self) -> dict[str, tuple[float, float, float] | None]:
         """The timed part cut at the cluster's marks: name -> (from, to) times; None where it has no mark."""
@@ -91,6 +92,8 @@ def run_plugin(app: App, cluster: Cluster) -> Result:
     data = json.loads(report.read_text())
     res = _result(app, cluster, t0, t1)
     res.overhead, res.processes = res.wall - data["waitedSeconds"], data.get("processes")
+    steps = {s["name"]: s["seconds"] for s in data["steps"]}
+    res.steps = {"start + plan": res.wall - data["seconds"], **steps}
     return res
 
 
@@ -280,6 +283,14 @@ def print_tables(results: dict, cluster: Cluster, args: argparse.Namespace) -> N
     print("|---|---|---|" + "---:|" * len(next(iter(results.values()))[0].parts()))
     for (chart, latency, method), runs in results.items():
         print(parts_rows(chart, latency, method, runs, cluster.sim.timeline))
+    plugin = {k: v for k, v in results.items() if k[2] == "plugin"}
+    if plugin:
+        steps = list(next(iter(plugin.values()))[0].steps)
+        print(f"\nThe plugin's steps, seconds (its --report):\n\n| chart | latency | {' | '.join(steps)} |")
+        print("|---|---|" + "---:|" * len(steps))
+        for (chart, latency, _), runs in plugin.items():
+            cells = [med([r.steps.get(name) for r in runs]) for name in steps]
+            print(f"| {chart} | {latency} ms | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
