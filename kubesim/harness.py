@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import resources, runtime, tls
+from . import events, resources, runtime, tls
 from .controllers import Controllers
 from .kubelet import Kubelet
 from .server import Faults, build_app
@@ -43,7 +43,8 @@ class KubeSim:
         self.token = secrets.token_hex(16)
         self.namespace = "default"
         self.images = runtime.Images()
-        self.requests: list[tuple[str, str]] = []
+        self.timeline = events.Timeline()  # when each request arrived and each object changed
+        self.requests: list[tuple[str, str]] = self.timeline.requests
         self.faults = Faults()
         self._binds = list(binds or [])
         self._start_delay = start_delay
@@ -77,6 +78,7 @@ class KubeSim:
 
     async def _setup(self) -> None:
         self.store = Store()
+        self.store.listeners.append(self.timeline.on_change)
         self.kubelet = Kubelet(self.store, self.images, self.state_dir, self._binds)
         self.kubelet.start_delay = self._start_delay
         self.controllers = Controllers(self.store)
