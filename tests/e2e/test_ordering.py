@@ -10,11 +10,11 @@ import time
 
 import pytest
 
-from testbed import window
-from testbed.cluster import RELEASE
-from testbed import app as fixture
 from kubesim.events import Timeline
 from kubesim.store import Store
+from testbed import app as fixture
+from testbed import window
+from testbed.cluster import RELEASE
 
 TO = "1.2.0"
 LAYOUTS = {"one-job": {}, "three-jobs": {"migrations": {"separateJobs": True}}}
