@@ -46,9 +46,9 @@ def test_version_and_help_import_nothing_heavy(flag: str) -> None:
         f"sys.argv = ['kubectl-prefect_rollback', '{flag}']\n"
         "from kubectl_prefect_rollback.cli import main\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "heavy = [m for m in sys.modules if m == 'yaml' or m.startswith('yaml.') or m in (\n"
+        "heavy = [m for m in sys.modules if m.split('.')[0] == 'yaml'\n"
+        "    or m.startswith('kubectl_prefect_rollback.commands') or m in (\n"
         "    'kubectl_prefect_rollback.rollback', 'kubectl_prefect_rollback.plan',\n"
-        "    'kubectl_prefect_rollback.commands',\n"
         "    'kubectl_prefect_rollback.manifests', 'kubectl_prefect_rollback.migrations')]\n"
         "print('HEAVY', heavy, file=sys.stderr)\n"
     )

@@ -11,7 +11,7 @@ from typing import Any
 from kubectl_prefect_rollback import heads, interrupt, rollback
 from kubectl_prefect_rollback.commands.config import Config
 from kubectl_prefect_rollback.errors import Interrupted, Refused
-from kubectl_prefect_rollback.output import Output
+from kubectl_prefect_rollback.output import Output, PromptAborted
 from kubectl_prefect_rollback.proc import redact_argv
 
 
@@ -27,11 +27,9 @@ def confirm_release(
         raise Refused(refusal, hint=hint)
     if warning:
         out.say(warning)
-    import click
-
     try:
         answer = out.ask(question)
-    except click.exceptions.Abort:  # click turns Ctrl-C at a prompt into Abort (exit 1)
+    except PromptAborted:  # click turns Ctrl-C at a prompt into Abort (exit 1)
         if interrupt.received():
             raise Interrupted("Interrupted at the confirmation: nothing was changed.") from None
         raise

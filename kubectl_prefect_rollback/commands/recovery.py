@@ -100,13 +100,6 @@ def abort_command(
         wait=not no_wait,
         helm_timeout=helm_timeout,
     )
-    run_opts = rollback.RunOptions(
-        force_unlock=force_unlock,
-        retry=retry,
-        job_timeout=float(job_timeout),
-        ready_timeout=float(verify_timeout),
-        helm_timeout=helm_timeout,
-    )
     p = _abort_plan(cfg, opts)
     if fmt == "json":
         out.data(output.render(abortshow.plan_dict(p), "json"))
@@ -117,19 +110,30 @@ def abort_command(
         out.say("--dry-run: nothing was changed.")
         return
     if not yes:
-        common.confirm_release(
-            out,
-            p.release.name,
-            "Type the release name to abort the rollback",
-            refusal="refusing to abort without confirmation: stdin is not a terminal.",
-            hint="Re-run with --yes after checking `abort --dry-run`.",
-        )
+        _confirm_abort(p, out)
+    run_opts = rollback.RunOptions(
+        force_unlock=force_unlock,
+        retry=retry,
+        job_timeout=float(job_timeout),
+        ready_timeout=float(verify_timeout),
+        helm_timeout=helm_timeout,
+    )
     run = rollback.Run(cfg.target, p, run_opts, out)  # type: ignore[arg-type]
     _abort(cfg, run, p, report)
     total = sum(s.seconds for s in run.steps)
     out.say(
         f"\nAborted: {p.release.name} is back at {p.rb.from_version} "
         f"(the rollback to {p.rb.to_version} is undone) in {output.duration(total)}."
+    )
+
+
+def _confirm_abort(p: abortplan.AbortPlan, out: output.Output) -> None:
+    common.confirm_release(
+        out,
+        p.release.name,
+        "Type the release name to abort the rollback",
+        refusal="refusing to abort without confirmation: stdin is not a terminal.",
+        hint="Re-run with --yes after checking `abort --dry-run`.",
     )
 
 

@@ -44,14 +44,7 @@ def rollback_command(
         backup_image=backup_image, database_url_env=database_url_env, backup_timeout=backup_timeout
     )
     opts = planning.options(cfg, **flags)
-    run_opts = rollback.RunOptions(
-        force_unlock=force_unlock,
-        retry=retry,
-        scale_down=opts.scale_down,
-        job_timeout=float(job_timeout),
-        ready_timeout=float(verify_timeout),
-        helm_timeout=opts.helm_timeout,
-    )
+    run_opts = _run_options(opts, force_unlock, retry, job_timeout, verify_timeout)
     p, existing = _plan(cfg, opts, force_unlock)
     out.say(show.plan_text(p))
     out.say()
@@ -68,12 +61,30 @@ def rollback_command(
     if taken is not None:
         run.backups.append({**taken.doc(), "dir": folder})
     _execute(cfg, run, existing, report)
+    _done(run, report, out)
+
+
+def _done(run: rollback.Run, report: str | None, out: output.Output) -> None:
     _write(report, run, "succeeded", out)
     if interrupt.received():  # it came during the last call, which finished: the work is done
         out.warn("a signal came during the last step; that step finished, so the rollback is complete")
     total = sum(s.seconds for s in run.steps)
+    p = run.plan
     out.say(
         f"\nRolled back {p.release.name} from {p.from_version} to {p.to_version} in {output.duration(total)}."
+    )
+
+
+def _run_options(
+    opts: plan.Options, force_unlock: bool, retry: bool, job_timeout: float, verify_timeout: float
+) -> rollback.RunOptions:
+    return rollback.RunOptions(
+        force_unlock=force_unlock,
+        retry=retry,
+        scale_down=opts.scale_down,
+        job_timeout=float(job_timeout),
+        ready_timeout=float(verify_timeout),
+        helm_timeout=opts.helm_timeout,
     )
 
 
