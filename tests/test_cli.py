@@ -59,6 +59,24 @@ def test_version_and_help_import_nothing_heavy(flag: str) -> None:
     )
 
 
+def test_group_holds_every_command_the_wiring_modules_define() -> None:
+    """Commands are added by name in cli.py: one defined in a cli_* module but not added would be lost."""
+    import click
+
+    from kubectl_prefect_rollback import cli, cli_plan, cli_read, cli_recover
+
+    defined = {
+        c.name
+        for m in (cli, cli_plan, cli_read, cli_recover)
+        for c in vars(m).values()
+        if isinstance(c, click.Command) and not isinstance(c, click.Group)
+    }
+    assert defined == set(cli.cli.commands) == {
+        "revisions", "history", "status", "plan", "render", "rollback",
+        "abort", "backup", "restore", "completion", "__complete",
+    }  # fmt: skip
+
+
 @pytest.mark.parametrize(
     "args",
     [
