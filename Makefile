@@ -78,7 +78,8 @@ bench: venv
 # -- packaging: PyInstaller build, release archives, krew manifest -----------------------------------
 RELEASE_URL ?= https://github.com/prefect-rollback/kubectl-prefect-rollback/releases/download/v$(VERSION)
 BINARY := dist/kubectl-prefect_rollback/kubectl-prefect_rollback
-PACKAGE_SOURCES := $(wildcard kubectl_prefect_rollback/*.py) packaging/pyinstaller.spec packaging/entry.py
+PACKAGE_SOURCES := $(wildcard kubectl_prefect_rollback/*.py kubectl_prefect_rollback/*/*.py) \
+	packaging/pyinstaller.spec packaging/entry.py
 
 ROOTFS_RECIPE := scripts/build-rootfs.sh requirements-test.txt
 

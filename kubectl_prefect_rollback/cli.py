@@ -1,99 +1,23 @@
-"""Command-line wiring: options, plugin environments, and errors turned into exit codes once.
+"""The command group: the subcommands added from the cli_* wiring modules, the implicit `rollback`,
+shell completion, and `main`, where errors become exit codes once.
 
-Kept light on purpose: `--version` and `--help` import neither yaml nor the rollback machinery.
+The import direction is one-way: cli -> cli_plan/cli_read/cli_recover -> cli_options -> (when a command
+runs) commands. Kept light on purpose: `--version` and `--help` import neither yaml nor the rollback
+machinery.
 """
 
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import Callable
 from typing import Any
 
 import click
 
-from kubectl_prefect_rollback import __version__
+from kubectl_prefect_rollback import __version__, cli_plan, cli_read, cli_recover
+from kubectl_prefect_rollback.cli_options import VALUED, global_options, prog_name, verbose
 from kubectl_prefect_rollback.errors import ExitCode, Interrupted
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-OUTPUTS = click.Choice(["table", "json", "yaml"])
-
-# Options that take a value, to find the subcommand among the arguments.
-_VALUED = {
-    "-n",
-    "--namespace",
-    "--context",
-    "--kube-context",
-    "--kubeconfig",
-    "--release",
-    "--request-timeout",
-}
-
-
-def _store(ctx: click.Context, param: click.Parameter, value: Any) -> None:
-    if value not in (None, False, ()):
-        ctx.find_root().meta.setdefault("globals", {})[param.name] = value
-
-
-def global_options(f: Callable) -> Callable:
-    """The same global options before or after the subcommand, as kubectl and helm users type them."""
-    opts = [
-        click.option(
-            "-n",
-            "--namespace",
-            help="Namespace of the release (helm plugin: helm's -n).",
-            expose_value=False,
-            callback=_store,
-        ),
-        click.option(
-            "--context",
-            "--kube-context",
-            "context",
-            help="Kubeconfig context.",
-            expose_value=False,
-            callback=_store,
-        ),
-        click.option(
-            "--kubeconfig",
-            help="Kubeconfig file (default: $KUBECONFIG, ~/.kube/config).",
-            expose_value=False,
-            callback=_store,
-        ),
-        click.option(
-            "--release",
-            help="Helm release (default: the one prefect-cloud release in the namespace).",
-            expose_value=False,
-            callback=_store,
-        ),
-        click.option(
-            "--request-timeout",
-            metavar="DURATION",
-            help="Bound of every single kubectl/helm call that does not wait for something "
-            "(default 30s; also passed to kubectl).",
-            expose_value=False,
-            callback=_store,
-        ),
-        click.option(
-            "-v",
-            "--verbose",
-            "--debug",
-            "verbose",
-            is_flag=True,
-            help="Echo every kubectl/helm command (secrets redacted); tracebacks of unexpected errors.",
-            expose_value=False,
-            callback=_store,
-        ),
-        click.option(
-            "--no-color",
-            is_flag=True,
-            help="No colours (also: NO_COLOR).",
-            expose_value=False,
-            callback=_store,
-        ),
-    ]
-    for opt in reversed(opts):
-        f = opt(f)
-    return f
 
 
 class Group(click.Group):
@@ -126,13 +50,6 @@ class Group(click.Group):
             raise _unexpected(ctx, e) from None
 
 
-def verbose(ctx: click.Context) -> bool:
-    g = ctx.find_root().meta.get("globals", {})
-    return bool(g.get("verbose")) or (
-        bool(os.environ.get("HELM_PLUGIN_NAME")) and os.environ.get("HELM_DEBUG") == "true"
-    )
-
-
 def _unexpected(ctx: click.Context, e: Exception) -> click.ClickException:
     from kubectl_prefect_rollback import redact
     from kubectl_prefect_rollback.errors import RollbackError
@@ -153,7 +70,7 @@ def _command_index(args: list[str], commands: dict[str, Any]) -> int | None:
     for i, arg in enumerate(args):
         if skip:
             skip = False
-        elif arg in _VALUED:
+        elif arg in VALUED:
             skip = True
         elif not arg.startswith("-"):
             return i if arg in commands else None
@@ -166,67 +83,11 @@ def _only_globals(args: list[str]) -> bool:
     for arg in args:
         if skip:
             skip = False
-        elif arg in _VALUED:
+        elif arg in VALUED:
             skip = True
-        elif arg.split("=", 1)[0] not in _VALUED and arg not in ("-v", "--verbose", "--debug", "--no-color"):
+        elif arg.split("=", 1)[0] not in VALUED and arg not in ("-v", "--verbose", "--debug", "--no-color"):
             rest.append(arg)
     return set(rest) <= {"-h", "--help", "--version", "--self-check"}
-
-
-def prog_name() -> str:
-    if os.environ.get("HELM_PLUGIN_NAME"):
-        return f"helm {os.environ['HELM_PLUGIN_NAME']}"
-    base = os.path.basename(sys.argv[0] if sys.argv else "")
-    return "kubectl prefect-rollback" if base.startswith("kubectl-") else (base or "kubectl-prefect_rollback")
-
-
-def make_config(ctx: click.Context):  # -> commands.Config
-    from kubectl_prefect_rollback import durations, interrupt, kubeconfig, output, proc
-    from kubectl_prefect_rollback.commands import Config
-    from kubectl_prefect_rollback.target import Target, default_binaries
-
-    g = ctx.find_root().meta.get("globals", {})
-    env = os.environ
-    helm_mode = bool(env.get("HELM_PLUGIN_NAME"))
-    # helm strips its global flags and hands them over as environment; empty HELM_KUBECONTEXT = unset
-    context = g.get("context") or (env.get("HELM_KUBECONTEXT") or None if helm_mode else None)
-    kubeconfig_path = (
-        g["kubeconfig"]  # `--kubeconfig ''` is refused, not taken for "unset"
-        if "kubeconfig" in g
-        else (env.get("KUBECONFIG") or None if helm_mode else None)
-    )
-    from kubectl_prefect_rollback import names
-
-    if "namespace" in g:  # `-n ''` must not fall back to the kubeconfig's namespace
-        names.flag(g["namespace"], "-n/--namespace")
-    if "release" in g:
-        names.flag(g["release"], "--release", rule="release")
-    namespace = g.get("namespace") or (env.get("HELM_NAMESPACE") if helm_mode else None)
-    if not namespace:
-        namespace = kubeconfig.context_namespace(kubeconfig_path, context) or "default"
-    else:
-        kubeconfig.context_namespace(kubeconfig_path, context)  # a broken kubeconfig is an error anyway
-    names.flag(namespace, "the namespace" if "namespace" not in g else "-n/--namespace")
-    kubectl_bin, helm_bin = default_binaries()
-    proc.limits = proc.Limits(
-        request=durations.parse(g.get("request_timeout") or "30s", flag="--request-timeout")
-    )
-    interrupt.install()  # from here on a signal stops work cleanly (see interrupt.py)
-    if verbose(ctx):
-        import logging
-
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        log = logging.getLogger("kubectl_prefect_rollback.proc")
-        log.handlers = [handler]  # invoked twice in one process (tests, embedding): echo once, to this stderr
-        log.setLevel(logging.DEBUG)
-    return Config(
-        target=Target(namespace, context, kubeconfig_path, kubectl_bin, helm_bin),
-        release=g.get("release"),
-        out=output.Output(colour=output.use_colour(bool(g.get("no_color")))),
-        argv=tuple(ctx.find_root().meta.get("argv", ())),
-        prog=ctx.find_root().info_name or prog_name(),
-    )
 
 
 def _self_check(ctx: click.Context, param: click.Parameter, value: bool) -> None:
@@ -260,9 +121,56 @@ def cli() -> None:
     """
 
 
-def main() -> None:
-    from kubectl_prefect_rollback import commands_cli  # noqa: F401  (registers the subcommands)
+@click.command("completion")
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion_cmd(shell: str) -> None:
+    """Print a shell completion script (for kubectl-prefect_rollback and the kubectl plugin)."""
+    from click.shell_completion import get_completion_class
 
+    # The variable click derives from the executable name that krew links and helm runs.
+    comp = get_completion_class(shell)(
+        cli, {}, "kubectl-prefect_rollback", "_KUBECTL_PREFECT_ROLLBACK_COMPLETE"
+    )
+    click.echo(comp.source())
+
+
+# cobra's completion protocol, spoken by kubectl (>= 1.26, via kubectl_complete-prefect_rollback) and by
+# helm (via plugin.complete): the words after the plugin name, the last one being the word under the
+# cursor (maybe empty); one candidate a line, then ":<directive>".
+_NO_FILE_COMP, _FILTER_DIRS, _DEFAULT = 4, 16, 0
+
+
+@click.command(
+    "__complete",
+    hidden=True,
+    add_help_option=False,
+    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+)
+@click.argument("words", nargs=-1, type=click.UNPROCESSED)
+def complete_cmd(words: tuple[str, ...]) -> None:
+    """Shell completion for kubectl's and helm's plugin completion hooks."""
+    from click.shell_completion import ShellComplete
+
+    *args, incomplete = words or ("",)
+    comp = ShellComplete(cli, {}, "kubectl-prefect_rollback", "_KUBECTL_PREFECT_ROLLBACK_COMPLETE")
+    directive = _NO_FILE_COMP
+    for item in comp.get_completions(args, incomplete):
+        if item.type == "file":
+            directive = _DEFAULT
+        elif item.type == "dir":
+            directive = _FILTER_DIRS
+        else:
+            click.echo(item.value)
+    click.echo(f":{directive}")
+
+
+# Added by name, not by an import's side effect: what the group holds is visible here, and PyInstaller
+# sees every wiring module as a plain import of this one.
+for _command in (*cli_read.COMMANDS, *cli_plan.COMMANDS, *cli_recover.COMMANDS, completion_cmd, complete_cmd):
+    cli.add_command(_command)
+
+
+def main() -> None:
     try:
         # click would derive the completion variable from the shown name, which has a space in it
         cli.main(

@@ -16,6 +16,10 @@ import click
 
 _DB_COLOURS = ("cyan", "magenta", "yellow", "blue", "green")
 
+# What `Output.ask` raises on Ctrl-C or end of input at the prompt (click's, named here so that the
+# commands catch it without importing click themselves).
+PromptAborted = click.exceptions.Abort
+
 
 def use_colour(no_color: bool = False) -> bool:
     return not no_color and "NO_COLOR" not in os.environ and sys.stderr.isatty()

@@ -1,4 +1,6 @@
-"""Plans and revisions as text for people and as stable documents (prefect-rollback/v1) for machines."""
+"""Plans as text for people and as stable documents (prefect-rollback/v1) for machines.
+
+`revisions` and `history` are shown by show_revisions.py."""
 
 from __future__ import annotations
 
@@ -7,13 +9,12 @@ import shlex
 from typing import Any
 
 from kubectl_prefect_rollback import redact
-from kubectl_prefect_rollback.migrations import Chain
 from kubectl_prefect_rollback.plan import Plan
 
 API_VERSION = "prefect-rollback/v1"
 
 
-def _migration(m: Any) -> dict[str, Any]:
+def migration_dict(m: Any) -> dict[str, Any]:
     return {
         "revision": m.revision,
         "file": m.file,
@@ -50,7 +51,7 @@ def _plan_dict(plan: Plan) -> dict[str, Any]:
                 "present": d.present,
                 "current": d.current,
                 "target": d.target,
-                "revert": [_migration(m) for m in d.revert],
+                "revert": [migration_dict(m) for m in d.revert],
             }
             for d in plan.databases
         },
@@ -116,23 +117,3 @@ def _dropped(line: str) -> str:
     if not m:
         return line
     return f"table {m.group(2)}" if m.group(1) == "table" else f"column {m.group(2)}.{m.group(3) or '?'}"
-
-
-def chains_dict(chains: dict[str, Chain | None], full: bool) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for db, chain in chains.items():
-        if chain is None:
-            out[db] = {"present": False, "head": None, "count": 0}
-            continue
-        entry: dict[str, Any] = {
-            "present": True,
-            "head": chain.head,
-            "count": chain.count,
-            "newestFile": chain.newest_file,
-        }
-        if full:
-            entry["migrations"] = [
-                {**_migration(m), "downRevisions": list(m.down_revisions)} for m in chain.migrations
-            ]
-        out[db] = entry
-    return out

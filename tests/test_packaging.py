@@ -108,10 +108,9 @@ def test_version_help_and_completion(binary: str) -> None:
 
 
 def _package_modules() -> set[str]:
-    pkg = ROOT / "kubectl_prefect_rollback"
-    return {"kubectl_prefect_rollback"} | {
-        f"kubectl_prefect_rollback.{p.stem}" for p in pkg.glob("*.py") if p.stem != "__init__"
-    }
+    """Every module and subpackage (kubectl_prefect_rollback.commands.*) of the source tree."""
+    files = (ROOT / "kubectl_prefect_rollback").rglob("*.py")
+    return {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__") for p in files}
 
 
 def test_self_check_imports_every_module_inside_the_frozen_binary(binary: str) -> None:

@@ -401,9 +401,9 @@ def test_helm4_server_side_release_forces_the_replicas_back(fake, method: str, f
 
 @pytest.mark.parametrize(("typed", "code"), [("customer-managed\n", 0), ("customer\n", 3), ("\n", 3)])
 def test_terminal_confirmation_by_typing_the_release_name(fake, monkeypatch, typed: str, code: int) -> None:
-    from kubectl_prefect_rollback import commands
+    from kubectl_prefect_rollback.commands import common
 
-    monkeypatch.setattr(commands, "stdin_is_terminal", lambda: True)
+    monkeypatch.setattr(common, "stdin_is_terminal", lambda: True)
     result = fake.cli("rollback", "--to", "1.2.0", input=typed)
     assert result.exit_code == code, result.stderr
     assert "Make sure nebula, orion and events are backed up" in result.stderr

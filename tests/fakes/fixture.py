@@ -292,7 +292,6 @@ class Fake:
     def cli(self, *args: str, input: str | None = None, env: dict[str, str] | None = None):
         from click.testing import CliRunner
 
-        from kubectl_prefect_rollback import commands_cli  # noqa: F401  (registers the subcommands)
         from kubectl_prefect_rollback.cli import cli
 
         for k, v in (env or {}).items():
