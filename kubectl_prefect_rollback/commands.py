@@ -10,6 +10,7 @@ from kubectl_prefect_rollback import (
     backup,
     backup_plan,
     children,
+    facts,
     heads,
     helm,
     interrupt,
@@ -18,9 +19,12 @@ from kubectl_prefect_rollback import (
     migrations,
     output,
     plan,
+    preflight,
+    probe,
     records,
     release,
     rollback,
+    servers,
     show,
     state,
 )
@@ -60,7 +64,7 @@ def revisions(
     t = cfg.target
     rel = release.resolve(t, cfg.release)
     pods = kube.list_(t, "pods", selector)
-    server = heads.find_server_pod(pods, rel.name, pod=pod, container=container)
+    server = servers.find_server_pod(pods, rel.name, pod=pod, container=container)
     if server is None:
         raise RollbackError(
             f"no Running server pod of {rel.name} in namespace {t.namespace}",
@@ -197,7 +201,9 @@ def history(cfg: Config, *, fmt: str) -> None:
 
 def plan_command(cfg: Config, opts: plan.Options, *, fmt: str) -> None:
     try:
-        p = plan.build(cfg.target, opts)
+        p = preflight.check_plan(
+            cfg.target, plan.assemble(facts.gather(cfg.target, opts), opts), for_rollback=False
+        )
     finally:
         _warn_probes(cfg.out)
     if fmt == "text":
@@ -209,7 +215,9 @@ def plan_command(cfg: Config, opts: plan.Options, *, fmt: str) -> None:
 def render(cfg: Config, opts: plan.Options) -> None:
     from kubectl_prefect_rollback import manifests, redact
 
-    p = plan.build(cfg.target, opts)
+    p = preflight.check_plan(
+        cfg.target, plan.assemble(facts.gather(cfg.target, opts), opts), for_rollback=False
+    )
     if not p.jobs:
         cfg.out.say("nothing to revert: every database is already at the target revision")
         return
@@ -234,8 +242,8 @@ def rollback_command(
     t, out = cfg.target, cfg.out
     backups = backups or BackupOptions()
     try:
-        p = plan.build(t, replace(opts, lock_check=True, force_unlock=run_opts.force_unlock))
-        existing = lock.read(t, p.release.name)
+        opts = replace(opts, lock_check=True, force_unlock=run_opts.force_unlock)
+        p = preflight.check_plan(t, plan.assemble(facts.gather(t, opts), opts), for_rollback=True)
     except interrupt.Stopped:
         _warn_probes(out)
         raise Interrupted("Interrupted while planning: nothing was changed.") from None
@@ -260,7 +268,7 @@ def rollback_command(
         run.backups.append({**taken.doc(), "dir": folder})
     try:
         with interrupt.leftover(lambda: _abandon_note(run)):
-            rollback.execute(run, existing)
+            rollback.execute(run)
     except KeyboardInterrupt as e:
         signum = e.signum if isinstance(e, interrupt.Stopped) else None
         _write(report, run, "interrupted", out)
@@ -325,9 +333,9 @@ def _abandon_note(run: rollback.Run) -> str:
 
 
 def _warn_probes(out: Output) -> None:
-    for name in heads.undeleted:
+    for name in probe.undeleted:
         out.warn(f"could not delete probe pod {name}: the next rollback deletes it (it holds the Job's env)")
-    heads.undeleted.clear()
+    probe.undeleted.clear()
 
 
 def _write(path: str | None, run: rollback.Run, outcome: str, out: Output) -> None:
@@ -367,22 +375,20 @@ def _confirm(p: plan.Plan, *, yes: bool, out: Output) -> None:
 
 def status_command(cfg: Config, *, fmt: str, probe: bool = True) -> None:
     """Read-only: an unfinished rollback as the cluster shows it, and the commands that resume or abort it."""
-    from kubectl_prefect_rollback import proc, sources, unfinished
+    from kubectl_prefect_rollback import deployed, proc, unfinished
     from kubectl_prefect_rollback import status as status_mod
+    from kubectl_prefect_rollback.probe import current as probe_current  # `probe` is the flag here
 
     t = cfg.target
     rel = release.resolve(t, cfg.release)
     facts, (listing, source) = proc.gather(
         lambda: unfinished.gather(t, rel),
-        lambda: sources.current(t, rel, selector=None, pod=None, container=None),
+        lambda: heads.from_server(t, rel, selector=None, pod=None, container=None),
     )
     if listing is None and probe:  # the servers are scaled down: the deployed image answers
         try:
-            texts = sources.deployed_texts(t, rel.name, rel.revision)
-            jobs = sources.migration_jobs(
-                t, rel.name, rel.revision, texts, render_from=None, version=rel.version
-            )
-            listing, source = sources.probe_current(t, rel, jobs)
+            _, jobs = deployed.of_revision(t, rel.name, rel.revision, rel.version)
+            listing, source = probe_current(t, rel, jobs)
         except (RollbackError, CommandError) as e:  # status still answers; it says why heads are missing
             source = f"unknown (no server pod runs and the probe failed: {str(e).splitlines()[0][:200]})"
         finally:
@@ -475,12 +481,11 @@ def abort_command(
 
 def backup_command(cfg: Config, folder: str, settings: backup.Settings) -> None:
     """Dump every database of the release as it runs now (no plan, no lock: nothing is changed)."""
-    from kubectl_prefect_rollback import migrations, sources
+    from kubectl_prefect_rollback import deployed, migrations
 
     t = cfg.target
     rel = release.resolve(t, cfg.release)
-    texts = sources.deployed_texts(t, rel.name, rel.revision)
-    jobs = sources.migration_jobs(t, rel.name, rel.revision, texts, render_from=None, version=rel.version)
+    _, jobs = deployed.of_revision(t, rel.name, rel.revision, rel.version)
     if backup.reusable_any(folder):
         raise Refused(
             f"{folder} already holds a backup: it is not overwritten", hint="Choose an empty folder."
