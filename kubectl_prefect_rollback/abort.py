@@ -6,8 +6,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from kubectl_prefect_rollback import downgrade, helm, interrupt, kube, lock, proc, rollback, unfinished
+from kubectl_prefect_rollback import downgrade, helm, interrupt, kube, lock, proc, unfinished, waits
 from kubectl_prefect_rollback.abortplan import AbortPlan
+from kubectl_prefect_rollback.constants import API_VERSION, POLL_PODS
 from kubectl_prefect_rollback.downgrade import JobState
 from kubectl_prefect_rollback.errors import DowngradeFailed, HelmUpgradeFailed, RollbackError, VerifyFailed
 from kubectl_prefect_rollback.output import duration
@@ -53,12 +54,13 @@ def _lock(run: Run, plan: AbortPlan) -> tuple[str, str]:
 
 
 def _wait_no_pods(run: Run, job: str, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
     with proc.waiting():
-        while kube.list_(run.t, "pods", f"job-name={job}"):
-            if time.monotonic() > deadline:
-                raise RollbackError(f"pods of job/{job} still exist after {timeout:.0f}s")
-            interrupt.sleep(rollback.POLL)
+        waits.wait_until(
+            lambda: True if not kube.list_(run.t, "pods", f"job-name={job}") else None,
+            deadline=waits.deadline(timeout),
+            poll=POLL_PODS,
+            expired=lambda: RollbackError(f"pods of job/{job} still exist after {timeout:.0f}s"),
+        )
 
 
 def _stop(run: Run, plan: AbortPlan) -> tuple[str, str]:
@@ -184,7 +186,7 @@ def _unlock(run: Run) -> tuple[str, str]:
 def report(run: Run, plan: AbortPlan, outcome: str) -> dict[str, Any]:
     """The rollback report's shape, for the way back."""
     return {
-        "apiVersion": "prefect-rollback/v1",
+        "apiVersion": API_VERSION,
         "kind": "AbortReport",
         "outcome": outcome,
         "release": {"name": plan.release.name, "namespace": plan.namespace},

@@ -13,18 +13,28 @@ from typing import Any
 
 from kubectl_prefect_rollback import (
     charts,
+    deployed,
     downgrade,
     heads,
     helm,
+    helm_argv,
     lock,
     manifests,
     migrations,
+    probe,
     records,
     release,
     rewrite,
-    sources,
     unfinished,
     versions,
+)
+from kubectl_prefect_rollback.constants import (
+    DEFAULT_CHART,
+    FROM_REVISION,
+    HELM_TIMEOUT,
+    INSTANCE_LABEL,
+    MANAGED_BY,
+    PREFIX,
 )
 from kubectl_prefect_rollback.downgrade import JobState
 from kubectl_prefect_rollback.errors import AlreadyDone, Refused
@@ -36,11 +46,11 @@ from kubectl_prefect_rollback.unfinished import Rollback
 @dataclass(frozen=True)
 class Options:
     release: str | None = None
-    chart: str = charts.DEFAULT_CHART
+    chart: str = DEFAULT_CHART
     roll_forward: bool = False
     force_unlock: bool = False
     wait: bool = True
-    helm_timeout: float = helm.DEFAULT_TIMEOUT  # seconds
+    helm_timeout: float = HELM_TIMEOUT  # seconds
 
 
 @dataclass(frozen=True)
@@ -120,14 +130,11 @@ def build(t: Target, opts: Options) -> AbortPlan:
     touched = [db for db, d in dbs.items() if d["state"] in ("downgraded", "failed", "downgrading")]
     downgrades = unfinished.jobs_of(facts, rb, "downgrade")
     aborts = unfinished.jobs_of(facts, rb, unfinished.ABORT)
-    texts = sources.deployed_texts(t, rel.name, rb.from_revision)
-    deployed = sources.migration_jobs(
-        t, rel.name, rb.from_revision, texts, render_from=None, version=rb.from_version
-    )
+    _, jobs_then = deployed.of_revision(t, rel.name, rb.from_revision, rb.from_version)
     lost: tuple[tuple[str, str, str], ...] = ()
     if touched or not any(rb.heads_from.values()):
-        chains = heads.probe(
-            t, deployed[0], name=f"{rel.name}-probe-{versions.dashed(rb.from_version)}"
+        chains = probe.probe(
+            t, jobs_then[0], name=f"{rel.name}-probe-{versions.dashed(rb.from_version)}"
         ).chains
         lost = _lost(rb, chains, touched)
         if not any(rb.heads_from.values()):  # a finished rollback that recorded nothing: the image knows
@@ -136,17 +143,14 @@ def build(t: Target, opts: Options) -> AbortPlan:
     jobs: list[dict[str, Any]] = []
     if phase == "before-chart" and (touched or aborts) and not upgraded:
         jobs = upgrade_jobs(
-            deployed,
+            jobs_then,
             name=manifests.job_name(rel.name, rb.from_version, suffix="abort"),
-            labels={
-                "app.kubernetes.io/managed-by": "kubectl-prefect-rollback",
-                "app.kubernetes.io/instance": rel.name,
-            },
+            labels={**MANAGED_BY, INSTANCE_LABEL: rel.name},
             annotations={
-                "prefect-rollback/kind": unfinished.ABORT,
-                "prefect-rollback/from-version": rb.from_version,
-                "prefect-rollback/to-version": rb.to_version,
-                "prefect-rollback/from-revision": str(rb.from_revision),
+                PREFIX + "kind": unfinished.ABORT,
+                PREFIX + "from-version": rb.from_version,
+                PREFIX + "to-version": rb.to_version,
+                FROM_REVISION: str(rb.from_revision),
             },
         )
     plan = AbortPlan(
@@ -231,7 +235,7 @@ def _roll_forward(t: Target, plan: AbortPlan, opts: Options) -> AbortPlan:
     )
     charts.verify_version(meta, chart, rb.from_version, rel.chart)
     values = yaml.safe_dump(helm.get_values(t, rel.name, revision=rb.from_revision), sort_keys=False)
-    argv = helm.upgrade_argv(
+    argv = helm_argv.upgrade_argv(
         t,
         rel.name,
         chart,

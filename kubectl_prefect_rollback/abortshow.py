@@ -5,10 +5,10 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from kubectl_prefect_rollback import redact
+from kubectl_prefect_rollback import constants, redact
 from kubectl_prefect_rollback.abortplan import AbortPlan
 
-API_VERSION = "prefect-rollback/v1"
+API_VERSION = constants.API_VERSION
 
 
 def steps(p: AbortPlan) -> list[dict[str, str]]:

@@ -11,14 +11,23 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubectl_prefect_rollback import backup_dir, backup_pod, heads, interrupt, kube, manifests, proc, records
+from kubectl_prefect_rollback import (
+    backup_dir,
+    backup_pod,
+    interrupt,
+    kube,
+    manifests,
+    proc,
+    records,
+    servers,
+    waits,
+)
 from kubectl_prefect_rollback.backup_dir import Entry, Manifest
+from kubectl_prefect_rollback.constants import MANAGED_BY, POLL_PROBE
 from kubectl_prefect_rollback.errors import Interrupted, Refused, RollbackError
 from kubectl_prefect_rollback.output import Output
 from kubectl_prefect_rollback.redact import text as redact_text
 from kubectl_prefect_rollback.target import Target
-
-_WAITING = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError")
 
 
 @dataclass(frozen=True)
@@ -52,7 +61,7 @@ def client_pod(t: Target, where: Where, db: str, settings: Settings, out: Output
     job = _job_for(where.jobs, db)
     name = manifests.fit_name(f"{where.release}-backup-{db}-{secrets.token_hex(3)}")
     spec = backup_pod.PodSpec(name, settings.image, settings.timeout + proc.limits.probe)
-    pod = backup_pod.dump_pod(job, db, spec, heads.MANAGED_BY)
+    pod = backup_pod.dump_pod(job, db, spec, MANAGED_BY)
     note = f"backup pod {name} (delete it: kubectl delete pod {name} -n {t.namespace})"
     with interrupt.leftover(lambda: note):
         try:
@@ -77,26 +86,31 @@ def _job_for(jobs: Sequence[Mapping[str, Any]], db: str) -> Mapping[str, Any]:
 
 
 def _wait_running(t: Target, name: str, image: str) -> None:
-    deadline = time.monotonic() + proc.limits.probe
-    while True:
+    last = {"phase": "Pending"}
+
+    def look() -> bool | None:
         pod = kube.get(t, "pod", name) or {}
-        status = pod.get("status") or {}
-        phase = status.get("phase", "Pending")
+        last["phase"] = phase = (pod.get("status") or {}).get("phase", "Pending")
         if phase == "Running":
-            return
+            return True
         if phase in ("Succeeded", "Failed"):
             raise Refused(f"backup pod {name} ended {phase} before the dump started")
-        for cs in status.get("containerStatuses") or []:
-            reason = ((cs.get("state") or {}).get("waiting") or {}).get("reason", "")
-            if reason in _WAITING:
-                raise Refused(
-                    f"backup pod {name} cannot start: {reason} ({image})",
-                    hint="Nothing was changed. Pass a PostgreSQL client image the cluster can pull: "
-                    "--backup-image IMAGE.",
-                )
-        if time.monotonic() > deadline:
-            raise Refused(f"backup pod {name} was not running within --probe-timeout (phase {phase})")
-        interrupt.sleep(0.25)
+        for _, reason in servers.cannot_start(pod):
+            raise Refused(
+                f"backup pod {name} cannot start: {reason} ({image})",
+                hint="Nothing was changed. Pass a PostgreSQL client image the cluster can pull: "
+                "--backup-image IMAGE.",
+            )
+        return None
+
+    waits.wait_until(
+        look,
+        deadline=waits.deadline(proc.limits.probe),
+        poll=POLL_PROBE,
+        expired=lambda: Refused(
+            f"backup pod {name} was not running within --probe-timeout (phase {last['phase']})"
+        ),
+    )
 
 
 def check_connections(where: Where, dbs: Sequence[str], settings: Settings) -> None:

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from kubectl_prefect_rollback.constants import API_VERSION
 from kubectl_prefect_rollback.errors import Refused
 
 MANIFEST = "backup.json"
@@ -38,7 +39,7 @@ class Manifest:
 
     def doc(self) -> dict[str, Any]:
         return {
-            "apiVersion": "prefect-rollback/v1",
+            "apiVersion": API_VERSION,
             "kind": KIND,
             "release": self.release,
             "namespace": self.namespace,

@@ -3,7 +3,7 @@ before the lock (the rollback's first change)."""
 
 from __future__ import annotations
 
-from kubectl_prefect_rollback import backup, sources
+from kubectl_prefect_rollback import backup, deployed
 from kubectl_prefect_rollback.backup_dir import Manifest
 from kubectl_prefect_rollback.errors import Refused
 from kubectl_prefect_rollback.output import Output
@@ -47,10 +47,7 @@ def take(t: Target, p: Plan, folder: str, settings: backup.Settings, out: Output
     if found is not None:
         out.skip(f"backup already taken in {folder} at these heads ({', '.join(dbs)})")
         return found
-    texts = sources.deployed_texts(t, p.release.name, p.from_revision)
-    jobs = sources.migration_jobs(
-        t, p.release.name, p.from_revision, texts, render_from=None, version=p.from_version
-    )
+    _, jobs = deployed.of_revision(t, p.release.name, p.from_revision, p.from_version)
     where = backup.Where(p.release.name, p.from_version, jobs)
     out.progress(f"backing up {', '.join(dbs)} to {folder} (pg_dump in a pod of image {settings.image})")
     return backup.take(t, where, dbs, folder, settings, out)

@@ -14,16 +14,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from kubectl_prefect_rollback import constants
 from kubectl_prefect_rollback.errors import BadInput, ParseError, Refused
 
-# Spelled out, not imported: --help builds its defaults from here and must not load the YAML layer.
-DATABASES = ("nebula", "orion", "events")
+# constants is a leaf: --help builds its defaults from here and must not load the YAML layer.
+DATABASES = constants.DATABASES
 
 # A documented default: pg_dump/pg_restore 17 read and write archives of PostgreSQL servers up to 17.
 DEFAULT_IMAGE = "docker.io/library/postgres:17-alpine"
 # The env names the Prefect chart (and the fixture chart) give its migration containers.
 DEFAULT_URL_ENV = {db: f"{db.upper()}_DATABASE_URL" for db in DATABASES}
-ROLE = {"prefect-rollback/role": "backup"}
+ROLE = {constants.ROLE_LABEL: "backup"}
 TRAILER = "#prefect-rollback-backup"
 NO_ENV, NOT_POSTGRES = 64, 65  # the scripts' refusals: nothing was dumped or restored
 

@@ -7,12 +7,11 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from kubectl_prefect_rollback import helm, proc, yamlsafe
+from kubectl_prefect_rollback import constants, helm, proc, yamlsafe
 from kubectl_prefect_rollback.errors import BadInput, Refused, RollbackError
 from kubectl_prefect_rollback.target import Target
 
-# The vendor hands out `prefect-cloud-<version>.tgz`; operators run the rollback next to it.
-DEFAULT_CHART = "./prefect-cloud-{version}.tgz"
+DEFAULT_CHART = constants.DEFAULT_CHART
 
 
 def resolve(template: str, version: str) -> str:

@@ -6,25 +6,20 @@ from __future__ import annotations
 import enum
 import re
 import threading
-import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kubectl_prefect_rollback import interrupt, kube, proc
+from kubectl_prefect_rollback import interrupt, kube, proc, servers, waits
+from kubectl_prefect_rollback.constants import FROM_REVISION, POLL_JOB
 from kubectl_prefect_rollback.errors import DowngradeFailed
-from kubectl_prefect_rollback.output import Output
+from kubectl_prefect_rollback.output import Output, duration
 from kubectl_prefect_rollback.target import Target
+
+if TYPE_CHECKING:
+    from kubectl_prefect_rollback.manifests import DowngradeJob
 
 _DOWNGRADE = re.compile(r"\b(nebula|orion|events)\s+database\s+downgrade\b")
 _KUBECTL_ERROR = re.compile(r"^(Error from server|error:|Unable to connect)")
-POLL = 0.5  # seconds between looks at the pod; logs stream meanwhile
-_STUCK = (
-    "ErrImagePull",
-    "ImagePullBackOff",
-    "InvalidImageName",
-    "CreateContainerConfigError",
-    "CreateContainerError",
-)
 
 
 class JobState(enum.Enum):
@@ -46,7 +41,8 @@ def job_state(job: dict[str, Any] | None) -> JobState:
 
 
 def migration_containers(job: dict[str, Any]) -> dict[str, str]:
-    """Container name -> database, for the containers we rewrote into downgrades."""
+    """Container name -> database of a Job read back from the cluster (`status`, `abort`); a Job we
+    make carries its own map (manifests.DowngradeJob)."""
     spec = job["spec"]["template"]["spec"]
     found = {}
     for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
@@ -59,7 +55,6 @@ def migration_containers(job: dict[str, Any]) -> dict[str, str]:
 @dataclass
 class Outcome:
     exit_codes: dict[str, int]
-    pod: str
     phase: str  # the pod's; Running with all migrations done means a sidecar is still up
 
     @property
@@ -71,14 +66,6 @@ def _find_pod(t: Target, job_name: str) -> dict[str, Any] | None:
     pods = kube.list_(t, "pods", f"job-name={job_name}")
     pods.sort(key=lambda p: p["metadata"].get("creationTimestamp") or "", reverse=True)
     return pods[0] if pods else None
-
-
-def _statuses(pod: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    status = pod.get("status") or {}
-    return {
-        cs["name"]: cs
-        for cs in [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]
-    }
 
 
 def _terminated(cs: dict[str, Any] | None) -> int | None:
@@ -122,7 +109,7 @@ class _Follower(threading.Thread):
                     self.printed = seen
             if self._stream.wait() == 0 or self.finished.is_set():
                 return
-            interrupt.sleep(POLL)
+            interrupt.sleep(POLL_JOB)
 
     def stop(self) -> None:
         if self._stream:
@@ -131,51 +118,107 @@ class _Follower(threading.Thread):
 
 def follow(t: Target, job_name: str, containers: dict[str, str], out: Output, *, timeout: float) -> Outcome:
     """Stream logs of every migration container until each has an exit code."""
-    deadline = time.monotonic() + timeout
-    pod = None
-    while pod is None:
-        pod = _find_pod(t, job_name)
-        if pod is None:
-            if time.monotonic() > deadline:
-                raise DowngradeFailed(f"job/{job_name} created no pod within {timeout:.0f}s")
-            interrupt.sleep(POLL)
+    end = waits.deadline(timeout)
+    pod = waits.wait_until(
+        lambda: _find_pod(t, job_name),
+        deadline=end,
+        poll=POLL_JOB,
+        expired=lambda: DowngradeFailed(f"job/{job_name} created no pod within {timeout:.0f}s"),
+    )
     name = pod["metadata"]["name"]
     followers = {c: _Follower(t, name, c, db, i, out) for i, (c, db) in enumerate(sorted(containers.items()))}
     for f in followers.values():
         f.start()
     try:
         with proc.waiting():
-            codes, phase = _wait_exit_codes(t, name, containers, deadline, followers)
+            codes, phase = _wait_exit_codes(t, name, containers, end, followers)
         for f in followers.values():
             f.join(timeout=10)
-        return Outcome(codes, name, phase)
+        return Outcome(codes, phase)
     finally:
         for f in followers.values():
             f.stop()
 
 
 def _wait_exit_codes(
-    t: Target, pod_name: str, containers: dict[str, str], deadline: float, followers: dict[str, _Follower]
+    t: Target, pod_name: str, containers: dict[str, str], end: float, followers: dict[str, _Follower]
 ) -> tuple[dict[str, int], str]:
     codes: dict[str, int] = {}
-    while True:
+
+    def look() -> tuple[dict[str, int], str] | None:
         pod = kube.get(t, "pod", pod_name)
         if pod is None:
             raise DowngradeFailed(f"pod {pod_name} of the downgrade Job disappeared")
-        statuses = _statuses(pod)
+        statuses = servers.statuses(pod)
         for c in containers:
             code = _terminated(statuses.get(c))
             if code is not None and c not in codes:
                 codes[c] = code
                 followers[c].finished.set()
-            reason = ((statuses.get(c) or {}).get("state") or {}).get("waiting", {}).get("reason", "")
-            if reason in _STUCK:
+            reason = servers.waiting_reason(statuses.get(c))
+            if reason in servers.CANNOT_START:
                 raise DowngradeFailed(f"container {c} of pod {pod_name} cannot start: {reason}")
         phase = (pod.get("status") or {}).get("phase", "")
         if len(codes) == len(containers):
             return codes, phase
         if phase == "Failed":  # e.g. a failed init container
             return {c: codes.get(c, 1) for c in containers}, phase
-        if time.monotonic() > deadline:
-            raise TimeoutError(pod_name)
-        interrupt.sleep(POLL)
+        return None
+
+    return waits.wait_until(look, deadline=end, poll=POLL_JOB, expired=lambda: TimeoutError(pod_name))
+
+
+def run_job(t: Target, job: DowngradeJob, out: Output, *, retry: bool, timeout: float) -> str:
+    """Apply the downgrade Job (or re-attach to it, or skip it when it succeeded) and follow it to the
+    end; "<db> exit 0, …" when every migration container succeeded, else DowngradeFailed."""
+    name, containers = job.name, dict(job.databases)
+    existing = kube.get(t, "job", name)
+    state = job_state(existing)
+    if existing is not None and _from_revision(existing) != _from_revision(job.manifest):
+        # Left by an earlier, finished rollback to the same version: its success says nothing about now.
+        out.progress(f"job/{name} is left from an earlier rollback: replacing it")
+        kube.delete(t, "job", name)
+        state = JobState.ABSENT
+    if state is JobState.SUCCEEDED:
+        out.skip(f"job/{name} already succeeded")
+        return f"job/{name} succeeded earlier"
+    if state is JobState.FAILED:
+        if not retry:
+            raise DowngradeFailed(
+                f"job/{name} failed in an earlier run",
+                hint=f"Read `kubectl logs job/{name} -n {t.namespace} --all-containers`, fix the cause, "
+                "then re-run with --retry to recreate it.",
+            )
+        kube.delete(t, "job", name)
+        state = JobState.ABSENT
+    if state is JobState.ABSENT:
+        kube.apply(t, job.manifest)
+        out.progress(f"job/{name} created; following {', '.join(sorted(containers.values()))}")
+    else:
+        out.progress(f"job/{name} is running: attaching")
+    return _judge(t, name, containers, out, timeout)
+
+
+def _judge(t: Target, name: str, containers: dict[str, str], out: Output, timeout: float) -> str:
+    try:
+        outcome = follow(t, name, containers, out, timeout=timeout)
+    except TimeoutError:
+        raise DowngradeFailed(
+            f"job/{name} did not finish within {duration(timeout)}; it keeps running",
+            hint=f"Re-run the same command to re-attach, "
+            f"or `kubectl delete job {name} -n {t.namespace}` to stop it.",
+        ) from None
+    codes = ", ".join(f"{containers[c]} exit {code}" for c, code in sorted(outcome.exit_codes.items()))
+    if not outcome.ok:
+        raise DowngradeFailed(
+            f"downgrade failed: {codes}",
+            hint="The chart was NOT changed. Fix the cause, then re-run the same command with --retry "
+            f"to recreate job/{name} (finished steps are skipped).",
+        )
+    if outcome.phase != "Succeeded":  # a sidecar keeps the pod, and so the Job, alive; the work is done
+        kube.delete(t, "job", name, wait=False)
+    return codes
+
+
+def _from_revision(job: dict[str, Any]) -> str | None:
+    return ((job.get("metadata") or {}).get("annotations") or {}).get(FROM_REVISION)

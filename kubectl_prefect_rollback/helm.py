@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubectl_prefect_rollback import children, durations, names, proc
+from kubectl_prefect_rollback.constants import HELM_TIMEOUT
 from kubectl_prefect_rollback.errors import ParseError
+from kubectl_prefect_rollback.helm_argv import values_args
 from kubectl_prefect_rollback.target import Target
 from kubectl_prefect_rollback.versions import split_chart
 
@@ -118,13 +120,6 @@ def get_manifest(t: Target, release: str, *, revision: int | None = None) -> str
     return proc.run(t.helm, "get", "manifest", release, *rev, *t.helm_flags())
 
 
-def _values_args(values: str | None, files: tuple[str, ...]) -> list[str]:
-    # Values fetched from the cluster may hold secrets: stdin only. The operator's own files go by path,
-    # made absolute: `-` would mean stdin, and a name beginning with `-` would read as a flag.
-    paths = [os.path.abspath(os.path.expanduser(f)) for f in files]
-    return [a for f in paths for a in ("-f", f)] or (["-f", "-"] if values is not None else [])
-
-
 def template(
     t: Target,
     release: str,
@@ -137,7 +132,7 @@ def template(
 ) -> str:
     """Render one template of a chart, or the whole chart (-n matters: .Release.Namespace)."""
     shown = ["--show-only", show_only] if show_only else []
-    argv = [t.helm, "template", release, chart, *shown, *_values_args(values, values_files)]
+    argv = [t.helm, "template", release, chart, *shown, *values_args(values, values_files)]
     if version and not is_local(chart):
         argv += ["--version", version]
     return proc.run(*argv, *t.helm_flags(), stdin=None if values_files else values)
@@ -152,28 +147,7 @@ def show_chart(t: Target, chart: str, *, version: str | None) -> dict[str, Any]:
     return yamlsafe.load_mapping(proc.run(*argv), what=f"helm show chart {chart}")
 
 
-def upgrade_argv(
-    t: Target,
-    release: str,
-    chart: str,
-    *,
-    version: str,
-    description: str,
-    wait: bool,
-    timeout: float,
-    values_files: tuple[str, ...] = (),
-    force_conflicts: bool = False,
-) -> list[str]:
-    argv = [t.helm, "upgrade", "--install", release, chart, "--version", version, *t.helm_flags()]
-    if force_conflicts:  # our scale-down owns .spec.replicas now; the chart must win it back
-        argv.append("--force-conflicts")
-    argv += [*_values_args("", values_files), "--description", description]
-    if wait:
-        argv += ["--wait", "--timeout", durations.go(timeout)]
-    return argv
-
-
-DEFAULT_TIMEOUT = 600.0  # --helm-timeout default: helm's own 5m is short for a Prefect upgrade with --wait
+DEFAULT_TIMEOUT = HELM_TIMEOUT  # the --helm-timeout default (constants.HELM_TIMEOUT)
 UPGRADE_GRACE = 60.0  # beyond helm's own --timeout: hooks, the release record, a slow API server
 
 

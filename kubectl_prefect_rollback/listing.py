@@ -16,9 +16,10 @@ from __future__ import annotations
 import base64
 import zlib
 
+from . import constants
 from .errors import BadInput
 
-DATABASES = ("nebula", "orion", "events")
+DATABASES = constants.DATABASES
 DEFAULT_ROOT = "/prefect_cloud/src/prefect_cloud"
 VERSIONS = {
     "nebula": "nebula/migrations/versions",

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubectl_prefect_rollback import kube
+from kubectl_prefect_rollback.constants import INSTANCE_LABEL, MANAGED_BY, PREFIX
 from kubectl_prefect_rollback.errors import ParseError, Refused
 from kubectl_prefect_rollback.target import Target
 
 DURATION = 30  # seconds; a crashed run blocks others at most this long
 RENEW_EVERY = 10
-PREFIX = "prefect-rollback/"
 
 
 def lease_name(release: str) -> str:
@@ -212,10 +212,7 @@ class Keeper:
             "kind": "Lease",
             "metadata": {
                 "name": lease_name(self.release),
-                "labels": {
-                    "app.kubernetes.io/managed-by": "kubectl-prefect-rollback",
-                    "app.kubernetes.io/instance": self.release,
-                },
+                "labels": {**MANAGED_BY, INSTANCE_LABEL: self.release},
                 "annotations": {},
             },
             "spec": {"acquireTime": micro_time(at), "leaseTransitions": 0},

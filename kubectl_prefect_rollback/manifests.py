@@ -10,6 +10,7 @@ import copy
 import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -125,9 +126,10 @@ def _is_migration(container: Mapping[str, Any]) -> bool:
 
 def _rewrite_pod(
     spec: dict, targets: Mapping[str, str | None], extra: Sequence[str] = ()
-) -> tuple[dict, set[str]]:
-    """The pod spec with its migrations rewritten; the databases it still downgrades."""
-    new, dbs = dict(spec), set()
+) -> tuple[dict, set[str], dict[str, str]]:
+    """The pod spec with its migrations rewritten; the databases it still downgrades; which container
+    downgrades which database (the first it reverts: its log is labelled so)."""
+    new, dbs, containers = dict(spec), set(), {}
     for key in ("initContainers", "containers"):
         if key not in spec:
             continue
@@ -140,13 +142,15 @@ def _rewrite_pod(
             rewritten = rewrite_container(c, targets, extra)
             if rewritten is not None:
                 out.append(rewritten)
-                dbs |= {db for db in found if targets.get(db) is not None}
+                reverted = [db for db in found if targets.get(db) is not None]
+                dbs |= set(reverted)
+                containers[c["name"]] = reverted[0]
         new[key] = out
     if not new.get("containers") and new.get("initContainers"):  # a pod needs one container
         new["initContainers"], new["containers"] = new["initContainers"][:-1], new["initContainers"][-1:]
     if "initContainers" in new and not new["initContainers"]:
         del new["initContainers"]
-    return new, dbs
+    return new, dbs, containers
 
 
 def _clean_job(
@@ -174,6 +178,18 @@ def _clean_job(
     return job
 
 
+@dataclass(frozen=True)
+class DowngradeJob:
+    """A downgrade Job and what it was made to do: which of its containers reverts which database."""
+
+    manifest: dict[str, Any]
+    databases: Mapping[str, str]  # container name -> database
+
+    @property
+    def name(self) -> str:
+        return self.manifest["metadata"]["name"]
+
+
 def downgrade_jobs(
     jobs: list[dict],
     targets: Mapping[str, str | None],
@@ -182,7 +198,7 @@ def downgrade_jobs(
     labels: Mapping[str, str],
     annotations: Mapping[str, str],
     extra_args: Sequence[str] = (),
-) -> list[dict]:
+) -> list[DowngradeJob]:
     """The downgrade Jobs made from the migration Jobs; [] when no database has anything to revert.
 
     extra_args go after `-r <rev>`: `-y` when the image's CLI would otherwise ask for confirmation.
@@ -196,9 +212,10 @@ def downgrade_jobs(
     for i, job in enumerate(jobs, start=1):
         pod = ((job.get("spec") or {}).get("template") or {}).get("spec") or {}
         matched = matched or any(_is_migration(c) for _, c in _containers(pod))
-        new_pod, dbs = _rewrite_pod(pod, targets, extra_args)
+        new_pod, dbs, containers = _rewrite_pod(pod, targets, extra_args)
         if dbs:
-            made.append((i, sorted(dbs, key=DATABASES.index), _clean_job(job, new_pod, labels, annotations)))
+            job = _clean_job(job, new_pod, labels, annotations)
+            made.append((i, sorted(dbs, key=DATABASES.index), DowngradeJob(job, containers)))
     if not matched:
         raise Refused(
             f"no container of the {len(jobs)} migration Job(s) runs a database upgrade "
@@ -209,7 +226,7 @@ def downgrade_jobs(
     per_db = len({tuple(dbs) for _, dbs, _ in made}) == len(made) and all(len(d) == 1 for _, d, _ in made)
     for i, dbs, job in made:
         suffix = "" if len(made) == 1 else f"-{dbs[0]}" if per_db else f"-{i}"
-        job["metadata"]["name"] = fit_name(name + suffix)
+        job.manifest["metadata"]["name"] = fit_name(name + suffix)
     return [job for _, _, job in made]
 
 

@@ -22,12 +22,13 @@ import time
 from typing import Any
 
 from kubectl_prefect_rollback import helm, interrupt, kube, lock
+from kubectl_prefect_rollback.constants import POLL_HELM
 from kubectl_prefect_rollback.errors import Refused
 from kubectl_prefect_rollback.helm import Release
 from kubectl_prefect_rollback.output import Output
 from kubectl_prefect_rollback.target import Target
 
-POLL = 2.0
+POLL = POLL_HELM  # a pending release settles in its own time: no wait_until (see settle)
 GZIP_MAGIC = b"\x1f\x8b\x08"
 
 

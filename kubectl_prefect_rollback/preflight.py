@@ -5,13 +5,17 @@ server's own validation and admission in a server-side dry run. A failure here l
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kubectl_prefect_rollback import helm, kube, proc
 from kubectl_prefect_rollback.errors import BadInput, Refused, RollbackError
 from kubectl_prefect_rollback.helm import Release
 from kubectl_prefect_rollback.target import Target
+
+if TYPE_CHECKING:
+    from kubectl_prefect_rollback.plan import Plan
 
 
 def check_values_file(path: str) -> None:
@@ -81,3 +85,9 @@ def dry_run_jobs(t: Target, jobs: list[dict[str, Any]], *, for_rollback: bool) -
         return None
 
     return [w for w in proc.gather(*(lambda j=j: check(j) for j in jobs)) if w]
+
+
+def check_plan(t: Target, p: Plan, *, for_rollback: bool) -> Plan:
+    """The plan once the API server has dry-run its downgrade Jobs: refused, or with its warnings."""
+    found = dry_run_jobs(t, list(p.jobs), for_rollback=for_rollback)
+    return replace(p, warnings=(*p.warnings[: p.checked_at], *found, *p.warnings[p.checked_at :]))

@@ -9,10 +9,11 @@ import time
 from typing import Any
 
 from kubectl_prefect_rollback import kube, migrations
+from kubectl_prefect_rollback.constants import INSTANCE_LABEL, MANAGED_BY
 from kubectl_prefect_rollback.errors import ParseError
 from kubectl_prefect_rollback.target import Target
 
-LABELS = {"app.kubernetes.io/managed-by": "kubectl-prefect-rollback"}
+LABELS = MANAGED_BY
 # The newest backup (backup.py): JSON {release, namespace, version, dir, databases: {db: {file, size,
 # sha256, time, heads}}}. Not a version key (those start with a digit), so parse() passes it by.
 BACKUP_KEY = "latest-backup"
@@ -99,7 +100,7 @@ def write(t: Target, release: str, entries: dict[str, tuple[dict[str, str | None
                 "kind": "ConfigMap",
                 "metadata": {
                     "name": name(release),
-                    "labels": {**LABELS, "app.kubernetes.io/instance": release},
+                    "labels": {**LABELS, INSTANCE_LABEL: release},
                 },
                 "data": data,
             },
@@ -125,7 +126,7 @@ def write_backup(t: Target, release: str, doc: dict[str, Any]) -> None:
     cm = kube.get(t, "configmap", name(release))
     data = {BACKUP_KEY: json.dumps(doc, sort_keys=True)}
     if cm is None:
-        meta = {"name": name(release), "labels": {**LABELS, "app.kubernetes.io/instance": release}}
+        meta = {"name": name(release), "labels": {**LABELS, INSTANCE_LABEL: release}}
         kube.create(t, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data})
         return
     cm = {k: v for k, v in cm.items() if k != "status"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from kubectl_prefect_rollback import helm
+from kubectl_prefect_rollback import helm, versions
 from kubectl_prefect_rollback.errors import Refused, RollbackError
 from kubectl_prefect_rollback.helm import Release
 from kubectl_prefect_rollback.target import Target
@@ -105,8 +105,23 @@ def newest_revision_at(history: list[Release], version: str) -> Release | None:
 
 def versions_between(history: list[Release], older: str, newer: str) -> list[str]:
     """Distinct chart versions deployed after `older` up to `newer`, to warn about long jumps."""
-    from kubectl_prefect_rollback.versions import is_version, parse
+    lo, hi = versions.parse(older), versions.parse(newer)
+    seen = {r.version for r in history if r.version and versions.is_version(r.version)}
+    return sorted((v for v in seen if lo < versions.parse(v) <= hi), key=versions.parse)
 
-    lo, hi = parse(older), parse(newer)
-    seen = {r.version for r in history if r.version and is_version(r.version)}
-    return sorted((v for v in seen if lo < parse(v) <= hi), key=parse)
+
+def ran_ours(history: list[Release], revision: int) -> bool:
+    """This revision is our own upgrade (its description says so; `helm list` shows none)."""
+    return any(h.revision == revision and h.description.startswith("prefect-rollback:") for h in history)
+
+
+def check_direction(current: str, to: str, force: bool) -> None:
+    """A rollback goes to an older chart version: the same or a newer one is refused unless --force."""
+    if versions.parse(to) < versions.parse(current) or force:
+        return
+    same = versions.parse(to) == versions.parse(current)
+    raise Refused(
+        f"--to {to} is {'the version already deployed' if same else 'newer than the deployed ' + current}: "
+        "a rollback goes to an older chart version",
+        hint=None if same else "Use helm upgrade to go forward, or --force if you really mean it.",
+    )

@@ -13,12 +13,13 @@ from kubectl_prefect_rollback import (
     backup,
     backup_dir,
     backup_pod,
+    deployed,
     interrupt,
     kube,
     lock,
     proc,
     release,
-    sources,
+    waits,
 )
 from kubectl_prefect_rollback.backup_dir import Manifest
 from kubectl_prefect_rollback.errors import Interrupted, Refused, RollbackError, VerifyFailed
@@ -67,11 +68,10 @@ def build(t: Target, name: str | None, folder: str, settings: backup.Settings) -
         )
     for entry in manifest.entries:
         backup_dir.check_file(folder, entry)
-    texts = sources.deployed_texts(t, rel.name, rel.revision)
-    jobs = sources.migration_jobs(t, rel.name, rel.revision, texts, render_from=None, version=rel.version)
+    texts, jobs = deployed.of_revision(t, rel.name, rel.revision, rel.version)
     where = backup.Where(rel.name, rel.version, jobs)
     backup.check_connections(where, [e.database for e in manifest.entries], settings)
-    deployments, _ = sources.deployments(texts[1], kube.list_(t, "deployments"))
+    deployments, _ = deployed.deployments(texts[1], kube.list_(t, "deployments"))
     return RestorePlan(rel, folder, manifest, where, tuple(deployments))
 
 
@@ -125,18 +125,7 @@ def _scale_down(t: Target, keeper: lock.Keeper, out: Output) -> None:
         out.skip("servers already scaled down")
         return
     proc.gather(*(lambda n=name: kube.scale(t, "deployment", n, 0) for name in todo))
-    deadline = time.monotonic() + 300
-    while True:
-        left = [
-            d["metadata"]["name"]
-            for d in kube.list_(t, "deployments")
-            if d["metadata"]["name"] in todo and int((d.get("status") or {}).get("replicas") or 0) > 0
-        ]
-        if not left:
-            break
-        if time.monotonic() > deadline:
-            raise RollbackError(f"deployments still have pods after 300s: {', '.join(left)}")
-        interrupt.sleep(0.3)
+    waits.scaled_down(t, todo)
     out.ok("scaled down " + ", ".join(todo))
 
 

@@ -13,7 +13,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-DATABASES = ("nebula", "orion", "events")
+from kubectl_prefect_rollback import constants
+
+DATABASES = constants.DATABASES
 BINARY = "prefect-cloud"
 _BINARIES = ("prefect-cloud", "prefect")
 _SHELLS = ("sh", "bash", "ash", "dash", "zsh")

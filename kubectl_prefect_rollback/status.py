@@ -7,11 +7,11 @@ import datetime as dt
 import shlex
 from typing import Any
 
-from kubectl_prefect_rollback import downgrade, migrations, output, records, unfinished
+from kubectl_prefect_rollback import constants, downgrade, migrations, output, records, unfinished
 from kubectl_prefect_rollback.errors import ParseError
 from kubectl_prefect_rollback.unfinished import Facts
 
-API_VERSION = "prefect-rollback/v1"
+API_VERSION = constants.API_VERSION
 
 
 def command(prog: str, words: list[str], namespace: str, context: str | None) -> str:

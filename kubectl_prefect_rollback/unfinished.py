@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubectl_prefect_rollback import downgrade, helm, kube, lock, migrations, proc, records, resume, rewrite
+from kubectl_prefect_rollback.constants import FROM_REVISION, OURS_SELECTOR, PREFIX
 from kubectl_prefect_rollback.downgrade import JobState
 from kubectl_prefect_rollback.helm import Release
 from kubectl_prefect_rollback.target import Target
 
-OURS = "app.kubernetes.io/managed-by=kubectl-prefect-rollback"
+OURS = OURS_SELECTOR
 ABORT = "abort"  # the prefect-rollback/kind annotation of an abort's upgrade Job
 
 
@@ -86,11 +87,11 @@ def jobs_of(facts: Facts, rb: Rollback, kind: str) -> list[dict[str, Any]]:
     out = []
     for job in facts.jobs:
         a = _ann(job)
-        if a.get("prefect-rollback/from-revision") != str(rb.from_revision):
+        if a.get(FROM_REVISION) != str(rb.from_revision):
             continue
-        if a.get("prefect-rollback/to-version") != rb.to_version:
+        if a.get(PREFIX + "to-version") != rb.to_version:
             continue
-        if (a.get("prefect-rollback/kind") == ABORT) == (kind == ABORT):
+        if (a.get(PREFIX + "kind") == ABORT) == (kind == ABORT):
             out.append(job)
     return sorted(out, key=lambda j: j["metadata"]["name"])
 

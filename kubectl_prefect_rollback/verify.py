@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from kubectl_prefect_rollback import heads, helm, interrupt, kube, proc
+from kubectl_prefect_rollback import heads, helm, kube, proc, servers, waits
+from kubectl_prefect_rollback.constants import POLL_JOB
 from kubectl_prefect_rollback.errors import VerifyFailed
 from kubectl_prefect_rollback.plan import Plan
+from kubectl_prefect_rollback.servers import ServerPod
 from kubectl_prefect_rollback.target import Target
-
-POLL = 0.5
 
 
 def _wanted_images(deployments: list[dict[str, Any]], names: set[str]) -> set[str]:
@@ -19,12 +19,12 @@ def _wanted_images(deployments: list[dict[str, Any]], names: set[str]) -> set[st
     for d in deployments:
         if d["metadata"]["name"] in names or not names:
             for c in d["spec"]["template"]["spec"].get("containers") or []:
-                if heads.image_path(c.get("image", "")).endswith("/server"):
+                if servers.is_server_image(c.get("image", "")):
                     images.add(c["image"])
     return images
 
 
-def _ready_server(t: Target, plan: Plan) -> tuple[heads.ServerPod | None, str, set[str]]:
+def _ready_server(t: Target, plan: Plan) -> tuple[ServerPod | None, str, set[str]]:
     """One look at Deployments and pods together: a Ready pod running the Deployments' server image."""
     objects = kube.list_(t, "deployments,pods")
     images = _wanted_images(
@@ -32,38 +32,34 @@ def _ready_server(t: Target, plan: Plan) -> tuple[heads.ServerPod | None, str, s
     )
     seen = "no server pod"
     for pod in (o for o in objects if o.get("kind") == "Pod"):
-        found = heads.server_container(pod)
+        found = servers.server_container(pod)
         if not found or (pod.get("metadata", {}).get("labels") or {}).get("job-name"):
             continue
         name, image = found
         seen = f"pod {pod['metadata']['name']} runs {image}"
-        if image in images and _is_ready(pod):
-            return heads.ServerPod(pod["metadata"]["name"], name, image), seen, images
+        if image in images and servers.ready(pod):
+            return ServerPod(pod["metadata"]["name"], name, image), seen, images
     return None, seen, images
 
 
-def _is_ready(pod: dict[str, Any]) -> bool:
-    conds = (pod.get("status") or {}).get("conditions") or []
-    return pod.get("status", {}).get("phase") == "Running" and any(
-        c.get("type") == "Ready" and c.get("status") == "True" for c in conds
-    )
+def _wait_ready_server(t: Target, plan: Plan, timeout: float, first: tuple) -> ServerPod:
+    looks = iter([first])  # the first look came along with the release check
+    last = [first]
 
+    def look() -> ServerPod | None:
+        last[0] = next(looks, None) or _ready_server(t, plan)
+        return last[0][0]
 
-def _wait_ready_server(t: Target, plan: Plan, timeout: float, first: tuple | None) -> heads.ServerPod:
-    deadline = time.monotonic() + timeout
-    while True:
-        server, seen, images = first or _ready_server(t, plan)
-        first = None
-        if server:
-            return server
-        if time.monotonic() > deadline:
-            raise VerifyFailed(
-                f"no Ready server pod runs {', '.join(sorted(images)) or 'the target image'} "
-                f"after {timeout:.0f}s ({seen})",
-                hint="Look at `kubectl get pods` and the server logs: an older server fails to start "
-                "when its database is ahead of it.",
-            )
-        interrupt.sleep(POLL)
+    def expired() -> VerifyFailed:
+        _, seen, images = last[0]
+        return VerifyFailed(
+            f"no Ready server pod runs {', '.join(sorted(images)) or 'the target image'} "
+            f"after {timeout:.0f}s ({seen})",
+            hint="Look at `kubectl get pods` and the server logs: an older server fails to start "
+            "when its database is ahead of it.",
+        )
+
+    return waits.wait_until(look, deadline=waits.deadline(timeout), poll=POLL_JOB, expired=expired)
 
 
 def verify(t: Target, plan: Plan, *, timeout: float) -> str:

@@ -325,7 +325,7 @@ def _explode(exc: Exception):
 def test_unexpected_exception_is_one_line_and_exit_1(fake, monkeypatch, exc: Exception) -> None:
     from kubectl_prefect_rollback import plan
 
-    monkeypatch.setattr(plan, "build", _explode(exc))
+    monkeypatch.setattr(plan, "assemble", _explode(exc))
     result = fake.cli("plan", "--to", "1.2.0")
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
     lines = result.stderr.splitlines()
@@ -353,7 +353,7 @@ def test_unexpected_exception_is_one_line_and_exit_1(fake, monkeypatch, exc: Exc
 def test_traceback_only_when_asked_for(fake, monkeypatch, args, env) -> None:
     from kubectl_prefect_rollback import plan
 
-    monkeypatch.setattr(plan, "build", _explode(ValueError("boom at postgres://u:leakpw@db/x")))
+    monkeypatch.setattr(plan, "assemble", _explode(ValueError("boom at postgres://u:leakpw@db/x")))
     result = fake.cli("plan", "--to", "1.2.0", *args, env=env)
     assert result.exit_code == 1
     assert "Traceback (most recent call last)" in result.stderr and "ValueError" in result.stderr

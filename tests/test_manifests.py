@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kubectl_prefect_rollback import errors, manifests, migrations
+from kubectl_prefect_rollback import downgrade, errors, manifests, migrations
 from kubectl_prefect_rollback.rewrite import classify
 
 CASES = Path(__file__).parent / "data" / "manifests"
@@ -19,6 +19,10 @@ ANNOTATIONS = {"prefect-rollback/to-version": "1.2.0"}
 
 
 def render(case: str) -> list[dict]:
+    return [d.manifest for d in render_jobs(case)]
+
+
+def render_jobs(case: str) -> list[manifests.DowngradeJob]:
     params = yaml.safe_load((CASES / case / "targets.yaml").read_text())
     text = (CASES / case / "input.yaml").read_text()
     jobs = manifests.migration_jobs(text, **({"source": params["source"]} if "source" in params else {}))
@@ -43,6 +47,16 @@ def test_downgrade_jobs(case: str) -> None:
     got = render(case)
     assert got == want
     assert list(yaml.safe_load_all(manifests.dump(got))) == (want or [])  # dump round-trips
+
+
+@pytest.mark.parametrize(
+    "case", sorted(p.name for p in CASES.iterdir() if p.is_dir() and not (p / "error.txt").exists())
+)
+def test_each_downgrade_job_names_the_database_of_each_container_it_rewrote(case: str) -> None:
+    """The map the downgrade step follows logs by, made with the Job: the same as reading the Job back."""
+    for job in render_jobs(case):
+        assert job.databases and job.name == job.manifest["metadata"]["name"]
+        assert dict(job.databases) == downgrade.migration_containers(job.manifest)
 
 
 def test_subchart_given_explicitly() -> None:
@@ -113,7 +127,7 @@ def test_several_jobs_for_the_same_database_are_numbered() -> None:
     out = manifests.downgrade_jobs(
         [job, job], {"nebula": "aaaaaaaaaaa1"}, name="x" * 62, labels={}, annotations={}
     )
-    names = [j["metadata"]["name"] for j in out]
+    names = [j.name for j in out]
     assert len(set(names)) == 2 and all(len(n) <= 63 and re.fullmatch(r"[a-z0-9-]+", n) for n in names)
     assert names[0].startswith("x" * 50) and names != ["x" * 62 + "-1", "x" * 62 + "-2"]
 

@@ -81,8 +81,7 @@ EXPECTED = [
         "10m",
     ],
     H + ["version", "--template", "{{.Version}}"],  # helm 3 here: no server-side apply question
-    K + ["get", *KNS, "lease", LEASE, *GET],
-    K + ["get", *KNS, "lease", LEASE, *GET],
+    K + ["get", *KNS, "lease", LEASE, *GET],  # once: the lock step takes the lease the plan saw
     K + ["get", *KNS, "configmap", RECORDS, *GET],
     K + ["get", *KNS, "configmap", RECORDS, *GET],
     K + ["get", *KNS, "pods", "--output", "json"],
@@ -586,3 +585,42 @@ def test_unexpected_error_after_first_change_still_tells_state_and_resume(fake, 
     assert "steps done: lock; stopped in: record" in result.stderr
     assert "Resume: kubectl-prefect_rollback rollback --to 1.2.0 --yes -n customer-managed" in result.stderr
     assert fake.obj("lease", LEASE)["spec"]["holderIdentity"] == ""
+
+
+def test_a_lease_taken_between_plan_and_lock_is_refused_before_any_change(fake, monkeypatch) -> None:
+    """The lock step takes the lease the plan saw (none here): another run's lease created in between
+    makes the create conflict, and the live holder is refused; nothing is scaled down."""
+    import datetime as dt
+
+    from kubectl_prefect_rollback import lock, preflight
+
+    checked = preflight.check_plan
+
+    def then_another_run_locks(*args, **kwargs):
+        plan = checked(*args, **kwargs)
+        assert plan.lease is None  # the plan saw no lease, and the lock step does not read it again
+        renewed = lock.micro_time(dt.datetime.now(dt.timezone.utc))
+        with fake.edit() as st:
+            st["rv"] += 1
+            st["objects"][f"customer-managed/lease/{LEASE}"] = {
+                "apiVersion": "coordination.k8s.io/v1",
+                "kind": "Lease",
+                "metadata": {
+                    "name": LEASE,
+                    "namespace": "customer-managed",
+                    "resourceVersion": str(st["rv"]),
+                },
+                "spec": {
+                    "holderIdentity": "bob@elsewhere/1",
+                    "leaseDurationSeconds": 30,
+                    "renewTime": renewed,
+                },
+            }
+        return plan
+
+    monkeypatch.setattr(preflight, "check_plan", then_another_run_locks)
+    result = rollback(fake)
+    assert result.exit_code == 3, result.stderr
+    assert "another rollback holds lease" in result.stderr and "bob@elsewhere/1" in result.stderr
+    assert not any(c["argv"][0] == "scale" for c in fake.calls("kubectl"))
+    assert fake.obj("lease", LEASE)["spec"]["holderIdentity"] == "bob@elsewhere/1"

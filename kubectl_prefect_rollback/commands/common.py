@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from kubectl_prefect_rollback import heads, interrupt, rollback
+from kubectl_prefect_rollback import interrupt, probe, rollback
 from kubectl_prefect_rollback.commands.config import Config
 from kubectl_prefect_rollback.errors import Interrupted, Refused
 from kubectl_prefect_rollback.output import Output, PromptAborted
@@ -38,9 +38,9 @@ def confirm_release(
 
 
 def warn_probes(out: Output) -> None:
-    for name in heads.undeleted:
+    for name in probe.undeleted:
         out.warn(f"could not delete probe pod {name}: the next rollback deletes it (it holds the Job's env)")
-    heads.undeleted.clear()
+    probe.undeleted.clear()
 
 
 def write_report(path: str | None, report: Callable[[], dict[str, Any]], out: Output) -> None:

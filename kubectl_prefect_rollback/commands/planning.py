@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubectl_prefect_rollback import helm, manifests, output, plan, proc, redact, show
+from kubectl_prefect_rollback import facts, helm, manifests, output, plan, preflight, proc, redact, show
 from kubectl_prefect_rollback.commands.common import warn_probes
 from kubectl_prefect_rollback.commands.config import Config
 
@@ -51,10 +51,17 @@ def options(
     )
 
 
+def build(cfg: Config, opts: plan.Options, *, for_rollback: bool = False) -> plan.Plan:
+    """Gather the facts, assemble the plan from them, dry-run its Jobs on the server."""
+    return preflight.check_plan(
+        cfg.target, plan.assemble(facts.gather(cfg.target, opts), opts), for_rollback=for_rollback
+    )
+
+
 def plan_command(cfg: Config, *, fmt: str, **flags: Any) -> None:
     opts = options(cfg, **flags)
     try:
-        p = plan.build(cfg.target, opts)
+        p = build(cfg, opts)
     finally:
         warn_probes(cfg.out)
     if fmt == "text":
@@ -65,7 +72,7 @@ def plan_command(cfg: Config, *, fmt: str, **flags: Any) -> None:
 
 def render(cfg: Config, **flags: Any) -> None:
     opts = options(cfg, **flags)
-    p = plan.build(cfg.target, opts)
+    p = build(cfg, opts)
     if not p.jobs:
         cfg.out.say("nothing to revert: every database is already at the target revision")
         return

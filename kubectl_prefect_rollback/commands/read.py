@@ -7,16 +7,18 @@ from __future__ import annotations
 from typing import Any
 
 from kubectl_prefect_rollback import (
+    deployed,
     heads,
     helm,
     kube,
     lock,
     output,
+    probe,
     proc,
     records,
     release,
+    servers,
     show_revisions,
-    sources,
     status,
     unfinished,
     versions,
@@ -41,7 +43,7 @@ def revisions(
     t = cfg.target
     rel = release.resolve(t, cfg.release)
     pods = kube.list_(t, "pods", selector)
-    server = heads.find_server_pod(pods, rel.name, pod=pod, container=container)
+    server = servers.find_server_pod(pods, rel.name, pod=pod, container=container)
     if server is None:
         raise RollbackError(
             f"no Running server pod of {rel.name} in namespace {t.namespace}",
@@ -99,7 +101,7 @@ def status_command(cfg: Config, *, fmt: str, probe: bool = True) -> None:
     rel = release.resolve(t, cfg.release)
     facts, (listing, source) = proc.gather(
         lambda: unfinished.gather(t, rel),
-        lambda: sources.current(t, rel, selector=None, pod=None, container=None),
+        lambda: heads.from_server(t, rel, selector=None, pod=None, container=None),
     )
     if listing is None and probe:  # the servers are scaled down: the deployed image answers
         listing, source = _probe_heads(cfg, rel)
@@ -113,9 +115,8 @@ def _probe_heads(cfg: Config, rel: helm.Release) -> tuple[Any, str | None]:
     """The heads from a probe pod of the deployed migration Job; a failure is said, never raised."""
     t = cfg.target
     try:
-        texts = sources.deployed_texts(t, rel.name, rel.revision)
-        jobs = sources.migration_jobs(t, rel.name, rel.revision, texts, render_from=None, version=rel.version)
-        return sources.probe_current(t, rel, jobs)
+        _, jobs = deployed.of_revision(t, rel.name, rel.revision, rel.version)
+        return probe.current(t, rel, jobs)
     except (RollbackError, CommandError) as e:  # status still answers; it says why heads are missing
         return None, f"unknown (no server pod runs and the probe failed: {str(e).splitlines()[0][:200]})"
     finally:

@@ -10,6 +10,7 @@ from kubectl_prefect_rollback import (
     abortshow,
     backup,
     backup_pod,
+    deployed,
     interrupt,
     migrations,
     output,
@@ -17,7 +18,6 @@ from kubectl_prefect_rollback import (
     release,
     restore,
     rollback,
-    sources,
 )
 from kubectl_prefect_rollback.commands import common
 from kubectl_prefect_rollback.commands.config import Config
@@ -42,8 +42,7 @@ def backup_command(cfg: Config, *, folder: str, probe_timeout: float, **flags) -
     chosen = settings(**flags)
     t = cfg.target
     rel = release.resolve(t, cfg.release)
-    texts = sources.deployed_texts(t, rel.name, rel.revision)
-    jobs = sources.migration_jobs(t, rel.name, rel.revision, texts, render_from=None, version=rel.version)
+    _, jobs = deployed.of_revision(t, rel.name, rel.revision, rel.version)
     if backup.reusable_any(folder):
         raise Refused(
             f"{folder} already holds a backup: it is not overwritten", hint="Choose an empty folder."

@@ -9,7 +9,6 @@ from kubectl_prefect_rollback import (
     backup_plan,
     children,
     interrupt,
-    lock,
     output,
     plan,
     rollback,
@@ -45,7 +44,7 @@ def rollback_command(
     )
     opts = planning.options(cfg, **flags)
     run_opts = _run_options(opts, force_unlock, retry, job_timeout, verify_timeout)
-    p, existing = _plan(cfg, opts, force_unlock)
+    p = _plan(cfg, opts, force_unlock)
     out.say(show.plan_text(p))
     out.say()
     if dry_run:
@@ -60,7 +59,7 @@ def rollback_command(
     run = rollback.Run(t, p, run_opts, out)
     if taken is not None:
         run.backups.append({**taken.doc(), "dir": folder})
-    _execute(cfg, run, existing, report)
+    _execute(cfg, run, report)
     _done(run, report, out)
 
 
@@ -88,16 +87,15 @@ def _run_options(
     )
 
 
-def _plan(cfg: Config, opts: plan.Options, force_unlock: bool) -> tuple[plan.Plan, Any]:
-    """The plan and the lease it was checked against; a signal while planning changed nothing."""
+def _plan(cfg: Config, opts: plan.Options, force_unlock: bool) -> plan.Plan:
+    """The plan, carrying the lease it was checked against; a signal while planning changed nothing."""
     try:
-        p = plan.build(cfg.target, replace(opts, lock_check=True, force_unlock=force_unlock))
-        existing = lock.read(cfg.target, p.release.name)
+        p = planning.build(cfg, replace(opts, lock_check=True, force_unlock=force_unlock), for_rollback=True)
     except interrupt.Stopped:
         common.warn_probes(cfg.out)
         raise Interrupted("Interrupted while planning: nothing was changed.") from None
     common.warn_probes(cfg.out)
-    return p, existing
+    return p
 
 
 def _confirm(p: plan.Plan, *, yes: bool, out: output.Output) -> None:
@@ -113,11 +111,11 @@ def _confirm(p: plan.Plan, *, yes: bool, out: output.Output) -> None:
     )
 
 
-def _execute(cfg: Config, run: rollback.Run, existing: Any, report: str | None) -> None:
+def _execute(cfg: Config, run: rollback.Run, report: str | None) -> None:
     """Run the steps; whatever stops them is written to the report and said with what is left."""
     try:
         with interrupt.leftover(lambda: _abandon_note(run)):
-            rollback.execute(run, existing)
+            rollback.execute(run)
     except KeyboardInterrupt as e:
         _write(report, run, "interrupted", cfg.out)
         _interrupted(cfg, run, e)

@@ -1,0 +1,73 @@
+"""The chart step of a rollback: helm upgrade to the target (settling our own interrupted upgrade
+first), then the replicas the operator had put back where the chart leaves our zero."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from kubectl_prefect_rollback import children, helm, interrupt, kube, pending, proc
+from kubectl_prefect_rollback.errors import HelmUpgradeFailed, RollbackError
+from kubectl_prefect_rollback.plan import Plan
+
+if TYPE_CHECKING:
+    from kubectl_prefect_rollback.rollback import Run
+
+
+def done(p: Plan) -> bool:
+    """The release as this run found it (nothing before the chart step changes it)."""
+    return p.release.status == "deployed" and p.release.version == p.to_version
+
+
+def step(run: Run) -> tuple[str, str]:
+    p = run.plan
+    if done(p):
+        restore_replicas(run)  # an earlier run may have stopped between the upgrade and the restore
+        return "skipped", f"release already deployed at {p.release.chart} {p.to_version}"
+    after = p.release.revision
+    if p.release.pending:  # plan let it through: our own interrupted upgrade to the target
+        now = pending.settle(run.t, p.release, run.keeper.state("chart") or {}, run.out)
+        if now.status == "deployed" and now.version == p.to_version:
+            restore_replicas(run)
+            return "done", f"the interrupted run's helm upgrade to {p.release.chart} {p.to_version} finished"
+        after = now.revision
+    # Before helm starts: a re-run that finds the release pending-upgrade knows the upgrade was ours and
+    # until when helm may still be running it (the helm child of a SIGKILLed run goes on).
+    run.keeper.save("chart", pending.record(after, p.to_version, run.opts.helm_timeout + helm.UPGRADE_GRACE))
+    run.out.progress(
+        "helm upgrade to "
+        + f"{p.release.chart} {p.to_version}"
+        + (" (waiting for pods)" if "--wait" in p.helm_argv else "")
+    )
+    try:
+        helm.upgrade(p.helm_argv, values=p.values, timeout=run.opts.helm_timeout)
+    except interrupt.Stopped:
+        if children.helm_stopped_after is not None:
+            run.out.progress(
+                f"helm stopped {children.helm_stopped_after:.1f}s after the signal was forwarded to it"
+            )
+        raise
+    except proc.CommandTimeout as e:
+        raise RollbackError(
+            str(e),
+            hint="helm was told to stop (it records the release as failed). Look at `helm history` and "
+            "the pods, then re-run the same command: the downgrade is skipped.",
+        ) from None
+    except proc.CommandError as e:
+        raise HelmUpgradeFailed(
+            f"helm upgrade failed: {e.stderr.strip() or e}",
+            hint="The databases are already at the target revisions and the servers stay scaled down. "
+            "Fix the cause, then re-run the same command: the downgrade is skipped.",
+        ) from None
+    restore_replicas(run)
+    return "done", f"helm upgrade to {p.release.chart} {p.to_version}"
+
+
+def restore_replicas(run: Run) -> None:
+    """Charts without a replicas field leave our zero in place: put back what the operator had."""
+    saved = {n: r for n, r in (run.keeper.state("replicas") or {}).items() if r}
+    if not saved or not run.opts.scale_down:
+        return
+    for d in kube.list_(run.t, "deployments"):
+        name = d["metadata"]["name"]
+        if saved.get(name) and int(d["spec"].get("replicas", 1)) == 0:
+            kube.scale(run.t, "deployment", name, int(saved[name]))

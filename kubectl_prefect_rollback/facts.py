@@ -1,0 +1,223 @@
+"""Every read a rollback plan needs, gathered into one immutable Facts: the release, its history and
+values, the lock lease and the records ConfigMap as they were seen, the deployed migration Job, the
+current and target heads, the Deployments. Read-only, apart from a short-lived probe pod when nothing
+else knows the heads. Independent reads run side by side (proc.gather: a signal stops them all)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from kubectl_prefect_rollback import (
+    charts,
+    heads,
+    helm,
+    kube,
+    lock,
+    manifests,
+    migrations,
+    preflight,
+    probe,
+    proc,
+    records,
+    release,
+    resume,
+    versions,
+)
+from kubectl_prefect_rollback.constants import DATABASES, DEFAULT_CHART, HELM_TIMEOUT
+from kubectl_prefect_rollback.deployed import deployed_texts, migration_jobs
+from kubectl_prefect_rollback.errors import BadInput, RollbackError
+from kubectl_prefect_rollback.helm import Release
+from kubectl_prefect_rollback.target import Target
+
+
+@dataclass(frozen=True)
+class Options:
+    to: str
+    release: str | None = None
+    chart: str = DEFAULT_CHART
+    target_values: tuple[str, ...] = ()
+    revisions: dict[str, str] = field(default_factory=dict)  # --nebula-revision & co.
+    pod: str | None = None
+    selector: str | None = None
+    container: str | None = None
+    force: bool = False
+    ignore_gitops: bool = False
+    render_from_chart: bool = False
+    scale_down: bool = True
+    wait: bool = True
+    helm_timeout: float = HELM_TIMEOUT  # seconds; helm_argv.upgrade_argv writes the Go duration
+    lock_check: bool = False  # rollback: refuse a lock held by another run before probing anything
+    force_unlock: bool = False
+
+
+class Values(NamedTuple):
+    text: str | None  # YAML for `helm -f -`: secret, never printed
+    source: str
+    files: tuple[str, ...]  # the operator's own --target-values files
+
+
+@dataclass(frozen=True)
+class Facts:
+    target: Target  # where they were read
+    release: Release
+    to: str  # the target version as parsed
+    chart: str  # the target chart, {version} filled in
+    lease: lock.LeaseView | None  # as seen: the lock step takes it only if it is still this one
+    records: Mapping[str, dict[str, Any]]  # the records ConfigMap's entries as seen
+    history: tuple[Release, ...]
+    resumed: bool  # an unfinished run of ours to the same target is continued
+    from_version: str
+    from_revision: int
+    saved: Mapping[str, Mapping[str, str | None]] | None  # heads {"from", "to"} from the lease (resumed)
+    values: Values
+    target_heads: tuple[dict[str, str | None], str] | None  # (heads, where from); None when resuming
+    listing: heads.Listing | None  # the current chains; None: resumed with no server running
+    current_source: str
+    deployed_jobs: tuple[dict[str, Any], ...]  # the migration Job(s) of the from-revision
+    manifest: str  # `helm get manifest` of the from-revision: names the release's Deployments
+    live_deployments: tuple[dict[str, Any], ...]
+    server_side_apply: bool  # the release was installed with server-side apply (helm 4)
+
+
+class _Chain(NamedTuple):
+    lease: lock.LeaseView | None
+    history: list[Release]
+    recorded: dict[str, dict[str, Any]]
+    resumed: bool
+    values: Values
+    target: tuple[dict[str, str | None], str] | None
+
+
+def gather(t: Target, opts: Options) -> Facts:
+    """All reads of one plan. Bad input is refused before any process starts; each refusal comes
+    before a probe pod is created."""
+    to = versions.parse(opts.to).text
+    flags = {db: migrations.validate_revision(rev) for db, rev in opts.revisions.items() if rev}
+    chart = charts.resolve(opts.chart, to)
+    for f in opts.target_values:
+        preflight.check_values_file(f)
+    # a local chart is read now: a broken --chart is a usage error before any process starts
+    chart_meta = charts.read_local_chart_yaml(chart) if helm.is_local(chart) else None
+    rel = release.resolve(t, opts.release)
+    release.refuse_pending(t, rel, to)  # our own interrupted upgrade passes: the chart step repairs it
+    chain, (listing, current_source), texts, live, ssa = proc.gather(
+        lambda: _chain(t, rel, to, chart, flags, opts, chart_meta),
+        lambda: heads.from_server(t, rel, selector=opts.selector, pod=opts.pod, container=opts.container),
+        lambda: deployed_texts(t, rel.name, rel.revision),
+        lambda: kube.list_(t, "deployments"),
+        lambda: helm.server_side_apply(t, rel.name),
+    )
+    from_version, from_revision, saved = _origin(rel, chain)
+    if from_revision != rel.revision:  # resumed: the run started from an earlier revision
+        texts = deployed_texts(t, rel.name, from_revision)
+    render_from = opts.chart if opts.render_from_chart else None
+    jobs = migration_jobs(t, rel.name, from_revision, texts, render_from=render_from, version=from_version)
+    if not chain.resumed and listing is None:
+        listing, current_source = probe.current(t, rel, jobs)
+    return Facts(
+        target=t,
+        release=rel,
+        to=to,
+        chart=chart,
+        lease=chain.lease,
+        records=chain.recorded,
+        history=tuple(chain.history),
+        resumed=chain.resumed,
+        from_version=from_version,
+        from_revision=from_revision,
+        saved=saved,
+        values=chain.values,
+        target_heads=chain.target,
+        listing=listing,
+        current_source=current_source,
+        deployed_jobs=tuple(jobs),
+        manifest=texts[1],
+        live_deployments=tuple(live),
+        server_side_apply=ssa,
+    )
+
+
+def _origin(rel: Release, chain: _Chain) -> tuple[str, int, Mapping[str, Mapping[str, str | None]] | None]:
+    """(from-version, from-revision, saved heads): the release as it runs, or as the resumed run found it."""
+    if chain.resumed:
+        assert chain.lease is not None  # resume.resumes says so only with a lease
+        return resume.lease_facts(chain.lease)
+    return rel.version, rel.revision, None
+
+
+def _chain(
+    t: Target,
+    rel: Release,
+    to: str,
+    chart: str,
+    flags: dict[str, str],
+    opts: Options,
+    chart_meta: dict[str, Any] | None,
+) -> _Chain:
+    """The reads that depend on each other, run beside the others: lease, then history and records,
+    then the target chart, its values and its rendering, then the target heads."""
+    lease = lock.read(t, rel.name)
+    if opts.lock_check and lease is not None:  # a live holder is refused before anything is created
+        lock.check_takeover(lease, to, force_unlock=opts.force_unlock, at=lock.now())
+    # A run that stopped half way left its facts on the lease: the servers may be gone by now.
+    history, recorded = proc.gather(lambda: helm.history(t, rel.name), lambda: records.read(t, rel.name))
+    resumed = resume.resumes(lease, history, rel, to, force_unlock=opts.force_unlock)
+    # A re-run of a rollback that finished runs our own upgrade to the target: `plan` says "done".
+    at_target = not opts.force and rel.version == to and rel.status == "deployed"
+    if not resumed and not (at_target and release.ran_ours(history, rel.revision)):
+        release.check_direction(rel.version, to, opts.force)
+    meta = chart_meta if chart_meta is not None else charts.chart_metadata(t, chart, to)
+    charts.verify_version(meta, chart, to, rel.chart)
+    values = target_values(t, rel.name, history, to, opts.target_values)
+    rendered = preflight.render_target(t, rel, chart, to, values.text, values.files)
+    target = None if resumed else target_heads(t, rel, to, chart, rendered, flags, recorded)
+    return _Chain(lease, history, recorded, resumed, values, target)
+
+
+def target_values(t: Target, name: str, history: list[Release], to: str, files: tuple[str, ...]) -> Values:
+    """The values the upgrade gets: the operator's files, else those of the last revision that ran `to`."""
+    if files:
+        for f in files:
+            preflight.check_values_file(f)
+        return Values(None, "files " + ", ".join(files), files)
+    known = release.newest_revision_at(history, to)
+    if known is None:
+        raise BadInput(
+            f"no revision of {name}'s history ran chart {to}, so no values are known to work with it",
+            hint="Pass --target-values FILE (the values file you used with that release).",
+        )
+    import yaml
+
+    values = helm.get_values(t, name, revision=known.revision)
+    return Values(
+        yaml.safe_dump(values, sort_keys=False), f"revision {known.revision}, the last that ran {to}", ()
+    )
+
+
+def target_heads(
+    t: Target,
+    rel: Release,
+    to: str,
+    chart: str,
+    rendered: str,
+    flags: dict[str, str],
+    recorded: dict[str, dict[str, Any]],
+) -> tuple[dict[str, str | None], str]:
+    """Flags, else the records ConfigMap, else a probe pod from the target chart's migration Job."""
+    if set(flags) >= {"nebula", "orion"}:
+        return {db: flags.get(db) for db in DATABASES}, "--*-revision flags"
+    known = records.heads(recorded, to)
+    if known:
+        return {**known, **flags}, f"configmap {records.name(rel.name)}"
+    jobs = manifests.migration_jobs(rendered, what=f"helm template {chart}")
+    if not jobs:
+        raise RollbackError(
+            f"chart {chart} renders no migration Job (`helm template {rel.name} {chart}` shows none), "
+            "so the target heads are unknown",
+            hint="Pass --nebula-revision, --orion-revision and --events-revision.",
+        )
+    name = f"{rel.name}-probe-{versions.dashed(to)}"
+    chains = probe.probe(t, jobs[0], name=name).chains
+    return {**heads.heads_of(chains), **flags}, f"a probe pod from chart {to}'s migration Job (its image)"
