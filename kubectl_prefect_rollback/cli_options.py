@@ -14,7 +14,10 @@ from typing import Any
 
 import click
 
+from kubectl_prefect_rollback import constants, durations
+
 OUTPUTS = click.Choice(["table", "json", "yaml"])
+HELM_TIMEOUT = durations.go(constants.HELM_TIMEOUT)  # --helm-timeout's default as --help shows it (10m)
 
 # Options that take a value, to find the subcommand among the arguments.
 VALUED = {

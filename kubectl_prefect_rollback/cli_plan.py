@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from kubectl_prefect_rollback import cli_options, constants
 from kubectl_prefect_rollback.cli_options import (
     backup_options,
     complete_versions,
@@ -32,7 +33,7 @@ def plan_options(f: Callable) -> Callable:
         click.option(
             "--chart",
             envvar="PREFECT_ROLLBACK_CHART",
-            default="./prefect-cloud-{version}.tgz",
+            default=constants.DEFAULT_CHART,
             show_default=True,
             help="Target chart: a .tgz, a directory, repo/name or oci://…; {version} is replaced.",
         ),
@@ -111,7 +112,7 @@ def render_cmd(ctx: click.Context, **kw: Any) -> None:
 @click.option("--no-wait", is_flag=True, help="Do not pass --wait to helm upgrade.")
 @click.option(
     "--helm-timeout",
-    default="10m",
+    default=cli_options.HELM_TIMEOUT,
     show_default=True,
     callback=duration,
     metavar="DURATION",

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from kubectl_prefect_rollback import cli_options, constants
 from kubectl_prefect_rollback.cli_options import backup_options, config_of, duration, global_options
 
 
@@ -63,7 +64,7 @@ def restore_cmd(ctx: click.Context, **kw: Any) -> None:
 @click.option(
     "--chart",
     envvar="PREFECT_ROLLBACK_CHART",
-    default="./prefect-cloud-{version}.tgz",
+    default=constants.DEFAULT_CHART,
     show_default=True,
     help="The from-version's chart, for --roll-forward; {version} is replaced.",
 )
@@ -76,7 +77,13 @@ def restore_cmd(ctx: click.Context, **kw: Any) -> None:
 @click.option("--retry", is_flag=True, help="Delete and recreate an upgrade Job that failed earlier.")
 @click.option("--force-unlock", is_flag=True, help="Take a lock whose holder stopped renewing it now.")
 @click.option("--no-wait", is_flag=True, help="Do not pass --wait to helm upgrade (--roll-forward).")
-@click.option("--helm-timeout", default="10m", show_default=True, callback=duration, metavar="DURATION")
+@click.option(
+    "--helm-timeout",
+    default=cli_options.HELM_TIMEOUT,
+    show_default=True,
+    callback=duration,
+    metavar="DURATION",
+)
 @click.option(
     "--timeout",
     "job_timeout",

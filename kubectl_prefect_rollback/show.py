@@ -8,10 +8,10 @@ import re
 import shlex
 from typing import Any
 
-from kubectl_prefect_rollback import redact
+from kubectl_prefect_rollback import constants, redact
 from kubectl_prefect_rollback.plan import Plan
 
-API_VERSION = "prefect-rollback/v1"
+API_VERSION = constants.API_VERSION
 
 
 def migration_dict(m: Any) -> dict[str, Any]:

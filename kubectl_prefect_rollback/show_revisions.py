@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kubectl_prefect_rollback import output
-from kubectl_prefect_rollback.migrations import DATABASES, Chain
+from kubectl_prefect_rollback.constants import DATABASES
+from kubectl_prefect_rollback.migrations import Chain
 from kubectl_prefect_rollback.show import API_VERSION, migration_dict
 
 
