@@ -49,6 +49,7 @@ sys.path.append({site!r})
 from tests.fakes.zygote import main
 main()
 """
+PAUSE = 0.05  # the longest pause between the plugin's looks at the fake cluster (Fake._short_pauses)
 CLEAN_ENV = (
     "HELM_NAMESPACE",
     "HELM_KUBECONTEXT",
@@ -251,7 +252,17 @@ class Fake:
         self.mp.setenv("FAKE_STATE", str(self.state_path))
         self.mp.setenv("FAKE_CALLS", str(self.calls_path))
         self.mp.chdir(self.work)
+        self._short_pauses()
         return self
+
+    def _short_pauses(self) -> None:
+        """The fakes answer at once, so the plugin's pauses between looks (0.25-2 s, all through
+        interrupt.sleep) only make the in-process runs slow: cap them. Same looks and outcomes, just
+        sooner; deadlines stay wall-clock. Plugin runs in a subprocess (test_interrupt) keep theirs."""
+        from kubectl_prefect_rollback import interrupt
+
+        pause = interrupt.sleep
+        self.mp.setattr(interrupt, "sleep", lambda seconds: pause(min(seconds, PAUSE)))
 
     # -- the world ------------------------------------------------------------------------------
     @contextmanager
