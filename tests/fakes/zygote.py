@@ -33,9 +33,10 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 class Request:
     def __init__(self, payload: bytes, fds: list[int], peer: int) -> None:
         parts = payload.split(b"\0")[:-1]
-        self.prog, cwd, umask, ignored, argc = (p.decode() for p in parts[:5])
-        self.cwd, self.umask, self.peer, self.fds = os.fsdecode(cwd.encode()), int(umask), peer, fds
-        self.ignored = [int(s) for s in ignored.split(",") if s]
+        prog, cwd, umask, ignored, argc = parts[:5]
+        self.prog, self.cwd, self.umask = prog.decode(), os.fsdecode(cwd), int(umask)
+        self.peer, self.fds = peer, fds
+        self.ignored = [int(s) for s in ignored.split(b",") if s]
         n = int(argc)
         self.argv = [os.fsdecode(a) for a in parts[5 : 5 + n]]
         self.env = {}
@@ -179,11 +180,18 @@ class Zygote:
             print(f"zygote: bad request: {e}", file=sys.stderr, flush=True)
             conn.close()
             return
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError as e:  # the client reports that we went away, and exits 1
+            print(f"zygote: fork: {e}", file=sys.stderr, flush=True)
+            pid = -1
         if pid == 0:
             become_fake(req)
         for fd in req.fds:
             os.close(fd)
+        if pid < 0:
+            conn.close()
+            return
         pidfd = os.pidfd_open(pid)
         self.live[pidfd] = (conn, pid)
         self.sel.register(conn, selectors.EVENT_READ, ("client", pidfd))
