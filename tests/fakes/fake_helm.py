@@ -13,7 +13,7 @@ import tarfile
 from typing import Any
 
 from tests.fakes import fake_kubectl
-from tests.fakes.state import Exit, main, one, parse_args
+from tests.fakes.state import Exit, main, one, parse_args, pid
 
 VALUED = {
     "-n": "namespace",
@@ -136,7 +136,7 @@ def upgrade(st: dict[str, Any], ns: str, pos: list[str], opts: dict, stdin: str 
         _deploy(st, ns, name, entry)
         raise Exit(0, f'Release "{name}" has been upgraded. Happy Helming!\nREVISION: {rev}\n')
     rel["history"].append({**entry, "status": "pending-upgrade", "description": "Preparing upgrade"})
-    st["helm_pid"] = os.getpid()
+    st["helm_pid"] = pid()
     raise Exit(then=lambda: _wait_then_finish(ns, name, entry, float(hold), bool(st.get("upgrade_deaf"))))
 
 

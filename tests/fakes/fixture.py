@@ -12,8 +12,11 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
+import subprocess
 import sys
 import tarfile
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,6 +40,16 @@ from tests.fakes.{module} import handle
 from tests.fakes.state import main
 main({prog!r}, handle)
 """
+# the fast path (zygote.py): the script's interpreter is the compiled client, which hands the call to
+# the zygote; the fake still sees the script path as argv[0]
+CLIENT_SCRIPT = "#!{client} {prog} {sock}\n# fake {prog}: forked by tests/fakes/zygote.py (client.c)\n"
+ZYGOTE_BOOT = """import sys
+sys.path.insert(0, {repo!r})
+sys.path.append({site!r})
+from tests.fakes.zygote import main
+main()
+"""
+PAUSE = 0.05  # the longest pause between the plugin's looks at the fake cluster (Fake._short_pauses)
 CLEAN_ENV = (
     "HELM_NAMESPACE",
     "HELM_KUBECONTEXT",
@@ -157,9 +170,62 @@ def chart_tgz(path: Path, version: str, name: str = "prefect-cloud") -> Path:
     return path
 
 
+class Launcher:
+    """How a fake's script on PATH starts the fake: a fresh `python -IS` (the shim), or through the
+    zygote with the compiled client when there is a C compiler (same process semantics, no interpreter
+    start-up per call)."""
+
+    def __init__(self, client: Path | None = None, sock: str | None = None) -> None:
+        self.client, self.sock = client, sock
+
+    def script(self, prog: str) -> str:
+        if self.client is None:
+            return SCRIPT.format(
+                python=sys.executable, repo=str(REPO), site=SITE, module=f"fake_{prog}", prog=prog
+            )
+        return CLIENT_SCRIPT.format(client=self.client, prog=prog, sock=self.sock)
+
+
+SHIM = Launcher()
+
+
+@contextmanager
+def zygote() -> Iterator[Launcher]:
+    """Compile client.c and start the zygote for this pytest process; the shim when there is no C
+    compiler (or FAKE_ZYGOTE=0). A compiler that fails on client.c is an error, not a fallback."""
+    cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if cc is None or os.environ.get("FAKE_ZYGOTE") == "0" or not hasattr(os, "pidfd_open"):
+        yield SHIM
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="fakez-", dir="/tmp" if os.path.isdir("/tmp") else None))
+    client, sock = tmp / "fake-client", str(tmp / "zygote.sock")  # short: a shebang line, a socket path
+    try:
+        subprocess.run([cc, "-O2", "-o", str(client), str(Path(__file__).with_name("client.c"))], check=True)
+        boot = ZYGOTE_BOOT.format(repo=str(REPO), site=SITE)
+        z = subprocess.Popen(
+            [sys.executable, "-IS", "-c", boot, sock], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        try:
+            ready = z.stdout.readline()  # type: ignore[union-attr]
+            if ready != b"ready\n":
+                raise RuntimeError(f"the fakes' zygote did not start (exit {z.wait()})")
+            yield Launcher(client, sock)
+        finally:
+            z.stdin.close()  # type: ignore[union-attr]  (EOF: it kills what still runs and exits)
+            z.wait(timeout=10)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def fake_launcher() -> Iterator[Launcher]:
+    with zygote() as launcher:
+        yield launcher
+
+
 class Fake:
-    def __init__(self, tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.tmp, self.mp = tmp, monkeypatch
+    def __init__(self, tmp: Path, monkeypatch: pytest.MonkeyPatch, launcher: Launcher = SHIM) -> None:
+        self.tmp, self.mp, self.launcher = tmp, monkeypatch, launcher
         self.bin = tmp / "bin"
         self.state_path = tmp / "state.json"
         self.calls_path = tmp / "calls.jsonl"
@@ -172,11 +238,7 @@ class Fake:
         (self.tmp / "home").mkdir()
         for prog in ("kubectl", "helm"):
             exe = self.bin / prog
-            exe.write_text(
-                SCRIPT.format(
-                    python=sys.executable, repo=str(REPO), site=SITE, module=f"fake_{prog}", prog=prog
-                )
-            )
+            exe.write_text(self.launcher.script(prog))
             exe.chmod(0o755)
         self.state_path.write_text(json.dumps(initial_state()))
         self.calls_path.write_text("")
@@ -190,7 +252,17 @@ class Fake:
         self.mp.setenv("FAKE_STATE", str(self.state_path))
         self.mp.setenv("FAKE_CALLS", str(self.calls_path))
         self.mp.chdir(self.work)
+        self._short_pauses()
         return self
+
+    def _short_pauses(self) -> None:
+        """The fakes answer at once, so the plugin's pauses between looks (0.25-2 s, all through
+        interrupt.sleep) only make the in-process runs slow: cap them. Same looks and outcomes, just
+        sooner; deadlines stay wall-clock. Plugin runs in a subprocess (test_interrupt) keep theirs."""
+        from kubectl_prefect_rollback import interrupt
+
+        pause = interrupt.sleep
+        self.mp.setattr(interrupt, "sleep", lambda seconds: pause(min(seconds, PAUSE)))
 
     # -- the world ------------------------------------------------------------------------------
     @contextmanager
@@ -252,7 +324,10 @@ class Fake:
 
     # -- the log --------------------------------------------------------------------------------
     def calls(self, prog: str | None = None) -> list[dict[str, Any]]:
-        rows = [json.loads(line) for line in self.calls_path.read_text().splitlines() if line]
+        text = self.calls_path.read_text()
+        # a fake appends its line while we may be reading (tests poll the log): a last line without
+        # its newline is a call still being logged, not yet a call
+        rows = [json.loads(line) for line in text[: text.rfind("\n") + 1].splitlines() if line]
         return [r for r in rows if prog is None or r["prog"] == prog]
 
     def mutations(self, *, probes: bool = False) -> list[list[str]]:
@@ -300,6 +375,6 @@ class Fake:
 
 
 @pytest.fixture
-def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Fake:
+def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_launcher: Launcher) -> Fake:
     """Fake kubectl + helm on PATH over the default world (release customer-managed at 1.3.0)."""
-    return Fake(tmp_path, monkeypatch).install()
+    return Fake(tmp_path, monkeypatch, fake_launcher).install()

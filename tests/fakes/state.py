@@ -29,6 +29,12 @@ ENV_KEYS = (
     "LD_LIBRARY_PATH",
     "LD_LIBRARY_PATH_ORIG",
 )
+PID: int | None = None  # set by the zygote (zygote.py): the pid of the client the plugin started
+
+
+def pid() -> int:
+    """The pid the plugin knows this call by, and signals: our own, or under the zygote its client's."""
+    return PID or os.getpid()
 
 
 class Exit(Exception):
