@@ -144,6 +144,13 @@ def complete_versions(ctx: click.Context, param: click.Parameter, incomplete: st
         return []
 
 
+def duration_option(*decls: str, default: str, help: str | None = None) -> Callable:
+    """A time flag: shown with its default, parsed by `duration` before anything runs."""
+    return click.option(
+        *decls, default=default, show_default=True, callback=duration, metavar="DURATION", help=help
+    )
+
+
 def duration(ctx: click.Context, param: click.Parameter, value: Any) -> float | None:
     """Every time flag through durations.parse: `garbage`, `0` and `-1s` are refused before anything runs."""
     from kubectl_prefect_rollback import durations
@@ -196,14 +203,7 @@ def backup_options(f: Callable) -> Callable:
             help=f"Env variable of the migration container holding DB's URL (repeatable; "
             f"default {defaults}).",
         ),
-        click.option(
-            "--backup-timeout",
-            default="1h",
-            show_default=True,
-            callback=duration,
-            metavar="DURATION",
-            help="Bound of one database's dump or restore.",
-        ),
+        duration_option("--backup-timeout", default="1h", help="Bound of one database's dump or restore."),
     ]
     for opt in reversed(opts):
         f = opt(f)

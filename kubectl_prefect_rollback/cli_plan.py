@@ -13,7 +13,7 @@ from kubectl_prefect_rollback.cli_options import (
     backup_options,
     complete_versions,
     config_of,
-    duration,
+    duration_option,
     global_options,
     name,
     not_empty,
@@ -61,12 +61,9 @@ def plan_options(f: Callable) -> Callable:
         click.option(
             "--ignore-gitops", is_flag=True, help="Proceed although Argo CD / Flux reconciles the release."
         ),
-        click.option(
+        duration_option(
             "--probe-timeout",
             default="5m",
-            show_default=True,
-            callback=duration,
-            metavar="DURATION",
             help="Wait for a probe pod (and a server's listing exec) at most this long.",
         ),
         click.option(
@@ -110,29 +107,20 @@ def render_cmd(ctx: click.Context, **kw: Any) -> None:
 @click.option("--dry-run", is_flag=True, help="Show the plan and stop (same as `plan`).")
 @click.option("--no-scale-down", is_flag=True, help="Leave the Deployments running during the downgrade.")
 @click.option("--no-wait", is_flag=True, help="Do not pass --wait to helm upgrade.")
-@click.option(
+@duration_option(
     "--helm-timeout",
     default=cli_options.HELM_TIMEOUT,
-    show_default=True,
-    callback=duration,
-    metavar="DURATION",
     help="helm upgrade --timeout (a Go duration such as 10m, or seconds).",
 )
-@click.option(
+@duration_option(
     "--timeout",
     "job_timeout",
     default="3600",
-    show_default=True,
-    callback=duration,
-    metavar="DURATION",
     help="Wait this long for the downgrade Job (seconds or 1h); it keeps running after a timeout.",
 )
-@click.option(
+@duration_option(
     "--verify-timeout",
     default="600",
-    show_default=True,
-    callback=duration,
-    metavar="DURATION",
     help="Wait this long for a Ready server pod on the target image (seconds or 10m).",
 )
 @click.option("--retry", is_flag=True, help="Delete and recreate a downgrade Job that failed earlier.")

@@ -8,20 +8,13 @@ from typing import Any
 import click
 
 from kubectl_prefect_rollback import cli_options, constants
-from kubectl_prefect_rollback.cli_options import backup_options, config_of, duration, global_options
+from kubectl_prefect_rollback.cli_options import backup_options, config_of, duration_option, global_options
 
 
 @click.command("backup")
 @click.argument("folder", metavar="DIR", type=click.Path(file_okay=False))
 @backup_options
-@click.option(
-    "--probe-timeout",
-    default="5m",
-    show_default=True,
-    callback=duration,
-    metavar="DURATION",
-    help="Wait for the backup pod to run at most this long.",
-)
+@duration_option("--probe-timeout", default="5m", help="Wait for the backup pod to run at most this long.")
 @global_options
 @click.pass_context
 def backup_cmd(ctx: click.Context, **kw: Any) -> None:
@@ -43,14 +36,7 @@ def backup_cmd(ctx: click.Context, **kw: Any) -> None:
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation (required without a terminal).")
 @click.option("--force-unlock", is_flag=True, help="Take over a lock left by an unfinished rollback.")
 @backup_options
-@click.option(
-    "--probe-timeout",
-    default="5m",
-    show_default=True,
-    callback=duration,
-    metavar="DURATION",
-    help="Wait for a restore pod to run at most this long.",
-)
+@duration_option("--probe-timeout", default="5m", help="Wait for a restore pod to run at most this long.")
 @global_options
 @click.pass_context
 def restore_cmd(ctx: click.Context, **kw: Any) -> None:
@@ -77,23 +63,9 @@ def restore_cmd(ctx: click.Context, **kw: Any) -> None:
 @click.option("--retry", is_flag=True, help="Delete and recreate an upgrade Job that failed earlier.")
 @click.option("--force-unlock", is_flag=True, help="Take a lock whose holder stopped renewing it now.")
 @click.option("--no-wait", is_flag=True, help="Do not pass --wait to helm upgrade (--roll-forward).")
-@click.option(
-    "--helm-timeout",
-    default=cli_options.HELM_TIMEOUT,
-    show_default=True,
-    callback=duration,
-    metavar="DURATION",
-)
-@click.option(
-    "--timeout",
-    "job_timeout",
-    default="3600",
-    show_default=True,
-    callback=duration,
-    metavar="DURATION",
-    help="Wait this long for the upgrade Job.",
-)
-@click.option("--verify-timeout", default="600", show_default=True, callback=duration, metavar="DURATION")
+@duration_option("--helm-timeout", default=cli_options.HELM_TIMEOUT)
+@duration_option("--timeout", "job_timeout", default="3600", help="Wait this long for the upgrade Job.")
+@duration_option("--verify-timeout", default="600")
 @click.option("--report", type=click.Path(dir_okay=False, writable=True), help="Write a JSON report to FILE.")
 @global_options
 @click.pass_context
