@@ -18,7 +18,7 @@ from kubectl_prefect_rollback import (
     heads,
     helm,
     helm_argv,
-    lock,
+    leases,
     manifests,
     migrations,
     probe,
@@ -58,7 +58,7 @@ class AbortPlan:
     release: Release
     namespace: str
     rb: Rollback
-    lease: lock.LeaseView | None  # None: a finished rollback (its lease is gone)
+    lease: leases.LeaseView | None  # None: a finished rollback (its lease is gone)
     phase: str  # before-chart | after-chart
     databases: dict[str, dict[str, Any]]
     jobs: tuple[dict[str, Any], ...]  # the upgrade Jobs (empty: no database was touched)
@@ -84,7 +84,7 @@ class AbortPlan:
 
     @property
     def lock_name(self) -> str:
-        return lock.lease_name(self.release.name)
+        return leases.lease_name(self.release.name)
 
 
 def upgrade_jobs(
@@ -115,7 +115,9 @@ def build(t: Target, opts: Options) -> AbortPlan:
     if facts.lease is None:
         rb = _finished(facts)
     else:
-        lock.check_takeover(facts.lease, facts.lease.target, force_unlock=opts.force_unlock, at=lock.now())
+        leases.check_takeover(
+            facts.lease, facts.lease.target, force_unlock=opts.force_unlock, at=leases.now()
+        )
         rb = unfinished.rollback_of(facts.lease)
     chart_state = "done" if facts.lease is None else unfinished.chart_state(facts, rb)
     phase = "before-chart" if chart_state == "not-started" else "after-chart"

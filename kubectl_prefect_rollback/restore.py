@@ -16,6 +16,7 @@ from kubectl_prefect_rollback import (
     deployed,
     interrupt,
     kube,
+    leases,
     lock,
     proc,
     release,
@@ -91,9 +92,9 @@ def confirm(p: RestorePlan, *, yes: bool, interactive: bool, out: Output) -> Non
 def execute(t: Target, p: RestorePlan, settings: backup.Settings, out: Output, *, force_unlock: bool) -> None:
     keeper = lock.Keeper(t, p.release.name, f"restore-{p.manifest.version}")
     state = {"from-version": p.release.version, "replicas": dict(p.deployments), "restore-from": p.folder}
-    keeper.acquire(lock.read(t, p.release.name), force_unlock=force_unlock, state=state)
+    keeper.acquire(leases.read(t, p.release.name), force_unlock=force_unlock, state=state)
     keeper.start_renewing()
-    out.ok(f"lock taken: lease {lock.lease_name(p.release.name)}")
+    out.ok(f"lock taken: lease {leases.lease_name(p.release.name)}")
     try:
         _scale_down(t, keeper, out)
         for entry in p.manifest.entries:
