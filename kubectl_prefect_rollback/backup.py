@@ -14,6 +14,7 @@ from typing import Any
 from kubectl_prefect_rollback import (
     backup_dir,
     backup_pod,
+    costs,
     interrupt,
     kube,
     manifests,
@@ -66,7 +67,7 @@ def client_pod(t: Target, where: Where, db: str, settings: Settings, out: Output
     with interrupt.leftover(lambda: note):
         try:
             kube.create(t, pod)
-            with proc.waiting():
+            with costs.waiting():
                 _wait_running(t, name, settings.image)
             yield name
         finally:
@@ -127,7 +128,7 @@ def dump_one(t: Target, where: Where, db: str, folder: Any, settings: Settings, 
         try:
             argv = exec_argv(t, pod, backup_pod.DUMP_SCRIPT, env_name, stdin=False)
             try:
-                with proc.waiting():
+                with costs.waiting():
                     stderr = proc.pipe(
                         *argv, sink=writer.write, timeout=settings.timeout, bound="--backup-timeout"
                     )

@@ -9,7 +9,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from kubectl_prefect_rollback import interrupt, kube, proc, servers, waits
+from kubectl_prefect_rollback import costs, interrupt, kube, proc, servers, waits
 from kubectl_prefect_rollback.constants import FROM_REVISION, POLL_JOB
 from kubectl_prefect_rollback.errors import DowngradeFailed
 from kubectl_prefect_rollback.output import Output, duration
@@ -130,7 +130,7 @@ def follow(t: Target, job_name: str, containers: dict[str, str], out: Output, *,
     for f in followers.values():
         f.start()
     try:
-        with proc.waiting():
+        with costs.waiting():
             codes, phase = _wait_exit_codes(t, name, containers, end, followers)
         for f in followers.values():
             f.join(timeout=10)

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from kubectl_prefect_rollback import (
+    costs,
     durations,
     heads,
     interrupt,
@@ -73,7 +74,7 @@ def _probe_once(
     with interrupt.leftover(lambda: note):
         try:
             kube.create(t, pod)
-            with proc.waiting():
+            with costs.waiting():
                 phase, message = _wait_finished(t, name, timeout)
             text = kube.logs_text(t, name, pod["spec"]["containers"][0]["name"])
             if phase != "Succeeded":

@@ -13,6 +13,7 @@ from kubectl_prefect_rollback import (
     backup,
     backup_dir,
     backup_pod,
+    costs,
     deployed,
     interrupt,
     kube,
@@ -139,7 +140,7 @@ def _restore_one(
     with backup.client_pod(t, p.where, db, settings, out) as pod, open(path, "rb") as f:
         argv = backup.exec_argv(t, pod, backup_pod.RESTORE_SCRIPT, settings.url_env[db], stdin=True)
         try:
-            with proc.waiting():
+            with costs.waiting():
                 stderr = proc.pipe(*argv, source=f, timeout=settings.timeout, bound="--backup-timeout")
         except proc.CommandError as e:
             trailer = backup_pod.parse_trailer(e.stderr)
