@@ -18,9 +18,10 @@ from kubectl_prefect_rollback import (
     heads,
     helm,
     helm_argv,
+    job_rewrite,
     leases,
-    manifests,
     migrations,
+    names,
     probe,
     records,
     release,
@@ -98,9 +99,9 @@ def upgrade_jobs(
         containers = [*(pod.get("initContainers") or []), *(pod.get("containers") or [])]
         if any(rewrite.classify(rewrite.container_argv(c)) for c in containers):
             # the downgrade Job's cleaning, with the pod spec left as it is (manifests keeps it private)
-            made.append(manifests._clean_job(job, pod, labels, annotations))
+            made.append(job_rewrite.clean_job(job, pod, labels, annotations))
     for i, job in enumerate(made, start=1):
-        job["metadata"]["name"] = manifests.fit_name(name + ("" if len(made) == 1 else f"-{i}"))
+        job["metadata"]["name"] = names.fit_name(name + ("" if len(made) == 1 else f"-{i}"))
     return made
 
 
@@ -146,7 +147,7 @@ def build(t: Target, opts: Options) -> AbortPlan:
     if phase == "before-chart" and (touched or aborts) and not upgraded:
         jobs = upgrade_jobs(
             jobs_then,
-            name=manifests.job_name(rel.name, rb.from_version, suffix="abort"),
+            name=names.job_name(rel.name, rb.from_version, suffix="abort"),
             labels={**MANAGED_BY, INSTANCE_LABEL: rel.name},
             annotations={
                 PREFIX + "kind": unfinished.ABORT,

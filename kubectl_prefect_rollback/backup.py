@@ -18,6 +18,7 @@ from kubectl_prefect_rollback import (
     interrupt,
     kube,
     manifests,
+    names,
     proc,
     records,
     servers,
@@ -60,7 +61,7 @@ def exec_argv(t: Target, pod: str, script: str, env_name: str, *, stdin: bool) -
 def client_pod(t: Target, where: Where, db: str, settings: Settings, out: Output) -> Iterator[str]:
     """A running dump pod for `db`; deleted on every path (it holds a copy of the migration env)."""
     job = _job_for(where.jobs, db)
-    name = manifests.fit_name(f"{where.release}-backup-{db}-{secrets.token_hex(3)}")
+    name = names.fit_name(f"{where.release}-backup-{db}-{secrets.token_hex(3)}")
     spec = backup_pod.PodSpec(name, settings.image, settings.timeout + proc.limits.probe)
     pod = backup_pod.dump_pod(job, db, spec, MANAGED_BY)
     note = f"backup pod {name} (delete it: kubectl delete pod {name} -n {t.namespace})"

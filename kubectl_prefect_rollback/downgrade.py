@@ -16,7 +16,7 @@ from kubectl_prefect_rollback.output import Output, duration
 from kubectl_prefect_rollback.target import Target
 
 if TYPE_CHECKING:
-    from kubectl_prefect_rollback.manifests import DowngradeJob
+    from kubectl_prefect_rollback.job_rewrite import DowngradeJob
 
 _DOWNGRADE = re.compile(r"\b(nebula|orion|events)\s+database\s+downgrade\b")
 _KUBECTL_ERROR = re.compile(r"^(Error from server|error:|Unable to connect)")
@@ -42,7 +42,7 @@ def job_state(job: dict[str, Any] | None) -> JobState:
 
 def migration_containers(job: dict[str, Any]) -> dict[str, str]:
     """Container name -> database of a Job read back from the cluster (`status`, `abort`); a Job we
-    make carries its own map (manifests.DowngradeJob)."""
+    make carries its own map (job_rewrite.DowngradeJob)."""
     spec = job["spec"]["template"]["spec"]
     found = {}
     for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:

@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from kubectl_prefect_rollback import deployed, leases, manifests, migrations, records, release
+from kubectl_prefect_rollback import deployed, job_rewrite, leases, migrations, names, records, release
 from kubectl_prefect_rollback.constants import DATABASES, FROM_REVISION, INSTANCE_LABEL, MANAGED_BY, PREFIX
 from kubectl_prefect_rollback.errors import AlreadyDone, Refused
 from kubectl_prefect_rollback.facts import Facts, Options
 from kubectl_prefect_rollback.helm_argv import upgrade_argv
-from kubectl_prefect_rollback.manifests import DowngradeJob
+from kubectl_prefect_rollback.job_rewrite import DowngradeJob
 from kubectl_prefect_rollback.migrations import Migration
 
 if TYPE_CHECKING:
@@ -154,10 +154,10 @@ def _downgrade_jobs(f: Facts, dbs: tuple[Database, ...], yes: bool) -> list[Down
     if not any(targets.values()):
         return []
     name = f.release.name
-    return manifests.downgrade_jobs(
+    return job_rewrite.downgrade_jobs(
         list(f.deployed_jobs),
         targets,
-        name=manifests.job_name(name, f.to),
+        name=names.job_name(name, f.to),
         labels={**MANAGED_BY, INSTANCE_LABEL: name},
         annotations={
             PREFIX + "from-version": f.from_version,

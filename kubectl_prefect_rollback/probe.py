@@ -15,6 +15,7 @@ from kubectl_prefect_rollback import (
     interrupt,
     kube,
     manifests,
+    names,
     proc,
     servers,
     versions,
@@ -66,7 +67,7 @@ def _probe_once(
     """(logs, None) when the probe succeeded, else (logs, why it failed)."""
     # A random suffix: two plans at once (one of them about to be refused by the lock) must not
     # delete each other's probe.
-    name = manifests.fit_name(f"{name}-{secrets.token_hex(3)}")
+    name = names.fit_name(f"{name}-{secrets.token_hex(3)}")
     script = heads.script(with_help)
     pod = manifests.probe_pod(job, name=name, script=script, labels={**MANAGED_BY, **PROBE_ROLE})
     pod["spec"]["containers"][0]["command"] = list(argv)
