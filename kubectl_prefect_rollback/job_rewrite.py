@@ -3,6 +3,7 @@
 Each migration container is rewritten (rewrite.py) to downgrade its database to the target revision,
 containers with nothing to revert are dropped, and the Job is cleaned of what the server and helm set,
 so `kubectl apply` creates it afresh. A DowngradeJob carries which container reverts which database.
+An abort's upgrade Jobs are the same cleaned copies with their commands left as helm runs them.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def _rewrite_pod(
     return new, dbs, containers
 
 
-def clean_job(
+def _clean_job(
     job: Mapping[str, Any], pod_spec: dict, labels: Mapping[str, str], annotations: Mapping[str, str]
 ) -> dict:
     job = copy.deepcopy(dict(job))
@@ -117,7 +118,7 @@ def downgrade_jobs(
         matched = matched or any(is_migration(c) for _, c in pod_containers(pod))
         new_pod, dbs, containers = _rewrite_pod(pod, targets, extra_args)
         if dbs:
-            job = clean_job(job, new_pod, labels, annotations)
+            job = _clean_job(job, new_pod, labels, annotations)
             made.append((i, sorted(dbs, key=DATABASES.index), DowngradeJob(job, containers)))
     if not matched:
         raise Refused(
@@ -131,3 +132,19 @@ def downgrade_jobs(
         suffix = "" if len(made) == 1 else f"-{dbs[0]}" if per_db else f"-{i}"
         job.manifest["metadata"]["name"] = fit_name(name + suffix)
     return [job for _, _, job in made]
+
+
+def upgrade_jobs(
+    deployed: list[dict[str, Any]], *, name: str, labels: dict[str, str], annotations: dict[str, str]
+) -> list[dict[str, Any]]:
+    """The deployed migration Jobs as helm runs them (their upgrade commands untouched), renamed, hook
+    annotations stripped, backoffLimit 0, restartPolicy Never. Pure."""
+    made = []
+    for job in deployed:
+        pod = ((job.get("spec") or {}).get("template") or {}).get("spec") or {}
+        if any(is_migration(c) for _, c in pod_containers(pod)):
+            # the downgrade Job's cleaning, with the pod spec left as it is
+            made.append(_clean_job(job, pod, labels, annotations))
+    for i, job in enumerate(made, start=1):
+        job["metadata"]["name"] = fit_name(name + ("" if len(made) == 1 else f"-{i}"))
+    return made
