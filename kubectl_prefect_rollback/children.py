@@ -108,16 +108,20 @@ def wait(p: subprocess.Popen, stdin: str | None, timeout: float, mode: str) -> t
         if mode == HELM and forwarded_at is not None and now - forwarded_at > HELM_STOP_GRACE:
             stop_group(p, signal.SIGKILL)
         if now > deadline:
-            if mode == HELM:  # let it record the failure first, like a cancelled helm
-                with contextlib.suppress(ProcessLookupError):
-                    p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(timeout=HELM_STOP_GRACE)
-                except subprocess.TimeoutExpired:
-                    pass
-            stop_group(p)
+            _stop_past_bound(p, mode)
             out, err = streams.collect()
             return out, err, False, True
+
+
+def _stop_past_bound(p: subprocess.Popen, mode: str) -> None:
+    if mode == HELM:  # let it record the failure first, like a cancelled helm
+        with contextlib.suppress(ProcessLookupError):
+            p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=HELM_STOP_GRACE)
+        except subprocess.TimeoutExpired:
+            pass
+    stop_group(p)
 
 
 def watch(p: subprocess.Popen, deadline: float, mode: str, failed: list[BaseException]) -> tuple[bool, bool]:
