@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from kubectl_prefect_rollback import downgrade, helm, interrupt, kube, lock, proc, unfinished, waits
+from kubectl_prefect_rollback import costs, downgrade, helm, interrupt, kube, lock, proc, unfinished, waits
 from kubectl_prefect_rollback.abortplan import AbortPlan
 from kubectl_prefect_rollback.constants import API_VERSION, POLL_PODS
 from kubectl_prefect_rollback.downgrade import JobState
@@ -54,7 +54,7 @@ def _lock(run: Run, plan: AbortPlan) -> tuple[str, str]:
 
 
 def _wait_no_pods(run: Run, job: str, timeout: float = 300) -> None:
-    with proc.waiting():
+    with costs.waiting():
         waits.wait_until(
             lambda: True if not kube.list_(run.t, "pods", f"job-name={job}") else None,
             deadline=waits.deadline(timeout),
@@ -196,6 +196,6 @@ def report(run: Run, plan: AbortPlan, outcome: str) -> dict[str, Any]:
         "lost": [{"database": d, "revision": r, "dropped": x} for d, r, x in plan.lost],
         "steps": [s.__dict__ | {"seconds": round(s.seconds, 3)} for s in run.steps],
         "seconds": round(time.monotonic() - run.started, 3),
-        "waitedSeconds": round(proc.stats.waited, 3),
-        "processes": proc.stats.spawns,
+        "waitedSeconds": round(costs.stats.waited, 3),
+        "processes": costs.stats.spawns,
     }

@@ -14,9 +14,11 @@ from typing import Any
 from kubectl_prefect_rollback import (
     backup_dir,
     backup_pod,
+    costs,
     interrupt,
     kube,
     manifests,
+    names,
     proc,
     records,
     servers,
@@ -59,14 +61,14 @@ def exec_argv(t: Target, pod: str, script: str, env_name: str, *, stdin: bool) -
 def client_pod(t: Target, where: Where, db: str, settings: Settings, out: Output) -> Iterator[str]:
     """A running dump pod for `db`; deleted on every path (it holds a copy of the migration env)."""
     job = _job_for(where.jobs, db)
-    name = manifests.fit_name(f"{where.release}-backup-{db}-{secrets.token_hex(3)}")
+    name = names.fit_name(f"{where.release}-backup-{db}-{secrets.token_hex(3)}")
     spec = backup_pod.PodSpec(name, settings.image, settings.timeout + proc.limits.probe)
     pod = backup_pod.dump_pod(job, db, spec, MANAGED_BY)
     note = f"backup pod {name} (delete it: kubectl delete pod {name} -n {t.namespace})"
     with interrupt.leftover(lambda: note):
         try:
             kube.create(t, pod)
-            with proc.waiting():
+            with costs.waiting():
                 _wait_running(t, name, settings.image)
             yield name
         finally:
@@ -127,7 +129,7 @@ def dump_one(t: Target, where: Where, db: str, folder: Any, settings: Settings, 
         try:
             argv = exec_argv(t, pod, backup_pod.DUMP_SCRIPT, env_name, stdin=False)
             try:
-                with proc.waiting():
+                with costs.waiting():
                     stderr = proc.pipe(
                         *argv, sink=writer.write, timeout=settings.timeout, bound="--backup-timeout"
                     )

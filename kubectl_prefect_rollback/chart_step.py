@@ -38,6 +38,14 @@ def step(run: Run) -> tuple[str, str]:
         + f"{p.release.chart} {p.to_version}"
         + (" (waiting for pods)" if "--wait" in p.helm_argv else "")
     )
+    _upgrade(run)
+    restore_replicas(run)
+    return "done", f"helm upgrade to {p.release.chart} {p.to_version}"
+
+
+def _upgrade(run: Run) -> None:
+    """helm upgrade, its failures told as what they mean for the rollback."""
+    p = run.plan
     try:
         helm.upgrade(p.helm_argv, values=p.values, timeout=run.opts.helm_timeout)
     except interrupt.Stopped:
@@ -58,8 +66,6 @@ def step(run: Run) -> tuple[str, str]:
             hint="The databases are already at the target revisions and the servers stay scaled down. "
             "Fix the cause, then re-run the same command: the downgrade is skipped.",
         ) from None
-    restore_replicas(run)
-    return "done", f"helm upgrade to {p.release.chart} {p.to_version}"
 
 
 def restore_replicas(run: Run) -> None:

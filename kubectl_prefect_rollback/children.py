@@ -1,5 +1,7 @@
-"""The children running now: what a signal does to each, the wait that watches for signals and the
-bound, and stopping a child with whatever it started (each leads its own session and process group)."""
+"""The children running now: what a signal does to each, the waits that watch for signals and the
+bound, and stopping a child with whatever it started (each leads its own session and process group).
+
+Their pipes are fed and drained by pipes.py."""
 
 from __future__ import annotations
 
@@ -10,9 +12,8 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
 
-from kubectl_prefect_rollback import interrupt
+from kubectl_prefect_rollback import interrupt, pipes
 
 READ, WRITE, HELM = "read", "write", "helm"  # on a signal: stopped / let finish / the signal forwarded
 HELM_STOP_GRACE = 60.0  # after forwarding a signal to helm: time to record the release as failed
@@ -79,13 +80,13 @@ def wait(p: subprocess.Popen, stdin: str | None, timeout: float, mode: str) -> t
     """(stdout, stderr, stopped by a signal, timed out): wait for the child while watching for a signal
     and the bound. Own pipe threads, because communicate() with a timeout stops feeding stdin after its
     first timeout."""
-    pipes = _Pipes(p, stdin)
+    streams = pipes.Text(p, stdin)
     deadline = time.monotonic() + timeout
     forwarded_at: float | None = None
     while True:
         try:
             p.wait(timeout=0.1)
-            out, err = pipes.collect()
+            out, err = streams.collect()
             if mode == HELM and forwarded_at is not None:
                 global helm_stopped_after
                 helm_stopped_after = time.monotonic() - forwarded_at
@@ -107,46 +108,37 @@ def wait(p: subprocess.Popen, stdin: str | None, timeout: float, mode: str) -> t
         if mode == HELM and forwarded_at is not None and now - forwarded_at > HELM_STOP_GRACE:
             stop_group(p, signal.SIGKILL)
         if now > deadline:
-            if mode == HELM:  # let it record the failure first, like a cancelled helm
-                with contextlib.suppress(ProcessLookupError):
-                    p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(timeout=HELM_STOP_GRACE)
-                except subprocess.TimeoutExpired:
-                    pass
-            stop_group(p)
-            out, err = pipes.collect()
+            _stop_past_bound(p, mode)
+            out, err = streams.collect()
             return out, err, False, True
 
 
-class _Pipes:
-    """stdin fed, stdout and stderr drained, each by a thread, so no pipe fills up and blocks the child."""
+def _stop_past_bound(p: subprocess.Popen, mode: str) -> None:
+    if mode == HELM:  # let it record the failure first, like a cancelled helm
+        with contextlib.suppress(ProcessLookupError):
+            p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=HELM_STOP_GRACE)
+        except subprocess.TimeoutExpired:
+            pass
+    stop_group(p)
 
-    def __init__(self, p: subprocess.Popen, stdin: str | None) -> None:
-        self._out: list[str] = []
-        self._err: list[str] = []
-        self._threads = [
-            threading.Thread(target=self._drain, args=(p.stdout, self._out), daemon=True),
-            threading.Thread(target=self._drain, args=(p.stderr, self._err), daemon=True),
-        ]
-        if stdin is not None:
-            self._threads.append(threading.Thread(target=self._feed, args=(p.stdin, stdin), daemon=True))
-        for t in self._threads:
-            t.start()
 
-    @staticmethod
-    def _drain(f: Any, into: list[str]) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            into.append(f.read())
-
-    @staticmethod
-    def _feed(f: Any, data: str) -> None:
-        with contextlib.suppress(OSError, ValueError):  # BrokenPipe: the child exited without reading
-            f.write(data)
-        with contextlib.suppress(OSError, ValueError):
-            f.close()
-
-    def collect(self) -> tuple[str, str]:
-        for t in self._threads:
-            t.join(timeout=5)  # a grandchild holding the pipe open must not hang us
-        return "".join(self._out), "".join(self._err)
+def watch(p: subprocess.Popen, deadline: float, mode: str, failed: list[BaseException]) -> tuple[bool, bool]:
+    """(stopped by a signal, timed out): proc.pipe's wait. A READ is stopped at once after a signal, and
+    any child once its copying failed (`failed`, but a child that stopped reading its stdin may finish)."""
+    signalled = False
+    while True:
+        try:
+            p.wait(timeout=0.1)
+            return signalled, False
+        except subprocess.TimeoutExpired:
+            pass
+        if (interrupt.halted() and not signalled and mode == READ) or (
+            failed and not isinstance(failed[0], BrokenPipeError)
+        ):
+            signalled = interrupt.halted()
+            stop_group(p)
+        if time.monotonic() > deadline:
+            stop_group(p)
+            return False, True

@@ -22,6 +22,9 @@ FROM_REVISION = PREFIX + "from-revision"  # on our Jobs: which rollback made it
 # Documents we print or write (plan, report, status, backup manifest).
 API_VERSION = "prefect-rollback/v1"
 
+# The chart template that renders the migration Job (of the top-level chart; a subchart's is named in full).
+MIGRATION_TEMPLATE = "templates/db-migration-job.yaml"
+
 # The vendor hands out `prefect-cloud-<version>.tgz`; operators run the rollback next to it.
 DEFAULT_CHART = "./prefect-cloud-{version}.tgz"
 # --helm-timeout default: helm's own 5m is short for a Prefect upgrade with --wait

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubectl_prefect_rollback import charts, helm, manifests, proc
+from kubectl_prefect_rollback.constants import MIGRATION_TEMPLATE
 from kubectl_prefect_rollback.errors import ParseError, RollbackError
 from kubectl_prefect_rollback.target import Target
 
@@ -28,9 +29,7 @@ def migration_jobs(
 
         values = yaml.safe_dump(helm.get_values(t, name, revision=revision))
         chart = charts.resolve(render_from, version)
-        text = helm.template(
-            t, name, chart, version=version, values=values, show_only=manifests.MIGRATION_TEMPLATE
-        )
+        text = helm.template(t, name, chart, version=version, values=values, show_only=MIGRATION_TEMPLATE)
         jobs = manifests.migration_jobs(text, what=f"helm template {chart}")
     else:
         hooks, manifest = texts
@@ -39,7 +38,7 @@ def migration_jobs(
         )
     if not jobs:
         raise RollbackError(
-            f"release {name} (revision {revision}) has no Job from {manifests.MIGRATION_TEMPLATE}"
+            f"release {name} (revision {revision}) has no Job from {MIGRATION_TEMPLATE}"
             f" (`helm get hooks {name}` and `helm get manifest {name}` show none)",
             hint="Pass --render-from-chart with --chart to render it from the chart instead.",
         )

@@ -9,14 +9,14 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from kubectl_prefect_rollback import interrupt, kube, proc, servers, waits
+from kubectl_prefect_rollback import costs, interrupt, kube, proc, servers, waits
 from kubectl_prefect_rollback.constants import FROM_REVISION, POLL_JOB
 from kubectl_prefect_rollback.errors import DowngradeFailed
 from kubectl_prefect_rollback.output import Output, duration
 from kubectl_prefect_rollback.target import Target
 
 if TYPE_CHECKING:
-    from kubectl_prefect_rollback.manifests import DowngradeJob
+    from kubectl_prefect_rollback.job_rewrite import DowngradeJob
 
 _DOWNGRADE = re.compile(r"\b(nebula|orion|events)\s+database\s+downgrade\b")
 _KUBECTL_ERROR = re.compile(r"^(Error from server|error:|Unable to connect)")
@@ -42,7 +42,7 @@ def job_state(job: dict[str, Any] | None) -> JobState:
 
 def migration_containers(job: dict[str, Any]) -> dict[str, str]:
     """Container name -> database of a Job read back from the cluster (`status`, `abort`); a Job we
-    make carries its own map (manifests.DowngradeJob)."""
+    make carries its own map (job_rewrite.DowngradeJob)."""
     spec = job["spec"]["template"]["spec"]
     found = {}
     for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
@@ -130,7 +130,7 @@ def follow(t: Target, job_name: str, containers: dict[str, str], out: Output, *,
     for f in followers.values():
         f.start()
     try:
-        with proc.waiting():
+        with costs.waiting():
             codes, phase = _wait_exit_codes(t, name, containers, end, followers)
         for f in followers.values():
             f.join(timeout=10)

@@ -14,7 +14,7 @@ from kubectl_prefect_rollback import (
     heads,
     helm,
     kube,
-    lock,
+    leases,
     manifests,
     migrations,
     preflight,
@@ -64,7 +64,7 @@ class Facts:
     release: Release
     to: str  # the target version as parsed
     chart: str  # the target chart, {version} filled in
-    lease: lock.LeaseView | None  # as seen: the lock step takes it only if it is still this one
+    lease: leases.LeaseView | None  # as seen: the lock step takes it only if it is still this one
     records: Mapping[str, dict[str, Any]]  # the records ConfigMap's entries as seen
     history: tuple[Release, ...]
     resumed: bool  # an unfinished run of ours to the same target is continued
@@ -82,7 +82,7 @@ class Facts:
 
 
 class _Chain(NamedTuple):
-    lease: lock.LeaseView | None
+    lease: leases.LeaseView | None
     history: list[Release]
     recorded: dict[str, dict[str, Any]]
     resumed: bool
@@ -158,9 +158,9 @@ def _chain(
 ) -> _Chain:
     """The reads that depend on each other, run beside the others: lease, then history and records,
     then the target chart, its values and its rendering, then the target heads."""
-    lease = lock.read(t, rel.name)
+    lease = leases.read(t, rel.name)
     if opts.lock_check and lease is not None:  # a live holder is refused before anything is created
-        lock.check_takeover(lease, to, force_unlock=opts.force_unlock, at=lock.now())
+        leases.check_takeover(lease, to, force_unlock=opts.force_unlock, at=leases.now())
     # A run that stopped half way left its facts on the lease: the servers may be gone by now.
     history, recorded = proc.gather(lambda: helm.history(t, rel.name), lambda: records.read(t, rel.name))
     resumed = resume.resumes(lease, history, rel, to, force_unlock=opts.force_unlock)

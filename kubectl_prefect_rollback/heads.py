@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from kubectl_prefect_rollback import durations, kube, listing, migrations, proc, servers
+from kubectl_prefect_rollback import costs, durations, kube, listing, migrations, proc, servers
 from kubectl_prefect_rollback.errors import ParseError
 from kubectl_prefect_rollback.helm import Release
 from kubectl_prefect_rollback.migrations import Chain
@@ -142,7 +142,7 @@ def takes_yes(t: Target, server: servers.ServerPod) -> bool:
     """Ask the image's CLI for its downgrade options (a separate exec: it starts Python, the listing
     does not, so the two run side by side)."""
     argvs = [("sh", "-c", HELP_SCRIPT)] + [(py, "-c", HELP_PY) for py in pythons(server.command)]
-    with proc.waiting():  # mostly the image's CLI starting up in the pod
+    with costs.waiting():  # mostly the image's CLI starting up in the pod
         timeout, bound = _exec_bound(None, "")
         out = _first_that_starts(
             (server.name, server.container + " (help)"),

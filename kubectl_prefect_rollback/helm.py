@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from kubectl_prefect_rollback import children, durations, names, proc
+from kubectl_prefect_rollback import children, costs, durations, names, proc
 from kubectl_prefect_rollback.constants import HELM_TIMEOUT
 from kubectl_prefect_rollback.errors import ParseError
 from kubectl_prefect_rollback.helm_argv import values_args
@@ -156,7 +156,7 @@ def upgrade(argv: tuple[str, ...], *, values: str | None, timeout: float) -> str
     cancels and records the release as failed) instead of dying half way (pending-upgrade)."""
     bound = f"--helm-timeout {durations.go(timeout)} + {UPGRADE_GRACE:g}s"
     children.helm_stopped_after = None
-    with proc.waiting():
+    with costs.waiting():
         return proc.run(*argv, stdin=values, timeout=timeout + UPGRADE_GRACE, bound=bound, mode=proc.HELM)
 
 

@@ -1,4 +1,4 @@
-"""Kubernetes and helm naming rules, checked before a name goes into an argv.
+"""Kubernetes and helm naming rules, checked before a name goes into an argv, and the names we make.
 
 A name read from the cluster (or typed by the operator) that breaks these rules is refused: one
 beginning with `-` would be read by kubectl or helm as a flag, one with `/` or spaces names something
@@ -7,6 +7,7 @@ else than it seems.
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from kubectl_prefect_rollback.errors import BadInput, ParseError
@@ -15,6 +16,7 @@ _LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 # helm's own rule (pkg/chartutil ValidateReleaseName): a DNS-1123 subdomain of at most 53 characters
 RELEASE_MAX = 53
+MAX_NAME = 63  # a DNS-1123 label: what the names we make must fit
 
 
 def is_label(name: object) -> bool:
@@ -48,6 +50,20 @@ def from_cluster(value: object, what: str, source: str, *, rule: str = "subdomai
             f"{source} printed {what} {value!r}, which is not a valid {_RULES[rule]}: refusing to use it"
         )
     return str(value)
+
+
+def fit_name(name: str) -> str:
+    """A DNS-1123 label: shortened with a hash of the whole name when longer than 63 characters."""
+    if len(name) <= MAX_NAME:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{name[: MAX_NAME - 9].rstrip('-.')}-{digest}"
+
+
+def job_name(release: str, version: str, suffix: str = "downgrade") -> str:
+    """Deterministic name, e.g. `customer-managed-downgrade-to-1-2-0`."""
+    raw = f"{release}-{suffix}-to-{version}"
+    return fit_name(re.sub(r"-{2,}", "-", re.sub(r"[^a-z0-9-]", "-", raw.lower())).strip("-"))
 
 
 _RULES = {

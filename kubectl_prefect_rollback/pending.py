@@ -21,7 +21,7 @@ import os
 import time
 from typing import Any
 
-from kubectl_prefect_rollback import helm, interrupt, kube, lock
+from kubectl_prefect_rollback import helm, interrupt, kube, leases
 from kubectl_prefect_rollback.constants import POLL_HELM
 from kubectl_prefect_rollback.errors import Refused
 from kubectl_prefect_rollback.helm import Release
@@ -35,10 +35,10 @@ GZIP_MAGIC = b"\x1f\x8b\x08"
 def record(after_revision: int, version: str, bound: float, at: dt.datetime | None = None) -> dict[str, Any]:
     """What the lease says before helm starts: enough for a re-run to know the upgrade was ours, and
     until when helm may still be running it."""
-    start = at or lock.now()
+    start = at or leases.now()
     return {
-        "started": lock.micro_time(start),
-        "until": lock.micro_time(start + dt.timedelta(seconds=bound)),
+        "started": leases.micro_time(start),
+        "until": leases.micro_time(start + dt.timedelta(seconds=bound)),
         "after-revision": after_revision,
         "version": version,
     }
@@ -47,7 +47,7 @@ def record(after_revision: int, version: str, bound: float, at: dt.datetime | No
 def settle(t: Target, rel: Release, chart: dict[str, Any], out: Output) -> Release:
     """Wait for our pending upgrade to end; if its time is up and it is still pending, mark it failed.
     Returns the release as it is afterwards (deployed: helm finished it; failed: redo the upgrade)."""
-    until = lock.parse_time(chart.get("until")) or lock.now()
+    until = leases.parse_time(chart.get("until")) or leases.now()
     said = False
     while True:
         current = _current(t, rel.name)
@@ -57,7 +57,7 @@ def settle(t: Target, rel: Release, chart: dict[str, Any], out: Output) -> Relea
                     f"the earlier helm upgrade ended: release {current.status if current else 'gone'}"
                 )
             return current or rel
-        left = (until - lock.now()).total_seconds()
+        left = (until - leases.now()).total_seconds()
         if left <= 0:
             break
         if not said:

@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from kubectl_prefect_rollback import deployed, lock, manifests, migrations, records, release
+from kubectl_prefect_rollback import deployed, job_rewrite, leases, migrations, names, records, release
 from kubectl_prefect_rollback.constants import DATABASES, FROM_REVISION, INSTANCE_LABEL, MANAGED_BY, PREFIX
 from kubectl_prefect_rollback.errors import AlreadyDone, Refused
 from kubectl_prefect_rollback.facts import Facts, Options
 from kubectl_prefect_rollback.helm_argv import upgrade_argv
-from kubectl_prefect_rollback.manifests import DowngradeJob
+from kubectl_prefect_rollback.job_rewrite import DowngradeJob
 from kubectl_prefect_rollback.migrations import Migration
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ class Plan:
     deployments: tuple[tuple[str, int], ...]
     helm_argv: tuple[str, ...]
     warnings: tuple[str, ...]
-    lease: lock.LeaseView | None = None  # as the plan saw it: the lock step takes it only if unchanged
+    lease: leases.LeaseView | None = None  # as the plan saw it: the lock step takes it only if unchanged
     resumed: bool = False
     yes_flag: bool = False  # the image's downgrade asks for confirmation unless given -y
     checked_at: int = 0  # where the dry-run's warnings go among the others (preflight.check_plan)
@@ -61,7 +61,7 @@ class Plan:
 
     @property
     def lock_name(self) -> str:
-        return lock.lease_name(self.release.name)
+        return leases.lease_name(self.release.name)
 
     @property
     def record_name(self) -> str:
@@ -154,10 +154,10 @@ def _downgrade_jobs(f: Facts, dbs: tuple[Database, ...], yes: bool) -> list[Down
     if not any(targets.values()):
         return []
     name = f.release.name
-    return manifests.downgrade_jobs(
+    return job_rewrite.downgrade_jobs(
         list(f.deployed_jobs),
         targets,
-        name=manifests.job_name(name, f.to),
+        name=names.job_name(name, f.to),
         labels={**MANAGED_BY, INSTANCE_LABEL: name},
         annotations={
             PREFIX + "from-version": f.from_version,
@@ -170,7 +170,7 @@ def _downgrade_jobs(f: Facts, dbs: tuple[Database, ...], yes: bool) -> list[Down
     )
 
 
-def _already_done(lease: lock.LeaseView | None, dbs: tuple[Database, ...], to: str, current: str) -> None:
+def _already_done(lease: leases.LeaseView | None, dbs: tuple[Database, ...], to: str, current: str) -> None:
     """Nothing left to do: exit 0 and say so. Anything short of that is the usual same-version refusal."""
     behind = [f"{d.name} {d.current} (target {d.target})" for d in dbs if d.current != d.target]
     if lease is None and not behind:

@@ -9,11 +9,13 @@ import time
 from typing import Any
 
 from kubectl_prefect_rollback import (
+    costs,
     durations,
     heads,
     interrupt,
     kube,
     manifests,
+    names,
     proc,
     servers,
     versions,
@@ -65,7 +67,7 @@ def _probe_once(
     """(logs, None) when the probe succeeded, else (logs, why it failed)."""
     # A random suffix: two plans at once (one of them about to be refused by the lock) must not
     # delete each other's probe.
-    name = manifests.fit_name(f"{name}-{secrets.token_hex(3)}")
+    name = names.fit_name(f"{name}-{secrets.token_hex(3)}")
     script = heads.script(with_help)
     pod = manifests.probe_pod(job, name=name, script=script, labels={**MANAGED_BY, **PROBE_ROLE})
     pod["spec"]["containers"][0]["command"] = list(argv)
@@ -73,7 +75,7 @@ def _probe_once(
     with interrupt.leftover(lambda: note):
         try:
             kube.create(t, pod)
-            with proc.waiting():
+            with costs.waiting():
                 phase, message = _wait_finished(t, name, timeout)
             text = kube.logs_text(t, name, pod["spec"]["containers"][0]["name"])
             if phase != "Succeeded":

@@ -1,24 +1,23 @@
 """The only door to child processes: argv tuples in, captured output out, readable errors.
 
-Never a shell. Values that may hold secrets travel on stdin and never appear in echoes.
+Never a shell. Values that may hold secrets travel on stdin and never appear in echoes. The children
+it starts are watched by children.py, their pipes served by pipes.py, their cost counted in costs.py.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import shlex
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from kubectl_prefect_rollback import children, interrupt
+from kubectl_prefect_rollback import children, costs, interrupt, pipes
 from kubectl_prefect_rollback.children import HELM, READ, WRITE  # noqa: F401  (callers name modes via proc)
 from kubectl_prefect_rollback.redact import argv as redact_argv
 from kubectl_prefect_rollback.redact import text as redact_text
@@ -44,37 +43,6 @@ class CommandError(RuntimeError):
         detail = self.stderr.strip() or "(no stderr)"
         # a script argument (the listing script is 30 lines) would bury the stderr: show its first line
         return f"`{shlex.join(_short_argv(self.cmd))}` exited {self.returncode}: {detail}"
-
-
-@dataclass
-class Stats:
-    """What a command cost: benchmarks and tests read the spawn count and the time spent waiting for
-    the cluster (Jobs, pods, helm), which is not the plugin's own overhead."""
-
-    spawns: int = 0
-    waited: float = 0.0
-    _active: int = 0
-    _since: float = 0.0
-
-
-stats = Stats()
-_stats_lock = threading.Lock()
-
-
-@contextlib.contextmanager
-def waiting() -> Iterator[None]:
-    """Mark time spent waiting on the cluster. Waits that overlap (parallel reads) count once."""
-    with _stats_lock:
-        if stats._active == 0:
-            stats._since = time.monotonic()
-        stats._active += 1
-    try:
-        yield
-    finally:
-        with _stats_lock:
-            stats._active -= 1
-            if stats._active == 0:
-                stats.waited += time.monotonic() - stats._since
 
 
 def child_env() -> dict[str, str]:
@@ -151,7 +119,7 @@ def _short_argv(cmd: Sequence[str]) -> list[str]:
 def _spawn(cmd: Sequence[str], *, stdin: bool, merge: bool, binary: bool = False) -> subprocess.Popen:
     """Start one child: never a shell, its own session (a terminal's Ctrl-C reaches only us, and we
     decide what each child gets), the environment without PyInstaller's bundle path."""
-    stats.spawns += 1
+    costs.stats.spawns += 1
     try:
         return subprocess.Popen(
             cmd,
@@ -190,12 +158,7 @@ def run(
         p = _spawn(cmd, stdin=stdin is not None, merge=False)
         with children.running(p, mode):
             out, err, signalled, timed_out = children.wait(p, stdin, timeout, mode)
-    if timed_out:
-        raise CommandTimeout(cmd, timeout, bound)
-    if signalled and (p.returncode or mode == READ):
-        raise interrupt.Stopped(interrupt.received() or signal.SIGINT)
-    if p.returncode:
-        raise CommandError(cmd, p.returncode, err, out)
+    _raise_for_exit(cmd, p, mode, timed_out, signalled, (timeout, bound), err, out)
     return out
 
 
@@ -225,9 +188,6 @@ class Stream:
         children.unregister(self._p)
 
 
-CHUNK = 1 << 20  # bytes per read/write while piping: memory stays flat whatever the size
-
-
 def pipe(
     *cmd: str,
     sink: Callable[[bytes], None] | None = None,
@@ -238,78 +198,40 @@ def pipe(
 ) -> str:
     """Run argv with binary stdout streamed chunk by chunk into `sink` and/or `source` streamed into its
     stdin; return its stderr (text, only the tail kept). Nothing is buffered whole: a dump of gigabytes
-    costs CHUNK of memory. A sink that raises (disk full) stops the child and the error is raised.
+    costs pipes.CHUNK of memory. A sink that raises (disk full) stops the child and the error is raised.
     Bounds and signals as in run(); a READ is stopped at once after a signal."""
     interrupt.check()
     _echo(cmd, " < (binary stdin)" if source is not None else "")
     with interrupt.busy():
         p = _spawn(cmd, stdin=source is not None, merge=False, binary=True)
         with children.running(p, mode):
-            failed: list[BaseException] = []
-            err = bytearray()
-            threads = [
-                threading.Thread(target=_copy_out, args=(p, sink, failed), daemon=True),
-                threading.Thread(target=_tail, args=(p.stderr, err), daemon=True),
-            ]
-            if source is not None:
-                threads.append(threading.Thread(target=_copy_in, args=(p, source, failed), daemon=True))
-            for th in threads:
-                th.start()
-            signalled, timed_out = _watch(p, time.monotonic() + timeout, mode, failed)
-            for th in threads:
-                th.join(timeout=5)
-    text = err.decode("utf-8", "replace")
+            copies = pipes.Binary(p, sink, source)
+            signalled, timed_out = children.watch(p, time.monotonic() + timeout, mode, copies.failed)
+            text = copies.collect()
+    failed = copies.failed
     if failed and not isinstance(failed[0], BrokenPipeError):
         raise failed[0]
-    if timed_out:
-        raise CommandTimeout(cmd, timeout, bound)
-    if signalled and (p.returncode or mode == READ):
-        raise interrupt.Stopped(interrupt.received() or signal.SIGINT)
-    if p.returncode:
-        raise CommandError(cmd, p.returncode, text)
+    _raise_for_exit(cmd, p, mode, timed_out, signalled, (timeout, bound), text)
     if failed:  # the child exited 0 without reading all of its stdin
         raise CommandError(cmd, 0, f"stopped reading its input early: {text}")
     return text
 
 
-def _watch(p: subprocess.Popen, deadline: float, mode: str, failed: list[BaseException]) -> tuple[bool, bool]:
-    signalled = False
-    while True:
-        try:
-            p.wait(timeout=0.1)
-            return signalled, False
-        except subprocess.TimeoutExpired:
-            pass
-        if (interrupt.halted() and not signalled and mode == READ) or (
-            failed and not isinstance(failed[0], BrokenPipeError)
-        ):
-            signalled = interrupt.halted()
-            children.stop_group(p)
-        if time.monotonic() > deadline:
-            children.stop_group(p)
-            return False, True
-
-
-def _copy_out(p: subprocess.Popen, sink: Callable[[bytes], None] | None, failed: list[BaseException]) -> None:
-    try:
-        while chunk := p.stdout.read1(CHUNK):  # type: ignore[union-attr]
-            if sink is not None and not failed:
-                sink(chunk)
-    except (OSError, ValueError) as e:
-        failed.append(e)
-
-
-def _copy_in(p: subprocess.Popen, source: BinaryIO, failed: list[BaseException]) -> None:
-    try:
-        while chunk := source.read(CHUNK):
-            p.stdin.write(chunk)  # type: ignore[union-attr]
-        p.stdin.close()  # type: ignore[union-attr]
-    except (OSError, ValueError) as e:
-        failed.append(e)
-
-
-def _tail(f: Any, into: bytearray, keep: int = 64 * 1024) -> None:
-    with contextlib.suppress(OSError, ValueError):
-        while chunk := f.read1(CHUNK):
-            into.extend(chunk)
-            del into[:-keep]
+def _raise_for_exit(
+    cmd: Sequence[str],
+    p: subprocess.Popen,
+    mode: str,
+    timed_out: bool,
+    signalled: bool,
+    bound: tuple[float, str],
+    err: str,
+    out: str = "",
+) -> None:
+    """How a child that ran ended, as run() and pipe() report it: past its bound, stopped by a signal
+    (a WRITE or HELM that finished cleanly despite the signal counts as done), or a non-zero exit."""
+    if timed_out:
+        raise CommandTimeout(cmd, *bound)
+    if signalled and (p.returncode or mode == READ):
+        raise interrupt.Stopped(interrupt.received() or signal.SIGINT)
+    if p.returncode:
+        raise CommandError(cmd, p.returncode, err, out)

@@ -43,9 +43,9 @@ def refuse_pending(t: Target, rel: Release, to: str | None = None) -> None:
     chart step then waits for (helm may still run it) or repairs."""
     if not rel.pending:
         return
-    from kubectl_prefect_rollback import lock
+    from kubectl_prefect_rollback import leases
 
-    why_not = not_ours(lock.read(t, rel.name), rel, to)
+    why_not = not_ours(leases.read(t, rel.name), rel, to)
     if why_not:
         raise Refused(
             f"release {rel.name} is {rel.status} at revision {rel.revision}: another helm operation is in "

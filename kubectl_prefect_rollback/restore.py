@@ -13,9 +13,11 @@ from kubectl_prefect_rollback import (
     backup,
     backup_dir,
     backup_pod,
+    costs,
     deployed,
     interrupt,
     kube,
+    leases,
     lock,
     proc,
     release,
@@ -91,9 +93,9 @@ def confirm(p: RestorePlan, *, yes: bool, interactive: bool, out: Output) -> Non
 def execute(t: Target, p: RestorePlan, settings: backup.Settings, out: Output, *, force_unlock: bool) -> None:
     keeper = lock.Keeper(t, p.release.name, f"restore-{p.manifest.version}")
     state = {"from-version": p.release.version, "replicas": dict(p.deployments), "restore-from": p.folder}
-    keeper.acquire(lock.read(t, p.release.name), force_unlock=force_unlock, state=state)
+    keeper.acquire(leases.read(t, p.release.name), force_unlock=force_unlock, state=state)
     keeper.start_renewing()
-    out.ok(f"lock taken: lease {lock.lease_name(p.release.name)}")
+    out.ok(f"lock taken: lease {leases.lease_name(p.release.name)}")
     try:
         _scale_down(t, keeper, out)
         for entry in p.manifest.entries:
@@ -138,7 +140,7 @@ def _restore_one(
     with backup.client_pod(t, p.where, db, settings, out) as pod, open(path, "rb") as f:
         argv = backup.exec_argv(t, pod, backup_pod.RESTORE_SCRIPT, settings.url_env[db], stdin=True)
         try:
-            with proc.waiting():
+            with costs.waiting():
                 stderr = proc.pipe(*argv, source=f, timeout=settings.timeout, bound="--backup-timeout")
         except proc.CommandError as e:
             trailer = backup_pod.parse_trailer(e.stderr)

@@ -6,13 +6,14 @@ must be exactly what an earlier run of ours wrote, about the release as that run
 
 from __future__ import annotations
 
-from kubectl_prefect_rollback import lock, migrations, names, versions
+from kubectl_prefect_rollback import leases, migrations, names, versions
+from kubectl_prefect_rollback.constants import PREFIX
 from kubectl_prefect_rollback.errors import BadInput, ParseError, Refused
 from kubectl_prefect_rollback.helm import Release
 
 
 def resumes(
-    lease: lock.LeaseView | None, history: list[Release], rel: Release, to: str, *, force_unlock: bool
+    lease: leases.LeaseView | None, history: list[Release], rel: Release, to: str, *, force_unlock: bool
 ) -> bool:
     """Does this run continue an unfinished one? Only from facts we wrote, about the release as it is."""
     if lease is None or lease.target != to:
@@ -41,13 +42,13 @@ def resumes(
     return True
 
 
-def lease_facts(lease: lock.LeaseView) -> tuple[str, int, dict[str, dict[str, str | None]]]:
+def lease_facts(lease: leases.LeaseView) -> tuple[str, int, dict[str, dict[str, str | None]]]:
     """(from-version, from-revision, heads) as an unfinished run stored them on its lease."""
     name = lease.obj["metadata"]["name"]
 
     def bad(key: str) -> ParseError:
         return ParseError(
-            f"lease {name} annotation {lock.PREFIX}{key} is not what kubectl-prefect-rollback wrote",
+            f"lease {name} annotation {PREFIX}{key} is not what kubectl-prefect-rollback wrote",
             hint="Re-run with --force-unlock to start afresh (the resume facts cannot be trusted).",
         )
 
@@ -85,7 +86,7 @@ def _count(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def continues(lease: lock.LeaseView, history: list[Release], to: str) -> bool:
+def continues(lease: leases.LeaseView, history: list[Release], to: str) -> bool:
     """The release is where the unfinished run left it: at its from-revision, or moved on only by our
     own helm upgrade to the target. helm replaces the description of a failed upgrade with its error,
     so a failed revision at the target counts as ours too."""
@@ -94,7 +95,7 @@ def continues(lease: lock.LeaseView, history: list[Release], to: str) -> bool:
         start = int(start)
     if not isinstance(start, int) or isinstance(start, bool):
         raise ParseError(
-            f"lease {lease.obj['metadata']['name']} annotation {lock.PREFIX}from-revision is not what "
+            f"lease {lease.obj['metadata']['name']} annotation {PREFIX}from-revision is not what "
             "kubectl-prefect-rollback wrote",
             hint="Re-run with --force-unlock to start afresh (the resume facts cannot be trusted).",
         )

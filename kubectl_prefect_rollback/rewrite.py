@@ -10,7 +10,7 @@ possibly multi-line and holding several databases.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from kubectl_prefect_rollback import constants
@@ -95,6 +95,18 @@ def container_argv(container: Mapping[str, Any]) -> list[str]:
     return [str(t) for t in (container.get("command") or [])] + [
         str(t) for t in (container.get("args") or [])
     ]
+
+
+def pod_containers(spec: Mapping[str, Any]) -> Iterable[tuple[str, dict]]:
+    """(`initContainers` or `containers`, container) for every container of a pod spec, init ones first."""
+    for key in ("initContainers", "containers"):
+        for c in spec.get(key) or []:
+            yield key, c
+
+
+def is_migration(container: Mapping[str, Any]) -> bool:
+    """The container runs at least one database upgrade."""
+    return bool(classify(container_argv(container)))
 
 
 def _binary(original: str) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 
 from kubectl_prefect_rollback import (
     chart_step,
+    costs,
     downgrade,
     interrupt,
     kube,
@@ -88,8 +89,8 @@ class Run:
             "resumed": p.resumed,
             "steps": [s.__dict__ | {"seconds": round(s.seconds, 3)} for s in self.steps],
             "seconds": round(time.monotonic() - self.started, 3),
-            "waitedSeconds": round(proc.stats.waited, 3),
-            "processes": proc.stats.spawns,
+            "waitedSeconds": round(costs.stats.waited, 3),
+            "processes": costs.stats.spawns,
             **({"backups": self.backups} if self.backups else {}),
         }
 
@@ -172,7 +173,7 @@ def _scale_down(run: Run) -> tuple[str, str]:
     if not todo:
         return "skipped", "deployments already scaled down"
     proc.gather(*(lambda n=name: kube.scale(run.t, "deployment", n, 0) for name in todo))
-    with proc.waiting():
+    with costs.waiting():
         waits.scaled_down(run.t, todo)
     return "done", "scaled down " + ", ".join(f"{n} ({live[n]}→0)" for n in todo)
 

@@ -158,15 +158,19 @@ def table(doc: dict[str, Any]) -> str:
                 f"({last['status']}, {last['updated']})"
             )
         return "\n".join(lines)
+    return "\n".join(lines + _unfinished_lines(u))
+
+
+def _unfinished_lines(u: dict[str, Any]) -> list[str]:
     lk = u["lock"]
     alive = "alive" if lk["live"] else "not alive"
-    lines.append(
+    lines = [
         f"lock      lease {lk['lease']} held by {lk['holder'] or '(released)'}, {alive}; renewed "
         f"{lk['renewedSecondsAgo']}s ago, expires {lk['expiresAt']}"
-    )
+    ]
     if "error" in u:
         lines.append(f"error     {u['error']}")
-        return "\n".join(lines)
+        return lines
     lines.append(
         f"{u['operation']:<9} {u['from']['version']} (revision {u['from']['revision']}) -> "
         f"{u['to']['version']}; started {lk['startedAt']} by {lk['startedBy'] or lk['holder'] or '?'}"
@@ -185,4 +189,4 @@ def table(doc: dict[str, Any]) -> str:
     if u["commands"].get("resume"):
         lines.append(f"resume    {u['commands']['resume']}")
     lines.append(f"abort     {u['commands']['abort']}")
-    return "\n".join(lines)
+    return lines

@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubectl_prefect_rollback import downgrade, helm, kube, lock, migrations, proc, records, resume, rewrite
+from kubectl_prefect_rollback import downgrade, helm, kube, leases, migrations, proc, records, resume, rewrite
 from kubectl_prefect_rollback.constants import FROM_REVISION, OURS_SELECTOR, PREFIX
 from kubectl_prefect_rollback.downgrade import JobState
 from kubectl_prefect_rollback.helm import Release
@@ -24,7 +24,7 @@ ABORT = "abort"  # the prefect-rollback/kind annotation of an abort's upgrade Jo
 class Facts:
     release: Release
     history: tuple[Release, ...]
-    lease: lock.LeaseView | None
+    lease: leases.LeaseView | None
     records: dict[str, dict[str, Any]]
     deployments: tuple[dict[str, Any], ...]  # the release's (by app.kubernetes.io/instance)
     jobs: tuple[dict[str, Any], ...]  # ours, for this release
@@ -37,7 +37,7 @@ def gather(t: Target, rel: Release) -> Facts:
     selector = f"{OURS},app.kubernetes.io/instance={rel.name}"
     history, lease, cm, live, ours = proc.gather(
         lambda: helm.history(t, rel.name),
-        lambda: lock.read(t, rel.name),
+        lambda: leases.read(t, rel.name),
         lambda: kube.get(t, "configmap", records.name(rel.name)),
         lambda: kube.list_(t, "deployments", f"app.kubernetes.io/instance={rel.name}"),
         lambda: kube.list_(t, "jobs,pods", selector),
@@ -66,7 +66,7 @@ class Rollback:
     replicas: dict[str, int]
 
 
-def rollback_of(lease: lock.LeaseView) -> Rollback:
+def rollback_of(lease: leases.LeaseView) -> Rollback:
     version, revision, heads = resume.lease_facts(lease)
     return Rollback(
         to_version=lease.target,
@@ -200,8 +200,8 @@ def scale_state(replicas: dict[str, dict[str, Any]]) -> str:
     return "done"
 
 
-def holder(lease: lock.LeaseView, at: dt.datetime) -> dict[str, Any]:
-    expiry = lock.expires_at(lease)
+def holder(lease: leases.LeaseView, at: dt.datetime) -> dict[str, Any]:
+    expiry = leases.expires_at(lease)
     age = lease.seconds_since_renewal(at)
     meta = lease.obj.get("metadata") or {}
     return {
@@ -209,7 +209,7 @@ def holder(lease: lock.LeaseView, at: dt.datetime) -> dict[str, Any]:
         "holder": lease.holder or None,
         "live": lease.live(at),
         "renewedSecondsAgo": None if age is None else round(age, 1),
-        "expiresAt": None if expiry is None else lock.micro_time(expiry)[:19] + "Z",
+        "expiresAt": None if expiry is None else leases.micro_time(expiry)[:19] + "Z",
         "startedBy": lease.state("started-by"),
         "startedAt": meta.get("creationTimestamp"),
         "abort": lease.state("abort"),

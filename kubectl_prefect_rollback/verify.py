@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from kubectl_prefect_rollback import heads, helm, kube, proc, servers, waits
+from kubectl_prefect_rollback import costs, heads, helm, kube, proc, servers, waits
 from kubectl_prefect_rollback.constants import POLL_JOB
 from kubectl_prefect_rollback.errors import VerifyFailed
 from kubectl_prefect_rollback.plan import Plan
@@ -69,7 +69,7 @@ def verify(t: Target, plan: Plan, *, timeout: float) -> str:
         got = f"{rel.status} at {rel.version}" if rel else "missing"
         raise VerifyFailed(f"release {plan.release.name} is {got}, expected deployed at {plan.to_version}")
     deadline = time.monotonic() + timeout
-    with proc.waiting():
+    with costs.waiting():
         server = _wait_ready_server(t, plan, timeout, first)
     left = max(deadline - time.monotonic(), proc.limits.request)
     listing = heads.read_chains(t, server, timeout=left, bound=f"--verify-timeout {timeout:g}s")

@@ -1,14 +1,12 @@
-"""abort: the upgrade Job made from the deployed migration Job, what the plan says about lost data,
-and which releases can be aborted at all (pure parts; the whole abort runs in tests/e2e/test_abort.py)."""
+"""abort: the upgrade Job made from the deployed migration Job (job_rewrite.upgrade_jobs) and what the
+plan says about lost data (pure parts; the whole abort runs in tests/e2e/test_abort.py). Which rollback
+an abort undoes is tested in test_aborted.py."""
 
 from __future__ import annotations
 
 import copy
 
-import pytest
-
-from kubectl_prefect_rollback import abortplan, abortshow, helm, unfinished
-from kubectl_prefect_rollback.errors import AlreadyDone
+from kubectl_prefect_rollback import abortplan, abortshow, helm, job_rewrite, unfinished
 
 H13 = {"nebula": "3fab1acc05c0", "orion": "2a2090e47993", "events": "3b5402bd348f"}
 H12 = {"nebula": "1e5b7f3c9a08", "orion": "c3e9d7a5b1f2", "events": "7a0b4c8e2d16"}
@@ -42,7 +40,7 @@ DEPLOYED = {
 
 
 def upgrade_job() -> dict:
-    (job,) = abortplan.upgrade_jobs(
+    (job,) = job_rewrite.upgrade_jobs(
         [DEPLOYED],
         name="customer-managed-abort-to-1-3-0",
         labels={"app.kubernetes.io/managed-by": "kubectl-prefect-rollback"},
@@ -75,7 +73,7 @@ def test_upgrade_job_follows_the_migration_containers_not_the_sidecar() -> None:
 def test_a_job_without_a_migration_container_makes_no_upgrade_job() -> None:
     plain = copy.deepcopy(DEPLOYED)
     plain["spec"]["template"]["spec"]["containers"] = [{"name": "x", "image": "i", "args": ["sleep"]}]
-    assert abortplan.upgrade_jobs([plain], name="n", labels={}, annotations={}) == []
+    assert job_rewrite.upgrade_jobs([plain], name="n", labels={}, annotations={}) == []
 
 
 def _plan(lost=(), backup=None, phase="before-chart") -> abortplan.AbortPlan:
@@ -126,42 +124,3 @@ def test_verify_expects_the_from_version_and_the_from_heads() -> None:
     p = _plan()
     assert p.to_version == "1.3.0" and p.heads("target") == H13
     assert p.deployments == (("customer-managed-server", 2),)
-
-
-def _facts(*history: helm.Release) -> unfinished.Facts:
-    return unfinished.Facts(history[-1], tuple(history), None, {}, (), (), ())
-
-
-def _rel(rev: int, version: str, status: str, description: str = "") -> helm.Release:
-    return helm.Release("cm", "cm", rev, status, "prefect-cloud", version, version, description=description)
-
-
-def test_without_a_lease_a_release_that_is_not_our_rollback_has_nothing_to_abort() -> None:
-    with pytest.raises(AlreadyDone, match="nothing to abort"):
-        abortplan._finished(_facts(_rel(1, "1.2.0", "superseded"), _rel(2, "1.3.0", "deployed")))
-
-
-def test_a_finished_rollback_rolls_forward_to_the_revision_it_came_from() -> None:
-    rb = abortplan._finished(
-        _facts(
-            _rel(1, "1.3.0", "superseded"),
-            _rel(2, "1.3.0", "superseded"),
-            _rel(3, "1.2.0", "deployed", "prefect-rollback: 1.3.0 -> 1.2.0; nebula x"),
-        )
-    )
-    assert (rb.from_version, rb.from_revision, rb.to_version) == ("1.3.0", 2, "1.2.0")
-
-
-def _facts_with_backup(doc: dict | None) -> unfinished.Facts:
-    rel = helm.Release("customer-managed", "customer-managed", 4, "deployed", "prefect-cloud", "1.3.0", "")
-    return unfinished.Facts(rel, (), None, {}, (), (), (), backup=doc)
-
-
-def test_the_abort_plan_names_the_backup_the_plugin_took_at_the_from_version() -> None:
-    doc = {"version": "1.3.0", "dir": "/backups/x", "databases": {"orion": {}, "nebula": {}}}
-    assert abortplan._backup(_facts_with_backup(doc), "1.3.0") == (
-        "/backups/x (nebula, orion; `restore --from /backups/x`)"
-    )
-    # a backup of an earlier rollback (another version) holds other rows: it is not named
-    assert abortplan._backup(_facts_with_backup({**doc, "version": "1.2.0"}), "1.3.0") is None
-    assert abortplan._backup(_facts_with_backup(None), "1.3.0") is None

@@ -169,7 +169,7 @@ def test_tool_exits_non_zero(fake, prog: str, match: str, stderr: str) -> None:
 def test_lock_held_by_someone_else(fake) -> None:
     import datetime as dt
 
-    from kubectl_prefect_rollback import lock
+    from kubectl_prefect_rollback import leases
 
     lease = {
         "apiVersion": "coordination.k8s.io/v1",
@@ -183,7 +183,7 @@ def test_lock_held_by_someone_else(fake) -> None:
         "spec": {
             "holderIdentity": "alice@bastion/1a2b3c4d",
             "leaseDurationSeconds": 30,
-            "renewTime": lock.micro_time(dt.datetime.now(dt.timezone.utc)),
+            "renewTime": leases.micro_time(dt.datetime.now(dt.timezone.utc)),
         },
     }
     with fake.edit() as st:

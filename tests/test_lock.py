@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from kubectl_prefect_rollback import lock
+from kubectl_prefect_rollback import leases, lock
 from kubectl_prefect_rollback.errors import ExitCode, Refused
 from kubectl_prefect_rollback.target import Target
 
@@ -32,7 +32,7 @@ def put_lease(fake, *, holder: str, target: str, age: float, extra: dict | None 
             "spec": {
                 "holderIdentity": holder,
                 "leaseDurationSeconds": 30,
-                "renewTime": lock.micro_time(renewed),
+                "renewTime": leases.micro_time(renewed),
             },
         }
 
@@ -42,18 +42,18 @@ def test_create(fake) -> None:
     assert keeper.acquire(None, force_unlock=False, state={"from-version": "1.3.0"}) is False
     obj = fake.obj("lease", NAME)
     assert obj["spec"]["holderIdentity"] == keeper.identity and "@" in keeper.identity
-    assert obj["spec"]["leaseDurationSeconds"] == lock.DURATION
+    assert obj["spec"]["leaseDurationSeconds"] == leases.DURATION
     assert obj["metadata"]["annotations"]["prefect-rollback/target-version"] == "1.2.0"
     assert keeper.state("from-version") == "1.3.0"
     keeper.save("replicas", {"s": 3})
-    assert lock.read(T, "customer-managed").state("replicas") == {"s": 3}
+    assert leases.read(T, "customer-managed").state("replicas") == {"s": 3}
     keeper.delete()
     assert fake.obj("lease", NAME) is None
 
 
 def test_live_lease_refused_naming_holder(fake) -> None:
     put_lease(fake, holder="alice@bastion/1a2b3c4d", target="1.2.0", age=3)
-    view = lock.read(T, "customer-managed")
+    view = leases.read(T, "customer-managed")
     with pytest.raises(Refused) as e:
         lock.Keeper(T, "customer-managed", "1.2.0").acquire(view, force_unlock=True, state={})
     assert e.value.exit_code == ExitCode.REFUSED
@@ -68,7 +68,7 @@ def test_expired_same_target_taken_over(fake) -> None:
         age=300,
         extra={"prefect-rollback/replicas": '{"customer-managed-server": 3}'},
     )
-    view = lock.read(T, "customer-managed")
+    view = leases.read(T, "customer-managed")
     keeper = lock.Keeper(T, "customer-managed", "1.2.0")
     assert (
         keeper.acquire(view, force_unlock=False, state={"replicas": {"customer-managed-server": 0}}) is True
@@ -82,7 +82,7 @@ def test_expired_same_target_taken_over(fake) -> None:
 
 def test_other_target_refused_unless_force_unlock(fake) -> None:
     put_lease(fake, holder="", target="1.1.0", age=300, extra={"prefect-rollback/replicas": '{"x": 3}'})
-    view = lock.read(T, "customer-managed")
+    view = leases.read(T, "customer-managed")
     with pytest.raises(Refused) as e:
         lock.Keeper(T, "customer-managed", "1.2.0").acquire(view, force_unlock=False, state={})
     assert "unfinished rollback to 1.1.0" in e.value.message and "--force-unlock" in (e.value.hint or "")
@@ -94,7 +94,7 @@ def test_other_target_refused_unless_force_unlock(fake) -> None:
 
 def test_stale_resource_version_loses(fake) -> None:
     put_lease(fake, holder="", target="1.2.0", age=300)
-    view = lock.read(T, "customer-managed")
+    view = leases.read(T, "customer-managed")
     winner = lock.Keeper(T, "customer-managed", "1.2.0")
     assert winner.acquire(view, force_unlock=False, state={}) is True
     loser = lock.Keeper(T, "customer-managed", "1.2.0")
@@ -110,7 +110,7 @@ def test_release_for_resume_keeps_the_lease(fake) -> None:
     keeper.release_for_resume()
     obj = fake.obj("lease", NAME)
     assert obj is not None and obj["spec"]["holderIdentity"] == ""
-    assert not lock.LeaseView(obj).live(lock.now())
+    assert not leases.LeaseView(obj).live(leases.now())
 
 
 def test_cli_force_unlock(fake) -> None:
@@ -150,7 +150,7 @@ def test_stale_unfinished_rollback_is_refused_then_restarted_with_force_unlock(f
 
 def test_lease_whose_holder_stopped_renewing_says_when_it_expires_and_force_unlock_takes_it(fake) -> None:
     put_lease(fake, holder="ci@runner/dead0001", target="1.2.0", age=20)
-    view = lock.read(T, "customer-managed")
+    view = leases.read(T, "customer-managed")
     with pytest.raises(Refused) as e:
         lock.Keeper(T, "customer-managed", "1.2.0").acquire(view, force_unlock=False, state={})
     hint = e.value.hint or ""
@@ -217,7 +217,7 @@ def test_a_lease_write_whose_answer_is_unreadable_but_happened_is_held_not_lost(
 
     monkeypatch.setattr(kube, verb, garbled)
     keeper = lock.Keeper(T, "customer-managed", "1.2.0")
-    keeper.acquire(lock.read(T, "customer-managed"), force_unlock=False, state={"x": 1})
+    keeper.acquire(leases.read(T, "customer-managed"), force_unlock=False, state={"x": 1})
     assert fake.obj("lease", NAME)["spec"]["holderIdentity"] == keeper.identity
     assert keeper.state("x") == 1
     monkeypatch.setattr(kube, verb, real)

@@ -8,7 +8,7 @@ import datetime as dt
 import gzip
 import json
 
-from kubectl_prefect_rollback import lock, pending
+from kubectl_prefect_rollback import leases, pending
 from tests.test_lock import NAME, put_lease
 
 RELEASE = "customer-managed/customer-managed"
@@ -31,8 +31,8 @@ def _interrupted_upgrade(fake, *, until_seconds: float, chart: dict | None = Non
     and its lease (released) saying the chart step started after revision 3."""
     start = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=700)
     record = chart or {
-        "started": lock.micro_time(start),
-        "until": lock.micro_time(dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=until_seconds)),
+        "started": leases.micro_time(start),
+        "until": leases.micro_time(dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=until_seconds)),
         "after-revision": 3,
         "version": "1.2.0",
     }

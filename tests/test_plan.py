@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kubectl_prefect_rollback import heads, lock, manifests, migrations, plan, proc
+from kubectl_prefect_rollback import heads, leases, manifests, migrations, plan, proc
 from kubectl_prefect_rollback.errors import AlreadyDone, Refused
 from kubectl_prefect_rollback.facts import Facts, Options, Values
 from kubectl_prefect_rollback.helm import Release
@@ -120,7 +120,7 @@ def test_deployments_are_the_manifests_and_the_helm_argv_describes_the_rollback(
 
 
 def test_the_plan_carries_the_lease_it_saw() -> None:
-    lease = lock.LeaseView({"metadata": {"name": "cm-prefect-rollback", "annotations": {}}, "spec": {}})
+    lease = leases.LeaseView({"metadata": {"name": "cm-prefect-rollback", "annotations": {}}, "spec": {}})
     assert plan.assemble(facts(lease=lease), Options(to="1.2.0")).lease is lease
     assert plan.assemble(facts(), Options(to="1.2.0")).lease is None
 
@@ -131,7 +131,7 @@ def test_a_resumed_run_takes_heads_and_the_y_flag_from_the_lease() -> None:
         "to": {**TARGET, "orion": None},
     }
     ann = {"prefect-rollback/yes-flag": json.dumps(False)}
-    lease = lock.LeaseView({"metadata": {"name": "l", "annotations": ann}, "spec": {"holderIdentity": ""}})
+    lease = leases.LeaseView({"metadata": {"name": "l", "annotations": ann}, "spec": {"holderIdentity": ""}})
     p = plan.assemble(
         facts(resumed=True, lease=lease, saved=saved, listing=None, target_heads=None), Options(to="1.2.0")
     )

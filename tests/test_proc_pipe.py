@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from kubectl_prefect_rollback import proc
+from kubectl_prefect_rollback import pipes, proc
 
 BINARY = bytes(range(256)) * 4096 + b"\r\n\x00end"  # every byte value, CR/LF and NUL included
 
@@ -20,9 +20,9 @@ def test_pipe_round_trips_every_byte_value_through_stdin_and_stdout() -> None:
 
 def test_pipe_delivers_output_in_bounded_chunks() -> None:
     sizes: list[int] = []
-    proc.pipe("head", "-c", str(8 * proc.CHUNK), "/dev/zero", sink=lambda b: sizes.append(len(b)),
+    proc.pipe("head", "-c", str(8 * pipes.CHUNK), "/dev/zero", sink=lambda b: sizes.append(len(b)),
               timeout=30, bound="test")  # fmt: skip
-    assert sum(sizes) == 8 * proc.CHUNK and max(sizes) <= proc.CHUNK and len(sizes) >= 8
+    assert sum(sizes) == 8 * pipes.CHUNK and max(sizes) <= pipes.CHUNK and len(sizes) >= 8
 
 
 def test_pipe_returns_stderr_and_raises_with_it_on_failure() -> None:

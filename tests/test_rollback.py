@@ -592,14 +592,14 @@ def test_a_lease_taken_between_plan_and_lock_is_refused_before_any_change(fake, 
     makes the create conflict, and the live holder is refused; nothing is scaled down."""
     import datetime as dt
 
-    from kubectl_prefect_rollback import lock, preflight
+    from kubectl_prefect_rollback import leases, preflight
 
     checked = preflight.check_plan
 
     def then_another_run_locks(*args, **kwargs):
         plan = checked(*args, **kwargs)
         assert plan.lease is None  # the plan saw no lease, and the lock step does not read it again
-        renewed = lock.micro_time(dt.datetime.now(dt.timezone.utc))
+        renewed = leases.micro_time(dt.datetime.now(dt.timezone.utc))
         with fake.edit() as st:
             st["rv"] += 1
             st["objects"][f"customer-managed/lease/{LEASE}"] = {

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kubectl_prefect_rollback import helm, lock, status, unfinished
+from kubectl_prefect_rollback import helm, leases, status, unfinished
 from tests.golden import assert_golden
 
 DATA = Path(__file__).parent / "data"
@@ -20,7 +20,7 @@ def facts_from(case: str) -> tuple[unfinished.Facts, dt.datetime]:
     facts = unfinished.Facts(
         release=rel,
         history=tuple(helm._release(h, "customer-managed", "history") for h in raw["history"]),
-        lease=lock.LeaseView(raw["lease"]) if raw["lease"] else None,
+        lease=leases.LeaseView(raw["lease"]) if raw["lease"] else None,
         records=raw["records"],
         deployments=tuple(raw["deployments"]),
         jobs=tuple(raw["jobs"]),
@@ -69,14 +69,14 @@ def test_a_lease_renewed_within_its_duration_has_a_live_holder() -> None:
     lease = json.loads(json.dumps(facts.lease.obj))
     lease["spec"]["holderIdentity"] = "ops@bastion/1a2b3c4d"
     live = unfinished.holder(
-        lock.LeaseView(lease), dt.datetime(2026, 12, 1, 11, 5, 10, tzinfo=dt.timezone.utc)
+        leases.LeaseView(lease), dt.datetime(2026, 12, 1, 11, 5, 10, tzinfo=dt.timezone.utc)
     )
     assert (live["live"], live["renewedSecondsAgo"], live["expiresAt"]) == (
         True,
         10.0,
         "2026-12-01T11:05:30Z",
     )
-    assert unfinished.holder(lock.LeaseView(lease), at)["live"] is False
+    assert unfinished.holder(leases.LeaseView(lease), at)["live"] is False
 
 
 def test_the_chart_step_done_offers_abort_with_roll_forward() -> None:
@@ -114,7 +114,7 @@ def test_a_lease_with_facts_we_did_not_write_is_reported_not_raised() -> None:
     facts, at = facts_from("downgrade-failed")
     lease = json.loads(json.dumps(facts.lease.obj))
     lease["metadata"]["annotations"]["prefect-rollback/heads"] = "{garbage"
-    facts = unfinished.Facts(facts.release, facts.history, lock.LeaseView(lease), {}, (), (), ())
+    facts = unfinished.Facts(facts.release, facts.history, leases.LeaseView(lease), {}, (), (), ())
     u = status.document(facts, at, prog="kubectl prefect-rollback", namespace="customer-managed")[
         "unfinished"
     ]

@@ -12,7 +12,7 @@ from kubectl_prefect_rollback import interrupt, probe, rollback
 from kubectl_prefect_rollback.commands.config import Config
 from kubectl_prefect_rollback.errors import Interrupted, Refused
 from kubectl_prefect_rollback.output import Output, PromptAborted
-from kubectl_prefect_rollback.proc import redact_argv
+from kubectl_prefect_rollback.redact import argv as redact_argv
 
 
 def stdin_is_terminal() -> bool:

@@ -11,7 +11,7 @@ from kubectl_prefect_rollback import (
     heads,
     helm,
     kube,
-    lock,
+    leases,
     output,
     probe,
     proc,
@@ -107,7 +107,7 @@ def status_command(cfg: Config, *, fmt: str, probe: bool = True) -> None:
         listing, source = _probe_heads(cfg, rel)
     heads_of = heads.heads_of(listing.chains) if listing is not None else None
     facts.extra["heads"] = {"source": source or "no server pod runs (--no-probe)", "heads": heads_of}
-    doc = status.document(facts, lock.now(), prog=cfg.prog, namespace=t.namespace, context=t.context)
+    doc = status.document(facts, leases.now(), prog=cfg.prog, namespace=t.namespace, context=t.context)
     cfg.out.data(status.table(doc) if fmt == "table" else output.render(doc, fmt))
 
 
