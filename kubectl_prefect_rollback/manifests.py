@@ -17,7 +17,6 @@ import yaml
 from . import yamlsafe
 from .constants import MIGRATION_TEMPLATE
 from .errors import ParseError
-from .job_rewrite import downgrade_jobs  # noqa: F401  (re-exported: scripts/bench_plan.py names it here)
 from .redact import REDACTED  # noqa: F401  (re-exported: the tests and callers name it here)
 from .redact import doc as redact_doc
 from .rewrite import is_migration, pod_containers

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kubectl_prefect_rollback import manifests, migrations  # noqa: E402
+from kubectl_prefect_rollback import job_rewrite, manifests, migrations  # noqa: E402
 
 JOB = """
 # Source: prefect-cloud/templates/db-migration-job.yaml
@@ -74,7 +74,8 @@ def plan_once(listing: str, targets: dict[str, str]) -> float:
     chains = migrations.parse_listing(listing)
     paths = {db: chains[db].path_to(targets[db]) for db in migrations.DATABASES}
     jobs = manifests.migration_jobs(JOB)
-    manifests.downgrade_jobs(jobs, {db: targets[db] for db in paths}, name="bench", labels={}, annotations={})
+    wanted = {db: targets[db] for db in paths}
+    job_rewrite.downgrade_jobs(jobs, wanted, name="bench", labels={}, annotations={})
     return time.perf_counter() - t0
 
 
