@@ -9,6 +9,7 @@ def test_x(fake):
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -152,6 +153,13 @@ def initial_state() -> dict[str, Any]:
     return st
 
 
+@functools.cache
+def initial_text() -> str:
+    """The default world as the state file holds it: built once per process (it is read-only data),
+    each test writes its own copy."""
+    return json.dumps(initial_state())
+
+
 def chart_tgz(path: Path, version: str, name: str = "prefect-cloud") -> Path:
     """A real packaged chart: <name>/Chart.yaml (+ a template) in a gzipped tar."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -240,7 +248,7 @@ class Fake:
             exe = self.bin / prog
             exe.write_text(self.launcher.script(prog))
             exe.chmod(0o755)
-        self.state_path.write_text(json.dumps(initial_state()))
+        self.state_path.write_text(initial_text())
         self.calls_path.write_text("")
         self.kubeconfig.write_text(KUBECONFIG)
         chart_tgz(self.work / "prefect-cloud-1.2.0.tgz", "1.2.0")
