@@ -11,11 +11,13 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 
 import pytest
 
-from tests.fakes.fixture import ENTRY
+from kubectl_prefect_rollback import pending
+from tests.fakes.fixture import plugin_argv
 
 LEASE = "customer-managed-prefect-rollback"
 JOB = "customer-managed-downgrade-to-1-2-0"
@@ -23,16 +25,59 @@ RELEASE = "customer-managed/customer-managed"
 ARGS = ("rollback", "--to", "1.2.0", "--yes")
 
 
-def start(fake, *extra: str) -> subprocess.Popen:
-    """The plugin as a terminal runs it: the leader of its own process group."""
-    return subprocess.Popen(
-        [str(ENTRY), *ARGS, *extra],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=os.environ.copy(),
-        start_new_session=True,
-    )
+FIRST = "stopping after the call in flight"  # what the plugin says when the first signal reached it
+
+
+class Plugin:
+    """The plugin as a terminal runs it: a real process, the leader of its own process group. Its
+    stderr is read as it comes, so a test can wait until the plugin has taken in a signal."""
+
+    def __init__(self, *args: str) -> None:
+        self.p = subprocess.Popen(
+            plugin_argv(*args),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=os.environ.copy(),
+            start_new_session=True,
+        )
+        self.pid = self.p.pid
+        self._out: list[str] = []
+        self._err: list[str] = []
+        self._readers = [
+            threading.Thread(target=self._read, args=(f, into), daemon=True)
+            for f, into in ((self.p.stdout, self._out), (self.p.stderr, self._err))
+        ]
+        for t in self._readers:
+            t.start()
+
+    @staticmethod
+    def _read(f, into: list[str]) -> None:
+        for line in f:
+            into.append(line)
+
+    def said(self, text: str):
+        return lambda: text in "".join(self._err)
+
+    def poll(self) -> int | None:
+        return self.p.poll()
+
+    def send_signal(self, sig: int) -> None:
+        self.p.send_signal(sig)
+
+    def communicate(self, timeout: float) -> tuple[str, str]:
+        self.p.wait(timeout=timeout)
+        for t in self._readers:
+            t.join(timeout=timeout)
+        return "".join(self._out), "".join(self._err)
+
+    @property
+    def returncode(self) -> int | None:
+        return self.p.returncode
+
+
+def start(fake, *extra: str) -> Plugin:
+    return Plugin(*ARGS, *extra)
 
 
 def wait_for(cond, what: str, timeout: float = 40) -> None:
@@ -40,7 +85,7 @@ def wait_for(cond, what: str, timeout: float = 40) -> None:
     while time.monotonic() < deadline:
         if cond():
             return
-        time.sleep(0.05)
+        time.sleep(0.01)
     raise AssertionError(f"timed out waiting for {what}")
 
 
@@ -48,7 +93,7 @@ def called(fake, prog: str, *words: str):
     return lambda: any(all(w in " ".join(c["argv"]) for w in words) for c in fake.calls(prog))
 
 
-def send(p: subprocess.Popen, sig: int, *, group: bool) -> None:
+def send(p: Plugin, sig: int, *, group: bool) -> None:
     if group:
         os.killpg(p.pid, sig)  # what a terminal does on Ctrl-C: the whole foreground group
     else:
@@ -85,20 +130,24 @@ def assert_rolled_back(fake) -> None:
     assert not probes(fake)
 
 
-# step -> (how to hold its call in flight, what to wait for before the signal)
+# step -> (the call held in flight: prog, match, nth; what to wait for before the signal). A held read
+# is stopped by the plugin; a held write is released once the plugin has taken the signal in (WRITES),
+# and must then finish. HOLD only bounds a hold that a broken plugin never ends.
 STEPS = {
     "plan-probe": (
-        ("kubectl", r"^get .* pod customer-managed-probe-", 3),
+        ("kubectl", r"^get .* pod customer-managed-probe-", 1),
         ("kubectl", "get", "pod", "-probe-"),
     ),
-    "lock": (("kubectl", r"^create ", 3, 2), ("kubectl", "create")),
-    "record": (("kubectl", r"^create ", 3, 3), ("kubectl", "create")),
-    "scale-down": (("kubectl", r"^scale .*--replicas=0", 3), ("kubectl", "scale", "--replicas=0")),
+    "lock": (("kubectl", r"^create ", 2), ("kubectl", "create")),
+    "record": (("kubectl", r"^create ", 3), ("kubectl", "create")),
+    "scale-down": (("kubectl", r"^scale .*--replicas=0", 1), ("kubectl", "scale", "--replicas=0")),
     "downgrade": (None, ("kubectl", "logs", "--follow")),
     "chart": (None, ("helm", "upgrade")),
-    "verify": (("kubectl", r"^get .* deployments,pods", 3), ("kubectl", "deployments,pods")),
-    "unlock": (("kubectl", r"^delete .* lease ", 3), ("kubectl", "delete", "lease")),
+    "verify": (("kubectl", r"^get .* deployments,pods", 1), ("kubectl", "deployments,pods")),
+    "unlock": (("kubectl", r"^delete .* lease ", 1), ("kubectl", "delete", "lease")),
 }
+WRITES = ("lock", "record", "scale-down", "unlock")
+HOLD = 30
 SIGNALS = {
     "SIGINT-group": (signal.SIGINT, True),
     "SIGTERM": (signal.SIGTERM, False),
@@ -108,8 +157,8 @@ SIGNALS = {
 
 def _ready(fake, step: str):
     hold, (prog, *words) = STEPS[step]
-    if step == "chart":
-        return lambda: "helm_pid" in fake.state
+    if step == "chart":  # its signal handlers are in place
+        return lambda: "helm_listening" in fake.state
     if step in ("lock", "record"):
         n = 2 if step == "lock" else 3
         return lambda: sum(1 for c in fake.calls("kubectl") if c["argv"][0] == "create") >= n
@@ -122,15 +171,17 @@ def test_signal_mid_step_exits_with_state_then_rerun_completes(fake, step: str, 
     sig, group = SIGNALS[sig_name]
     hold = STEPS[step][0]
     if hold:
-        prog, match, seconds, *nth = hold
-        fake.hold(prog, match, seconds, nth=nth[0] if nth else 1)
+        prog, match, nth = hold
+        fake.hold(prog, match, HOLD, nth=nth, released=True)
     with fake.edit() as st:
         st["job"]["running"] = step == "downgrade"
-        st["upgrade_hold"] = 30 if step == "chart" else 0
+        st["upgrade_hold"] = HOLD if step == "chart" else 0
     p = start(fake)
     wait_for(_ready(fake, step), f"{step} in flight")
-    time.sleep(0.3)
     send(p, sig, group=group)
+    if step in WRITES:  # the write in flight may finish only after the plugin took the signal in
+        wait_for(p.said(FIRST), "the plugin took the signal in")
+        fake.release()
     _, err = p.communicate(timeout=60)
     # the unlock's delete was in flight and finished: nothing was left to do, so the rollback succeeded
     assert p.returncode == (0 if step == "unlock" else 128 + sig), err
@@ -177,9 +228,10 @@ def test_second_signal_abandons_at_once_naming_what_is_left(fake) -> None:
         st["upgrade_hold"] = 30
         st["upgrade_deaf"] = True  # a helm that takes its time over the first signal
     p = start(fake)
-    wait_for(lambda: "helm_pid" in fake.state, "helm upgrade in flight")
+    wait_for(lambda: "helm_listening" in fake.state, "helm upgrade in flight")
     send(p, signal.SIGINT, group=True)
-    time.sleep(1.0)
+    wait_for(lambda: fake.state.get("helm_ignored") == [signal.SIGINT], "SIGINT forwarded to helm")
+    time.sleep(0.2)  # a plugin that did not wait for helm would be gone by now
     assert p.poll() is None  # the first signal waits for helm
     t0 = time.monotonic()
     send(p, signal.SIGINT, group=True)
@@ -199,11 +251,25 @@ def _age_lease(fake, seconds: int) -> None:
         lease["spec"]["renewTime"] = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", t)
 
 
-def test_sigkill_during_helm_then_rerun_waits_for_the_orphaned_helm_and_completes(fake) -> None:
+def _orphan_finishes_once_waited_for(fake, monkeypatch) -> None:
+    """The orphaned helm finishes its upgrade as soon as the re-run has found it pending and is waiting
+    for it (pending.settle's first look), not after a fixed time."""
+    look = pending._current
+
+    def current(t, name):
+        rel = look(t, name)
+        if rel is not None and rel.pending:
+            fake.release()
+        return rel
+
+    monkeypatch.setattr(pending, "_current", current)
+
+
+def test_sigkill_during_helm_then_rerun_waits_for_the_orphaned_helm_and_completes(fake, monkeypatch) -> None:
     with fake.edit() as st:
-        st["upgrade_hold"] = 15  # the helm child outlives the plugin and then finishes the upgrade
+        st["upgrade_hold"] = HOLD  # the helm child outlives the plugin and then finishes the upgrade
     p = start(fake)
-    wait_for(lambda: "helm_pid" in fake.state, "helm upgrade in flight")
+    wait_for(lambda: "helm_listening" in fake.state, "helm upgrade in flight")
     os.killpg(p.pid, signal.SIGKILL)  # only the plugin's group: helm is in its own session
     p.communicate(timeout=10)
     # the lease still names the dead run: refused, saying when it expires and that --force-unlock exists
@@ -213,6 +279,7 @@ def test_sigkill_during_helm_then_rerun_waits_for_the_orphaned_helm_and_complete
     _age_lease(fake, 20)  # its holder stopped renewing 20 s ago
     with fake.edit() as st:
         st["upgrade_hold"] = 0
+    _orphan_finishes_once_waited_for(fake, monkeypatch)
     again = fake.cli(*ARGS, "--force-unlock")
     assert again.exit_code == 0, again.stderr
     assert "may still be running; waiting up to" in again.stderr
@@ -224,13 +291,7 @@ def test_sigkill_during_helm_then_rerun_waits_for_the_orphaned_helm_and_complete
 def test_ctrl_c_during_probe_of_plan_command_deletes_the_probe(fake) -> None:
     with fake.edit() as st:
         st["probe_phase"] = "Running"
-    p = subprocess.Popen(
-        [str(ENTRY), "plan", "--to", "1.2.0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    p = Plugin("plan", "--to", "1.2.0")
     wait_for(called(fake, "kubectl", "get", "pod", "-probe-"), "probe pod polled")
     os.killpg(p.pid, signal.SIGINT)
     _, err = p.communicate(timeout=30)
@@ -245,10 +306,12 @@ def test_report_of_an_interrupted_run_is_0600_and_says_interrupted(fake, tmp_pat
     report = tmp_path / "r.json"
     report.write_text("old")
     report.chmod(0o644)
-    fake.hold("kubectl", r"^scale .*--replicas=0", 3)
+    fake.hold("kubectl", r"^scale .*--replicas=0", HOLD, released=True)
     p = start(fake, "--report", str(report))
     wait_for(called(fake, "kubectl", "scale", "--replicas=0"), "scale in flight")
     send(p, signal.SIGTERM, group=False)
+    wait_for(p.said(FIRST), "the plugin took the signal in")
+    fake.release()
     p.communicate(timeout=60)
     assert p.returncode == 143
     assert oct(report.stat().st_mode & 0o777) == "0o600"

@@ -162,14 +162,22 @@ def _wait_then_finish(ns: str, name: str, entry: dict[str, Any], hold: float, de
     import signal
     import time
 
-    from tests.fakes.state import locked
+    from tests.fakes.state import locked, released
 
     got: list[int] = []
+    ignored: list[int] = []  # the deaf helm: signals it took no notice of, told to the test
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, signal.SIG_IGN if deaf else lambda signum, frame: got.append(signum))
+        signal.signal(sig, lambda signum, frame: (ignored if deaf else got).append(signum))
+    with locked(os.environ["FAKE_STATE"]) as st:
+        st["helm_listening"] = True  # its handlers are in place: a signal now is one it handles
     deadline = time.monotonic() + hold
-    while time.monotonic() < deadline and not got:
-        time.sleep(0.05)
+    told = 0
+    while time.monotonic() < deadline and not got and not released():
+        time.sleep(0.01)
+        if len(ignored) > told:
+            told = len(ignored)
+            with locked(os.environ["FAKE_STATE"]) as st:
+                st["helm_ignored"] = list(ignored)
     with locked(os.environ["FAKE_STATE"]) as st:
         rel = st["releases"][f"{ns}/{name}"]
         if got:

@@ -50,6 +50,17 @@ sys.path.append({site!r})
 from tests.fakes.zygote import main
 main()
 """
+# the plugin as a real process (its own signals, its own process group) for the signal tests: the
+# console script's main, with the same short pauses as the in-process runs (Fake._short_pauses)
+PLUGIN_BOOT = """import sys
+sys.path.insert(0, {repo!r})
+from kubectl_prefect_rollback import interrupt
+from kubectl_prefect_rollback.cli import main
+pause = interrupt.sleep
+interrupt.sleep = lambda seconds: pause(min(seconds, {pause!r}))
+sys.argv[0] = {entry!r}
+sys.exit(main())
+"""
 PAUSE = 0.05  # the longest pause between the plugin's looks at the fake cluster (Fake._short_pauses)
 CLEAN_ENV = (
     "HELM_NAMESPACE",
@@ -178,6 +189,12 @@ def chart_tgz(path: Path, version: str, name: str = "prefect-cloud") -> Path:
     return path
 
 
+def plugin_argv(*args: str) -> list[str]:
+    """argv that starts the plugin as a real process, as its console script would (argv[0] and all)."""
+    boot = PLUGIN_BOOT.format(repo=str(REPO), pause=PAUSE, entry=str(ENTRY))
+    return [sys.executable, "-c", boot, *args]
+
+
 class Launcher:
     """How a fake's script on PATH starts the fake: a fresh `python -IS` (the shim), or through the
     zygote with the compiled client when there is a C compiler (same process semantics, no interpreter
@@ -266,7 +283,7 @@ class Fake:
     def _short_pauses(self) -> None:
         """The fakes answer at once, so the plugin's pauses between looks (0.25-2 s, all through
         interrupt.sleep) only make the in-process runs slow: cap them. Same looks and outcomes, just
-        sooner; deadlines stay wall-clock. Plugin runs in a subprocess (test_interrupt) keep theirs."""
+        sooner; deadlines stay wall-clock. Plugin runs in a subprocess (plugin_argv) cap them alike."""
         from kubectl_prefect_rollback import interrupt
 
         pause = interrupt.sleep
@@ -315,11 +332,17 @@ class Fake:
         with self.edit() as st:
             st["failures"].append(rule)
 
-    def hold(self, prog: str, match: str, seconds: float, *, nth: int = 1) -> None:
+    def hold(self, prog: str, match: str, seconds: float, *, nth: int = 1, released: bool = False) -> None:
         """The nth matching call takes `seconds` (logged at once, then it waits, then does its work),
-        so a test can send a signal while it is in flight."""
+        so a test can send a signal while it is in flight. released=True: it ends at `release()`
+        instead, `seconds` being only the bound for a test that never releases it."""
+        rule = {"prog": prog, "match": match, "nth": nth, "times": 1, "hold": seconds, "release": released}
         with self.edit() as st:
-            st["failures"].append({"prog": prog, "match": match, "nth": nth, "times": 1, "hold": seconds})
+            st["failures"].append(rule)
+
+    def release(self) -> None:
+        """End every hold taken with released=True, and a held `helm upgrade` (upgrade_hold)."""
+        Path(f"{self.state_path}.release").touch()
 
     def clear_failures(self) -> None:
         with self.edit() as st:

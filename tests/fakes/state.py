@@ -109,7 +109,7 @@ def main(prog: str, handle: Callable[[dict[str, Any], list[str], str | None], No
     argv = sys.argv[1:]
     stdin = read_stdin()
     result = Exit()
-    hold = 0.0
+    hold, until_released = 0.0, False
     with locked(path) as st:
         call = {
             "prog": prog,
@@ -130,9 +130,9 @@ def main(prog: str, handle: Callable[[dict[str, Any], list[str], str | None], No
             log.write(json.dumps(call) + "\n")
         rule = _fire(st, prog, argv)
         if rule is not None and rule.get("hold"):  # a slow call: wait first, then do the real work
-            hold, rule = float(rule["hold"]), None
+            hold, until_released, rule = float(rule["hold"]), bool(rule.get("release")), None
     if hold:
-        time.sleep(hold)
+        wait(hold, released if until_released else lambda: False)
     with locked(path) as st:
         if rule is not None:
             result = Exit(rule.get("code", 1), rule.get("stdout", ""), rule.get("stderr", ""))
@@ -155,6 +155,19 @@ def main(prog: str, handle: Callable[[dict[str, Any], list[str], str | None], No
     sys.stdout.write(result.out)
     sys.stderr.write(result.err)
     sys.exit(result.code)
+
+
+def released() -> bool:
+    """The test released its holds (Fake.release): a held call ends as soon as its test saw what it
+    waited for, not after a fixed time."""
+    return os.path.exists(os.environ["FAKE_STATE"] + ".release")
+
+
+def wait(seconds: float, done: Callable[[], bool]) -> None:
+    """Up to `seconds`, less if `done()` becomes true (looked at every 10 ms)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not done():
+        time.sleep(min(0.01, max(deadline - time.monotonic(), 0)))
 
 
 def follow_until(path: str, key: str) -> None:
