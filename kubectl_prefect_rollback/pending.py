@@ -32,6 +32,20 @@ POLL = POLL_HELM  # a pending release settles in its own time: no wait_until (se
 GZIP_MAGIC = b"\x1f\x8b\x08"
 
 
+class Clock:
+    """settle's time: the wall clock (its deadline is a wall-clock time written in the lease) and
+    pauses that end on a signal. Injectable so a test can let time jump instead of waiting it out."""
+
+    def now(self) -> dt.datetime:
+        return leases.now()
+
+    def sleep(self, seconds: float) -> None:
+        interrupt.sleep(seconds)
+
+
+clock = Clock()
+
+
 def record(after_revision: int, version: str, bound: float, at: dt.datetime | None = None) -> dict[str, Any]:
     """What the lease says before helm starts: enough for a re-run to know the upgrade was ours, and
     until when helm may still be running it."""
@@ -47,7 +61,7 @@ def record(after_revision: int, version: str, bound: float, at: dt.datetime | No
 def settle(t: Target, rel: Release, chart: dict[str, Any], out: Output) -> Release:
     """Wait for our pending upgrade to end; if its time is up and it is still pending, mark it failed.
     Returns the release as it is afterwards (deployed: helm finished it; failed: redo the upgrade)."""
-    until = leases.parse_time(chart.get("until")) or leases.now()
+    until = leases.parse_time(chart.get("until")) or clock.now()
     said = False
     while True:
         current = _current(t, rel.name)
@@ -57,7 +71,7 @@ def settle(t: Target, rel: Release, chart: dict[str, Any], out: Output) -> Relea
                     f"the earlier helm upgrade ended: release {current.status if current else 'gone'}"
                 )
             return current or rel
-        left = (until - leases.now()).total_seconds()
+        left = (until - clock.now()).total_seconds()
         if left <= 0:
             break
         if not said:
@@ -68,7 +82,7 @@ def settle(t: Target, rel: Release, chart: dict[str, Any], out: Output) -> Relea
                 "+ grace), never racing it"
             )
             said = True
-        interrupt.sleep(min(POLL, max(left, 0.1)))
+        clock.sleep(min(POLL, max(left, 0.1)))
     mark_failed(t, current, chart["version"])
     out.progress(
         f"release {rel.name} revision {current.revision} marked failed (helm stopped half way and its "

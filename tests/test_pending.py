@@ -97,13 +97,31 @@ def test_pending_upgrade_we_did_not_cause_is_refused(fake) -> None:
     assert not any(c["argv"][0] == "upgrade" for c in fake.calls("helm"))
 
 
+class JumpingClock(pending.Clock):
+    """Wall-clock time that moves on by each pause instead of waiting it out: settle runs to its
+    deadline in as many looks, at once."""
+
+    def __init__(self) -> None:
+        self.ahead = dt.timedelta(0)
+
+    def now(self) -> dt.datetime:
+        return super().now() + self.ahead
+
+    def sleep(self, seconds: float) -> None:
+        super().sleep(0)  # still ends on a signal
+        self.ahead += dt.timedelta(seconds=seconds)
+
+
 def test_our_pending_upgrade_still_in_its_time_is_waited_for_never_raced(fake, monkeypatch) -> None:
     """Until its recorded deadline helm may still run it: we wait (here it never ends, so the wait
     runs to the deadline) and only then repair; no second helm upgrade is started meanwhile."""
-    monkeypatch.setattr(pending, "POLL", 0.2)
-    # the deadline must still be ahead when the chart step comes: the plan before it takes seconds
-    # on a loaded machine (3 s was too short there)
-    _interrupted_upgrade(fake, until_seconds=12)
+    clock = JumpingClock()
+    monkeypatch.setattr(pending, "clock", clock)
+    # the deadline must still be ahead when the chart step comes, after a plan in real time that takes
+    # seconds on a loaded machine; from there on the clock jumps
+    _interrupted_upgrade(fake, until_seconds=60)
+    chart = fake.obj("lease", NAME)["metadata"]["annotations"]["prefect-rollback/chart"]
+    until = leases.parse_time(json.loads(chart)["until"])
     result = fake.cli("rollback", "--to", "1.2.0", "--yes")
     assert result.exit_code == 0, result.stderr
     assert "may still be running; waiting up to" in result.stderr
@@ -112,6 +130,7 @@ def test_our_pending_upgrade_still_in_its_time_is_waited_for_never_raced(fake, m
     upgrade_at = next(i for i, c in enumerate(fake.calls()) if c["argv"][0] == "upgrade")
     replace_at = next(i for i, c in enumerate(fake.calls()) if c["argv"][0] == "get" and RECORD in c["argv"])
     assert replace_at < upgrade_at
+    assert clock.now() >= until  # it repaired only once the deadline had passed
 
 
 def test_record_changed_meanwhile_is_refused_not_overwritten(fake) -> None:
