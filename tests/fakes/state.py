@@ -30,6 +30,15 @@ ENV_KEYS = (
     "LD_LIBRARY_PATH_ORIG",
 )
 PID: int | None = None  # set by the zygote (zygote.py): the pid of the client the plugin started
+# set by the zygote, which runs a call in its own process: called before a call starts to wait (a hold,
+# a delay, a helm upgrade that takes its time, a log follower), it forks and the rest of the call goes
+# on in a process of its own, which signals can reach
+DETACH: Callable[[], None] | None = None
+
+
+def detach() -> None:
+    if DETACH is not None:
+        DETACH()
 
 
 def pid() -> int:
@@ -83,8 +92,8 @@ def read(path: str) -> dict[str, Any]:
 def read_stdin() -> str | None:
     """Data on stdin only when it is a pipe or a file (the plugin gives DEVNULL otherwise)."""
     try:
-        mode = os.fstat(0).st_mode
-    except OSError:
+        mode = os.fstat(sys.stdin.fileno()).st_mode
+    except (OSError, AttributeError, ValueError):  # no stdin at all
         return None
     if stat.S_ISFIFO(mode) or stat.S_ISREG(mode):
         return sys.stdin.read()
@@ -132,6 +141,7 @@ def main(prog: str, handle: Callable[[dict[str, Any], list[str], str | None], No
         if rule is not None and rule.get("hold"):  # a slow call: wait first, then do the real work
             hold, until_released, rule = float(rule["hold"]), bool(rule.get("release")), None
     if hold:
+        detach()
         wait(hold, released if until_released else lambda: False)
     with locked(path) as st:
         if rule is not None:
@@ -144,10 +154,13 @@ def main(prog: str, handle: Callable[[dict[str, Any], list[str], str | None], No
             except Exit as e:
                 result = e
     if delay:
+        detach()
         time.sleep(delay)
     if result.then is not None:
+        detach()
         result = result.then()
     if result.code == -1:  # a follower: print, then wait outside the lock
+        detach()
         sys.stdout.write(result.out)
         sys.stdout.flush()
         follow_until(path, result.err)

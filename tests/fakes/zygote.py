@@ -1,11 +1,17 @@
-"""A pre-forked home for the fakes: one Python process per pytest worker with the fakes imported, which
-forks one child per kubectl/helm call instead of the plugin paying a fresh interpreter (~0.2 s) each.
+"""A home for the fakes: one Python process per pytest worker with the fakes imported, which runs the
+kubectl/helm calls instead of the plugin paying a fresh interpreter (~0.2 s) each.
 
 The plugin still starts a real child process per call through proc.py: the small C client (client.c)
 on PATH. It passes its stdin/stdout/stderr, argv, environment, cwd, umask and ignored signals here
-over a Unix socket; the zygote forks, the child becomes the fake with those (as `python -IS` would
-start it) and the zygote reports how it ended. Signal bytes the client forwards after its request are
-sent to the child; EOF from the client (it was SIGKILLed, or its process group was) SIGKILLs the child.
+over a Unix socket, and ends as the zygote reports the fake ended.
+
+Most calls answer at once: the zygote runs them itself, with the caller's fds, environment, cwd, umask
+and argv for the duration (a fork per call was most of a call's cost). A call that is going to wait
+(a hold, a delay, a helm upgrade that takes its time, `logs --follow`: state.detach) forks there and
+goes on in a child that becomes the fake as `python -IS` would start it: its own session, fds 0-2,
+the caller's ignored signals. Signal bytes the client forwards after its request are sent to that
+child; EOF from the client (it was SIGKILLed, or its process group was) SIGKILLs it. Nothing waits
+before detaching, so a signal always finds a call either finished or in its own process.
 
 Single-threaded on purpose: fork() from a process with threads can leave a lock held in the child.
 The zygote ends when its stdin (a pipe from the pytest worker) reaches EOF, killing what still runs.
@@ -69,19 +75,18 @@ def read_request(conn: socket.socket) -> Request:
     return Request(b"".join(chunks), fds, pid)
 
 
-def _stdio(env: dict[str, str]) -> None:
-    """sys.stdin/out/err over fds 0-2 as a fresh interpreter makes them (UTF-8; surrogateescape under
-    the C locale, Python's locale coercion)."""
+def _stdio(env: dict[str, str], fds: tuple[int, int, int] = (0, 1, 2)) -> None:
+    """sys.stdin/out/err over `fds` as a fresh interpreter makes them over 0-2 (UTF-8; surrogateescape
+    under the C locale, Python's locale coercion)."""
     ctype = env.get("LC_ALL") or env.get("LC_CTYPE") or env.get("LANG") or "C"
     errors = "surrogateescape" if ctype in ("C", "POSIX") else "strict"
-    tty = os.isatty(1)
-    sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), "utf-8", errors)
+    tty = os.isatty(fds[1])
+    sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(fds[0], "r", closefd=False)), "utf-8", errors)
     sys.stdout = io.TextIOWrapper(
-        io.BufferedWriter(io.FileIO(1, "w", closefd=False)), "utf-8", errors, line_buffering=tty
+        io.BufferedWriter(io.FileIO(fds[1], "w", closefd=False)), "utf-8", errors, line_buffering=tty
     )
-    sys.stderr = io.TextIOWrapper(
-        io.BufferedWriter(io.FileIO(2, "w", closefd=False)), "utf-8", "backslashreplace", line_buffering=True
-    )
+    err = io.BufferedWriter(io.FileIO(fds[2], "w", closefd=False))
+    sys.stderr = io.TextIOWrapper(err, "utf-8", "backslashreplace", line_buffering=True)
 
 
 def _exit_code(e: SystemExit) -> int:
@@ -93,42 +98,99 @@ def _exit_code(e: SystemExit) -> int:
     return 1
 
 
-def become_fake(req: Request) -> None:
-    """In the forked child: set up the process as the client's, run the fake, never return."""
-    code = 1
-    try:
-        os.setsid()  # like the plugin's start_new_session: the fake leads its own group
-        for target, fd in enumerate(req.fds):
-            os.dup2(fd, target)
-        os.closerange(3, MAXFD)  # the plugin's children get only 0-2 (close_fds)
-        for sig in SIGNALS:
-            signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL)
-        for sig in req.ignored:
-            with contextlib.suppress(OSError, ValueError):
-                signal.signal(sig, signal.SIG_IGN)
+class Detached(BaseException):
+    """In the zygote: the call went on in child `pid` (state.detach)."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(pid)
+        self.pid = pid
+
+
+class Caller:
+    """The caller's process state for one call run here, put back afterwards."""
+
+    def __init__(self, req: Request) -> None:
+        self.req = req
+        self.saved = (dict(os.environ), os.getcwd(), sys.argv, sys.stdin, sys.stdout, sys.stderr)
+
+    def __enter__(self) -> Caller:
+        req = self.req
+        self.umask = os.umask(req.umask)
+        try:
+            os.environ.clear()
+            os.environ.update(req.env)
+            os.chdir(req.cwd)
+            sys.argv = req.argv
+            state.PID = req.peer
+            _stdio(req.env, tuple(req.fds))  # type: ignore[arg-type]
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        env, cwd, argv, *stdio = self.saved
         os.environ.clear()
-        os.environ.update(req.env)
-        os.chdir(req.cwd)
-        os.umask(req.umask)
-        sys.argv = req.argv
-        state.PID = req.peer
-        _stdio(req.env)
-        state.main(req.prog, HANDLERS[req.prog])
-        code = 0
-    except SystemExit as e:
-        code = _exit_code(e)
-    except KeyboardInterrupt:
-        traceback.print_exc()
+        os.environ.update(env)
+        os.chdir(cwd)
+        os.umask(self.umask)
+        sys.argv = argv
+        sys.stdin, sys.stdout, sys.stderr = stdio
+        state.PID = None
+
+
+def become_fake(req: Request) -> None:
+    """In a child forked mid-call: the process a fresh `python -IS` fake would be."""
+    os.setsid()  # like the plugin's start_new_session: the fake leads its own group
+    for target, fd in enumerate(req.fds):
+        os.dup2(fd, target)
+    os.closerange(3, MAXFD)  # the plugin's children get only 0-2 (close_fds)
+    for sig in SIGNALS:
+        signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL)
+    for sig in req.ignored:
+        with contextlib.suppress(OSError, ValueError):
+            signal.signal(sig, signal.SIG_IGN)
+    _stdio(req.env)
+
+
+def run_call(req: Request) -> int:
+    """Run the call here; its exit code, or Detached when it went on in a child. In that child this
+    never returns: the call's end is the child's exit."""
+    zygote = os.getpid()
+
+    def detach() -> None:
         _flush()
-        signal.signal(signal.SIGINT, signal.SIG_DFL)  # die of SIGINT, as Python does
-        os.kill(os.getpid(), signal.SIGINT)
-    except BaseException:
-        traceback.print_exc()
-        code = 1
-    finally:
+        pid = os.fork()
+        if pid:
+            raise Detached(pid)
+        become_fake(req)
+
+    code, interrupted = 1, False
+    with Caller(req):
+        state.DETACH = detach
+        try:
+            state.main(req.prog, HANDLERS[req.prog])
+            code = 0
+        except Detached:
+            raise
+        except SystemExit as e:
+            code = _exit_code(e)
+        except KeyboardInterrupt:  # only a detached child gets SIGINT
+            traceback.print_exc()
+            interrupted = True
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+        finally:
+            state.DETACH = None
         if not _flush():
             code = 120  # what Python exits with when flushing stdout fails at exit
-        os._exit(code)
+        if os.getpid() != zygote:
+            if interrupted:  # die of SIGINT, as Python does
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                os.kill(os.getpid(), signal.SIGINT)
+            os._exit(code)
+    return code
 
 
 def _flush() -> bool:
@@ -181,17 +243,23 @@ class Zygote:
             conn.close()
             return
         try:
-            pid = os.fork()
-        except OSError as e:  # the client reports that we went away, and exits 1
-            print(f"zygote: fork: {e}", file=sys.stderr, flush=True)
-            pid = -1
-        if pid == 0:
-            become_fake(req)
-        for fd in req.fds:
-            os.close(fd)
-        if pid < 0:
-            conn.close()
+            code = run_call(req)
+        except Detached as d:
+            self._watch(conn, d.pid)
             return
+        except OSError as e:  # the caller's cwd is gone, say: as a fresh interpreter would fail
+            with contextlib.suppress(OSError):
+                os.write(req.fds[2], f"fake {req.prog}: {e}\n".encode())
+            code = 1
+        finally:
+            for fd in req.fds:
+                os.close(fd)
+        with contextlib.suppress(OSError):
+            conn.sendall(f"exit {code}\n".encode())
+        conn.close()
+
+    def _watch(self, conn: socket.socket, pid: int) -> None:
+        """A call that went on in child `pid`: its signals go there, its end is reported."""
         pidfd = os.pidfd_open(pid)
         self.live[pidfd] = (conn, pid)
         self.sel.register(conn, selectors.EVENT_READ, ("client", pidfd))
