@@ -90,7 +90,7 @@ def wait(p: subprocess.Popen, stdin: str | None, timeout: float, mode: str) -> t
             if mode == HELM and forwarded_at is not None:
                 global helm_stopped_after
                 helm_stopped_after = time.monotonic() - forwarded_at
-            return out, err, forwarded_at is not None, False
+            return out, err, forwarded_at is not None or _died_of_our_signal(p), False
         except subprocess.TimeoutExpired:
             pass
         now = time.monotonic()
@@ -111,6 +111,12 @@ def wait(p: subprocess.Popen, stdin: str | None, timeout: float, mode: str) -> t
             _stop_past_bound(p, mode)
             out, err = streams.collect()
             return out, err, False, True
+
+
+def _died_of_our_signal(p: subprocess.Popen) -> bool:
+    """A terminal's Ctrl-C reaches a child still in our process group (between its fork and its
+    setsid): it dies of the signal we got. The signal stopped it; it did not fail."""
+    return interrupt.halted() and p.returncode is not None and -p.returncode == interrupt.received()
 
 
 def _stop_past_bound(p: subprocess.Popen, mode: str) -> None:

@@ -145,3 +145,25 @@ def test_stdin_reaches_a_child_that_takes_a_while() -> None:
     """The wait loop polls for signals; the data on stdin is handed over once, whole."""
     script = "import sys, time; time.sleep(0.3); print(len(sys.stdin.read()))"
     assert proc.run(sys.executable, "-c", script, stdin="x" * 200_000).strip() == "200000"
+
+
+def test_a_child_that_dies_of_the_signal_we_got_was_stopped_not_failed() -> None:
+    """A terminal's Ctrl-C can reach a child before its setsid: it dies of our SIGINT. That is the
+    signal stopping the run (exit 130 and the resume), not a command that failed (`exited -2`)."""
+    import signal
+    import threading
+
+    from kubectl_prefect_rollback import interrupt
+
+    def ctrl_c() -> None:
+        interrupt._s.signum = signal.SIGINT
+        interrupt._s.stop.set()
+
+    script = "import os, signal, time; time.sleep(0.3); signal.signal(2, 0); os.kill(os.getpid(), 2)"
+    interrupt.reset()
+    threading.Timer(0.05, ctrl_c).start()
+    try:
+        with pytest.raises(interrupt.Stopped):
+            proc.run(sys.executable, "-c", script, mode=proc.WRITE)  # a write is let finish: no stop_group
+    finally:
+        interrupt.reset()
