@@ -10,14 +10,14 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import threading
 import time
 
 import pytest
 
 from kubectl_prefect_rollback import pending
-from tests.fakes.fixture import plugin_argv
+from tests.fakes.fixture import ENTRY
+from tests.fakes.plugin_server import Run
 
 LEASE = "customer-managed-prefect-rollback"
 JOB = "customer-managed-downgrade-to-1-2-0"
@@ -29,32 +29,32 @@ FIRST = "stopping after the call in flight"  # what the plugin says when the fir
 
 
 class Plugin:
-    """The plugin as a terminal runs it: a real process, the leader of its own process group. Its
-    stderr is read as it comes, so a test can wait until the plugin has taken in a signal."""
+    """The plugin as a terminal runs it: a real process, the leader of its own process group (forked
+    by tests/fakes/plugin_server.py instead of a Python start each). Its stderr is read as it comes, so
+    a test can wait until the plugin has taken in a signal."""
 
-    def __init__(self, *args: str) -> None:
-        self.p = subprocess.Popen(
-            plugin_argv(*args),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=os.environ.copy(),
-            start_new_session=True,
-        )
+    def __init__(self, server: str, *args: str) -> None:
+        (out_r, out_w), (err_r, err_w) = os.pipe(), os.pipe()
+        try:
+            self.p = Run(server, [str(ENTRY), *args], out_w, err_w)
+        finally:
+            os.close(out_w)
+            os.close(err_w)
         self.pid = self.p.pid
         self._out: list[str] = []
         self._err: list[str] = []
         self._readers = [
-            threading.Thread(target=self._read, args=(f, into), daemon=True)
-            for f, into in ((self.p.stdout, self._out), (self.p.stderr, self._err))
+            threading.Thread(target=self._read, args=(fd, into), daemon=True)
+            for fd, into in ((out_r, self._out), (err_r, self._err))
         ]
         for t in self._readers:
             t.start()
 
     @staticmethod
-    def _read(f, into: list[str]) -> None:
-        for line in f:
-            into.append(line)
+    def _read(fd: int, into: list[str]) -> None:
+        with open(fd, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                into.append(line)
 
     def said(self, text: str):
         return lambda: text in "".join(self._err)
@@ -63,7 +63,7 @@ class Plugin:
         return self.p.poll()
 
     def send_signal(self, sig: int) -> None:
-        self.p.send_signal(sig)
+        os.kill(self.pid, sig)
 
     def communicate(self, timeout: float) -> tuple[str, str]:
         self.p.wait(timeout=timeout)
@@ -76,8 +76,13 @@ class Plugin:
         return self.p.returncode
 
 
+@pytest.fixture(autouse=True)
+def _plugins(fake, plugin_server: str) -> None:
+    fake.plugins = plugin_server
+
+
 def start(fake, *extra: str) -> Plugin:
-    return Plugin(*ARGS, *extra)
+    return Plugin(fake.plugins, *ARGS, *extra)
 
 
 def wait_for(cond, what: str, timeout: float = 40) -> None:
@@ -291,7 +296,7 @@ def test_sigkill_during_helm_then_rerun_waits_for_the_orphaned_helm_and_complete
 def test_ctrl_c_during_probe_of_plan_command_deletes_the_probe(fake) -> None:
     with fake.edit() as st:
         st["probe_phase"] = "Running"
-    p = Plugin("plan", "--to", "1.2.0")
+    p = Plugin(fake.plugins, "plan", "--to", "1.2.0")
     wait_for(called(fake, "kubectl", "get", "pod", "-probe-"), "probe pod polled")
     os.killpg(p.pid, signal.SIGINT)
     _, err = p.communicate(timeout=30)

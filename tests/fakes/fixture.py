@@ -50,17 +50,6 @@ sys.path.append({site!r})
 from tests.fakes.zygote import main
 main()
 """
-# the plugin as a real process (its own signals, its own process group) for the signal tests: the
-# console script's main, with the same short pauses as the in-process runs (Fake._short_pauses)
-PLUGIN_BOOT = """import sys
-sys.path.insert(0, {repo!r})
-from kubectl_prefect_rollback import interrupt
-from kubectl_prefect_rollback.cli import main
-pause = interrupt.sleep
-interrupt.sleep = lambda seconds: pause(min(seconds, {pause!r}))
-sys.argv[0] = {entry!r}
-sys.exit(main())
-"""
 PAUSE = 0.05  # the longest pause between the plugin's looks at the fake cluster (Fake._short_pauses)
 CLEAN_ENV = (
     "HELM_NAMESPACE",
@@ -189,12 +178,6 @@ def chart_tgz(path: Path, version: str, name: str = "prefect-cloud") -> Path:
     return path
 
 
-def plugin_argv(*args: str) -> list[str]:
-    """argv that starts the plugin as a real process, as its console script would (argv[0] and all)."""
-    boot = PLUGIN_BOOT.format(repo=str(REPO), pause=PAUSE, entry=str(ENTRY))
-    return [sys.executable, "-c", boot, *args]
-
-
 class Launcher:
     """How a fake's script on PATH starts the fake: a fresh `python -IS` (the shim), or through the
     zygote with the compiled client when there is a C compiler (same process semantics, no interpreter
@@ -248,6 +231,16 @@ def fake_launcher() -> Iterator[Launcher]:
         yield launcher
 
 
+@pytest.fixture(scope="session")
+def plugin_server() -> Iterator[str]:
+    """The socket of a server that starts the plugin as a real process (plugin_server.py), with the
+    same short pauses as the in-process runs."""
+    from tests.fakes import plugin_server as ps
+
+    with ps.server(str(REPO), PAUSE) as sock:
+        yield sock
+
+
 class Fake:
     def __init__(self, tmp: Path, monkeypatch: pytest.MonkeyPatch, launcher: Launcher = SHIM) -> None:
         self.tmp, self.mp, self.launcher = tmp, monkeypatch, launcher
@@ -283,7 +276,7 @@ class Fake:
     def _short_pauses(self) -> None:
         """The fakes answer at once, so the plugin's pauses between looks (0.25-2 s, all through
         interrupt.sleep) only make the in-process runs slow: cap them. Same looks and outcomes, just
-        sooner; deadlines stay wall-clock. Plugin runs in a subprocess (plugin_argv) cap them alike."""
+        sooner; deadlines stay wall-clock. Plugin processes (plugin_server.py) cap them alike."""
         from kubectl_prefect_rollback import interrupt
 
         pause = interrupt.sleep

@@ -92,7 +92,7 @@ def test_a_sigkilled_child_takes_its_fake_with_it(any_fake) -> None:
 
 def test_ignored_signal_stays_ignored_in_the_fake(any_fake) -> None:
     """helm's deaf variant aside, a child that inherits SIGTERM ignored must not die of it."""
-    any_fake.hold("kubectl", r"^get ", 1.5)
+    any_fake.hold("kubectl", r"^get ", 30, released=True)
     p = subprocess.Popen(
         ["kubectl", "get", "pods", "-n", "customer-managed", "-o", "json"],
         stdout=subprocess.PIPE,
@@ -102,5 +102,7 @@ def test_ignored_signal_stays_ignored_in_the_fake(any_fake) -> None:
     )
     wait_logged(any_fake, "get")
     os.killpg(p.pid, signal.SIGTERM)
+    time.sleep(0.3)  # a fake that took the signal would be dead by now (a signal not taken shows no state)
+    any_fake.release()
     out, err = p.communicate(timeout=10)
     assert p.returncode == 0 and b'"items"' in out, err

@@ -160,10 +160,22 @@ def run_call(req: Request) -> int:
 
     def detach() -> None:
         _flush()
-        pid = os.fork()
+        # the client may already have forwarded a signal: the child takes it once it is the fake, with
+        # the fake's handlers and stdio, not half way through becoming it
+        signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+        pid = -1
+        try:
+            pid = os.fork()
+        finally:
+            if pid != 0:  # the zygote (or a fork that failed) takes signals as before
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
         if pid:
             raise Detached(pid)
-        become_fake(req)
+        try:
+            become_fake(req)
+        except BaseException:
+            os._exit(1)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
 
     code, interrupted = 1, False
     with Caller(req):
