@@ -75,13 +75,6 @@ def _unfinished(
     replicas = unfinished.replica_states(facts, rb)
     chart = unfinished.chart_state(facts, rb)
     aborting = lock_doc["abort"] is not None
-    words = ["rollback", "--to", rb.to_version]
-    if lease.state("chart-source"):
-        words += ["--chart", str(lease.state("chart-source"))]
-    downgrades = unfinished.jobs_of(facts, rb, "downgrade")
-    failed = any(downgrade.job_state(j).value == "failed" for j in downgrades)
-    resume = command(prog, [*words, *(["--retry"] if failed else []), "--yes"], namespace, context)
-    abort_words = ["abort"] + (["--roll-forward"] if chart in ("done", "failed") else [])
     return {
         "operation": "abort" if aborting else "rollback",
         "from": {"version": rb.from_version, "revision": rb.from_revision, "heads": rb.heads_from},
@@ -100,10 +93,33 @@ def _unfinished(
             for j in unfinished.jobs_of(facts, rb, kind)
         ],
         "chart": {"state": chart, "revision": facts.release.revision, "version": facts.release.version},
-        "commands": {
-            "resume": None if aborting else resume,
-            "abort": command(prog, abort_words, namespace, context),
-        },
+        "commands": _commands(facts, rb, chart, aborting, prog=prog, namespace=namespace, context=context),
+    }
+
+
+def _commands(
+    facts: Facts,
+    rb: unfinished.Rollback,
+    chart: str,
+    aborting: bool,
+    *,
+    prog: str,
+    namespace: str,
+    context: str | None,
+) -> dict[str, str | None]:
+    """What to run next: the same rollback again (with --retry after a failed Job), or abort."""
+    lease = facts.lease
+    assert lease is not None
+    words = ["rollback", "--to", rb.to_version]
+    if lease.state("chart-source"):
+        words += ["--chart", str(lease.state("chart-source"))]
+    downgrades = unfinished.jobs_of(facts, rb, "downgrade")
+    failed = any(downgrade.job_state(j).value == "failed" for j in downgrades)
+    resume = command(prog, [*words, *(["--retry"] if failed else []), "--yes"], namespace, context)
+    abort_words = ["abort"] + (["--roll-forward"] if chart in ("done", "failed") else [])
+    return {
+        "resume": None if aborting else resume,
+        "abort": command(prog, abort_words, namespace, context),
     }
 
 

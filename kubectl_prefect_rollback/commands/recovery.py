@@ -100,11 +100,7 @@ def abort_command(
         helm_timeout=helm_timeout,
     )
     p = _abort_plan(cfg, opts)
-    if fmt == "json":
-        out.data(output.render(abortshow.plan_dict(p), "json"))
-    else:
-        out.say(abortshow.plan_text(p))
-    out.say()
+    _show_abort_plan(p, out, fmt)
     if dry_run:
         out.say("--dry-run: nothing was changed.")
         return
@@ -124,6 +120,14 @@ def abort_command(
         f"\nAborted: {p.release.name} is back at {p.rb.from_version} "
         f"(the rollback to {p.rb.to_version} is undone) in {output.duration(total)}."
     )
+
+
+def _show_abort_plan(p: abortplan.AbortPlan, out: output.Output, fmt: str) -> None:
+    if fmt == "json":
+        out.data(output.render(abortshow.plan_dict(p), "json"))
+    else:
+        out.say(abortshow.plan_text(p))
+    out.say()
 
 
 def _confirm_abort(p: abortplan.AbortPlan, out: output.Output) -> None:
