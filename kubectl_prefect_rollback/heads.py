@@ -8,6 +8,7 @@ import posixpath
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from kubectl_prefect_rollback import costs, durations, kube, listing, migrations, proc, servers
 from kubectl_prefect_rollback.errors import ParseError
@@ -159,10 +160,18 @@ def heads_of(chains: dict[str, Chain | None]) -> dict[str, str | None]:
 
 
 def from_server(
-    t: Target, rel: Release, *, selector: str | None, pod: str | None, container: str | None
+    t: Target,
+    rel: Release,
+    *,
+    selector: str | None,
+    pod: str | None,
+    container: str | None,
+    pods: list[dict[str, Any]] | None = None,
 ) -> tuple[Listing | None, str]:
-    """Chains from a running server pod, or (None, "") when none runs (an earlier attempt scaled it down)."""
-    server = servers.find_server_pod(kube.list_(t, "pods", selector), rel.name, pod=pod, container=container)
+    """Chains from a running server pod, or (None, "") when none runs (an earlier attempt scaled it down).
+    `pods`: the namespace's pods (of `selector`) as already listed; else they are listed here."""
+    pods = kube.list_(t, "pods", selector) if pods is None else pods
+    server = servers.find_server_pod(pods, rel.name, pod=pod, container=container)
     if server is None:
         return None, ""
     # the listing is shell + awk; the help check starts the image's CLI: run them side by side
