@@ -88,9 +88,9 @@ EXPECTED = [
     K + ["get", *KNS, "deployments", "--output", "json"],
     K + ["get", *KNS, "deployments", "--output", "json"],
     K + ["get", *KNS, "deployments,pods", "--output", "json"],
+    # the plan's listing (which also asks the CLI about -y), then verify's
     K + ["exec", *NS, "<server-pod>", "--container", "server", "--", "sh", "-c", "<listing-script>"],
     K + ["exec", *NS, "<server-pod>", "--container", "server", "--", "sh", "-c", "<listing-script>"],
-    K + ["exec", *NS, "<server-pod>", "--container", "server", "--", "sh", "-c", HELP],
     K + ["create", *KNS, *WRITE],
     K + ["create", *KNS, *WRITE],
     K + ["create", *KNS, *WRITE],  # probe, lease, records
@@ -146,6 +146,7 @@ def test_full_rollback_exact_argv(fake) -> None:
     execs = [c["argv"] for c in fake.calls("kubectl") if c["argv"][0] == "exec"]
     listings = [a for a in execs if migrations.HEADER in a[-1]]
     assert len(listings) == 2 and all(a[-1].startswith(migrations.listing_script()) for a in listings)
+    assert [HELP in a[-1] for a in listings] == [True, False]  # one exec lists and asks about -y
     assert not any(flag in a for a in execs for flag in ("-i", "-t", "--stdin", "--tty"))
     # the world afterwards
     rel = fake.state["releases"]["customer-managed/customer-managed"]["history"][-1]
