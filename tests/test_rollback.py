@@ -354,6 +354,49 @@ def test_the_record_step_writes_from_the_plans_read_and_a_change_since_is_kept(f
     assert len(gets) == 2  # the plan's, and the one after the conflict
 
 
+def _when_called(fake, called, look):
+    """Runs `look()` from a thread the moment a kubectl call for which `called(call)` holds is logged
+    (a fake logs its call as it starts); returns its answers and a function that stops watching."""
+    import threading
+
+    seen: list = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set() and not seen:
+            if any(called(c) for c in fake.calls("kubectl")):
+                seen.append(look())
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return seen, lambda: (stop.set(), thread.join())
+
+
+def test_the_leftover_pods_are_listed_while_the_lease_is_written(fake) -> None:
+    fake.hold("kubectl", r"^create ", 2, nth=2)  # the lease (the probe pod is the 1st create)
+    seen, done = _when_called(
+        fake, lambda c: c["argv"][0] == "get" and LEFTOVERS in c["argv"], lambda: fake.obj("lease", LEASE)
+    )
+    result = rollback(fake)
+    done()
+    assert result.exit_code == 0, result.stderr
+    assert seen == [None]  # listed while the held lease write had not happened yet
+
+
+def test_the_records_are_written_while_the_servers_scale_down(fake) -> None:
+    fake.hold("kubectl", r"^scale .*customer-managed-server.*--replicas=0", 2)
+    seen, done = _when_called(
+        fake,
+        lambda c: c.get("stdin_kind") == "ConfigMap",
+        lambda: fake.obj("deployment", "customer-managed-server")["spec"]["replicas"],
+    )
+    result = rollback(fake)
+    done()
+    assert result.exit_code == 0, result.stderr
+    assert seen == [3]  # written while the held scale-down had not happened yet
+
+
 def test_resume_keeps_saved_replicas_after_partial_scale_down(fake) -> None:
     fake.fail("kubectl", r"^scale .*customer-managed-ui", stderr="Unable to connect to the server: EOF")
     assert rollback(fake).exit_code == 1
