@@ -126,11 +126,11 @@ def record(
             return "skipped", f"heads already recorded in configmap {cm}"
     except (proc.CommandError, RollbackError) as e:
         warn(
-            f"heads not recorded in configmap {cm}: {str(e).splitlines()[0]}; the rollback goes on (the "
-            "lock lease holds them for a resume, which records them again; `revisions --save` records "
-            "the deployed version's later)"
+            f"recording the heads in configmap {cm} failed: {str(e).splitlines()[0]}; the rollback goes on "
+            "(the lock lease holds them for a resume, which records them again; `revisions --save` "
+            "records the deployed version's later)"
         )
-        return "skipped", f"heads NOT recorded in configmap {cm} (see the warning above)"
+        return "skipped", f"recording the heads in configmap {cm} failed (see the warning above)"
     return "done", f"heads recorded in configmap {cm}"
 
 

@@ -302,13 +302,13 @@ def test_a_failed_record_write_warns_and_the_rollback_still_finishes(fake, tmp_p
     result = rollback(fake, "--report", str(report))
     assert result.exit_code == 0, result.stderr
     assert (
-        f"heads not recorded in configmap {RECORDS}: `kubectl create --namespace customer-managed "
+        f"recording the heads in configmap {RECORDS} failed: `kubectl create --namespace customer-managed "
         "--request-timeout 30s --filename - --output json` exited 1: Unable to connect" in result.stderr
     )
     assert fake.obj("configmap", RECORDS) is None
     step = next(s for s in json.loads(report.read_text())["steps"] if s["name"] == "record")
     assert step["status"] == "skipped" and step["detail"].startswith(
-        f"heads NOT recorded in configmap {RECORDS}"
+        f"recording the heads in configmap {RECORDS} failed"
     )
 
 
