@@ -101,13 +101,7 @@ def gather(t: Target, opts: Options) -> Facts:
         preflight.check_values_file(f)
     # a local chart is read now: a broken --chart is a usage error before any process starts
     chart_meta = charts.read_local_chart_yaml(chart) if helm.is_local(chart) else None
-    # what needs no release name is read beside `helm list`: the server pods' execs start sooner
-    rel, pods, live = proc.gather(
-        lambda: release.resolve(t, opts.release),
-        lambda: kube.list_(t, "pods", opts.selector),
-        lambda: kube.list_(t, "deployments"),
-    )
-    release.refuse_pending(t, rel, to)  # our own interrupted upgrade passes: the chart step repairs it
+    rel, pods, live = _release(t, opts, to)
     server = dict(selector=opts.selector, pod=opts.pod, container=opts.container, pods=pods)
     chain, (listing, current_source), texts, ssa = proc.gather(
         lambda: _chain(t, rel, to, chart, flags, opts, chart_meta),
@@ -144,6 +138,18 @@ def gather(t: Target, opts: Options) -> Facts:
         server_side_apply=ssa,
         records_seen=chain.recorded,
     )
+
+
+def _release(t: Target, opts: Options, to: str) -> tuple[Release, list[dict[str, Any]], list[dict[str, Any]]]:
+    """The release (pending-* refused), with what needs no release name read beside `helm list`: the
+    namespace's pods (the server execs start as soon as the release is known) and Deployments."""
+    rel, pods, live = proc.gather(
+        lambda: release.resolve(t, opts.release),
+        lambda: kube.list_(t, "pods", opts.selector),
+        lambda: kube.list_(t, "deployments"),
+    )
+    release.refuse_pending(t, rel, to)  # our own interrupted upgrade passes: the chart step repairs it
+    return rel, pods, live
 
 
 def _origin(rel: Release, chain: _Chain) -> tuple[str, int, Mapping[str, Mapping[str, str | None]] | None]:
