@@ -79,12 +79,13 @@ class Facts:
     manifest: str  # `helm get manifest` of the from-revision: names the release's Deployments
     live_deployments: tuple[dict[str, Any], ...]
     server_side_apply: bool  # the release was installed with server-side apply (helm 4)
+    records_seen: records.Seen | None = None  # the records ConfigMap as read: the record step writes from it
 
 
 class _Chain(NamedTuple):
     lease: leases.LeaseView | None
     history: list[Release]
-    recorded: dict[str, dict[str, Any]]
+    recorded: records.Seen
     resumed: bool
     values: Values
     target: tuple[dict[str, str | None], str] | None
@@ -100,13 +101,12 @@ def gather(t: Target, opts: Options) -> Facts:
         preflight.check_values_file(f)
     # a local chart is read now: a broken --chart is a usage error before any process starts
     chart_meta = charts.read_local_chart_yaml(chart) if helm.is_local(chart) else None
-    rel = release.resolve(t, opts.release)
-    release.refuse_pending(t, rel, to)  # our own interrupted upgrade passes: the chart step repairs it
-    chain, (listing, current_source), texts, live, ssa = proc.gather(
+    rel, pods, live = _release(t, opts, to)
+    server = dict(selector=opts.selector, pod=opts.pod, container=opts.container, pods=pods)
+    chain, (listing, current_source), texts, ssa = proc.gather(
         lambda: _chain(t, rel, to, chart, flags, opts, chart_meta),
-        lambda: heads.from_server(t, rel, selector=opts.selector, pod=opts.pod, container=opts.container),
+        lambda: heads.from_server(t, rel, **server),
         lambda: deployed_texts(t, rel.name, rel.revision),
-        lambda: kube.list_(t, "deployments"),
         lambda: helm.server_side_apply(t, rel.name),
     )
     from_version, from_revision, saved = _origin(rel, chain)
@@ -122,7 +122,7 @@ def gather(t: Target, opts: Options) -> Facts:
         to=to,
         chart=chart,
         lease=chain.lease,
-        records=chain.recorded,
+        records=chain.recorded.entries,
         history=tuple(chain.history),
         resumed=chain.resumed,
         from_version=from_version,
@@ -136,7 +136,20 @@ def gather(t: Target, opts: Options) -> Facts:
         manifest=texts[1],
         live_deployments=tuple(live),
         server_side_apply=ssa,
+        records_seen=chain.recorded,
     )
+
+
+def _release(t: Target, opts: Options, to: str) -> tuple[Release, list[dict[str, Any]], list[dict[str, Any]]]:
+    """The release (pending-* refused), with what needs no release name read beside `helm list`: the
+    namespace's pods (the server execs start as soon as the release is known) and Deployments."""
+    rel, pods, live = proc.gather(
+        lambda: release.resolve(t, opts.release),
+        lambda: kube.list_(t, "pods", opts.selector),
+        lambda: kube.list_(t, "deployments"),
+    )
+    release.refuse_pending(t, rel, to)  # our own interrupted upgrade passes: the chart step repairs it
+    return rel, pods, live
 
 
 def _origin(rel: Release, chain: _Chain) -> tuple[str, int, Mapping[str, Mapping[str, str | None]] | None]:
@@ -156,13 +169,16 @@ def _chain(
     opts: Options,
     chart_meta: dict[str, Any] | None,
 ) -> _Chain:
-    """The reads that depend on each other, run beside the others: lease, then history and records,
+    """The reads that depend on each other, run beside the others: lease, history and records at once,
     then the target chart, its values and its rendering, then the target heads."""
-    lease = leases.read(t, rel.name)
+    lease, history, recorded = proc.gather(
+        lambda: leases.read(t, rel.name),
+        lambda: helm.history(t, rel.name),
+        lambda: records.read_seen(t, rel.name),
+    )
     if opts.lock_check and lease is not None:  # a live holder is refused before anything is created
         leases.check_takeover(lease, to, force_unlock=opts.force_unlock, at=leases.now())
     # A run that stopped half way left its facts on the lease: the servers may be gone by now.
-    history, recorded = proc.gather(lambda: helm.history(t, rel.name), lambda: records.read(t, rel.name))
     resumed = resume.resumes(lease, history, rel, to, force_unlock=opts.force_unlock)
     # A re-run of a rollback that finished runs our own upgrade to the target: `plan` says "done".
     at_target = not opts.force and rel.version == to and rel.status == "deployed"
@@ -172,7 +188,7 @@ def _chain(
     charts.verify_version(meta, chart, to, rel.chart)
     values = target_values(t, rel.name, history, to, opts.target_values)
     rendered = preflight.render_target(t, rel, chart, to, values.text, values.files)
-    target = None if resumed else target_heads(t, rel, to, chart, rendered, flags, recorded)
+    target = None if resumed else target_heads(t, rel, to, chart, rendered, flags, recorded.entries)
     return _Chain(lease, history, recorded, resumed, values, target)
 
 

@@ -3,11 +3,13 @@ whether the image's downgrade CLI needs -y. Probe pods (probe.py) reuse the same
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import posixpath
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from kubectl_prefect_rollback import costs, durations, kube, listing, migrations, proc, servers
 from kubectl_prefect_rollback.errors import ParseError
@@ -119,17 +121,25 @@ def _first_that_starts(
 
 
 def read_chains(
-    t: Target, server: servers.ServerPod, *, timeout: float | None = None, bound: str = ""
+    t: Target,
+    server: servers.ServerPod,
+    *,
+    timeout: float | None = None,
+    bound: str = "",
+    with_help: bool = False,
 ) -> Listing:
     """One exec lists all three chains (script on argv, no stdin, explicit container); in an image
-    without a shell, a second exec runs the listing in the app's Python."""
+    without a shell, a second exec runs the listing in the app's Python. `with_help`: the same exec
+    then asks the image's CLI whether its downgrade needs -y (one exec, not two side by side: each
+    kubectl costs a start-up, and the CLI's own start-up is the long pole either way)."""
     timeout, bound = _exec_bound(timeout, bound)
-    out = _first_that_starts(
-        (server.name, server.container),
-        ways(server.command),
-        lambda argv: kube.exec_(t, server.name, server.container, argv, timeout=timeout, bound=bound),
-    )
-    return split(out, with_help=False, source=f"kubectl exec {server.name} --container {server.container}")
+    with costs.waiting() if with_help else contextlib.nullcontext():  # mostly the CLI starting in the pod
+        out = _first_that_starts(
+            (server.name, server.container),
+            ways(server.command, with_help),
+            lambda argv: kube.exec_(t, server.name, server.container, argv, timeout=timeout, bound=bound),
+        )
+    return split(out, with_help, source=f"kubectl exec {server.name} --container {server.container}")
 
 
 def _exec_bound(timeout: float | None, bound: str) -> tuple[float, str]:
@@ -138,33 +148,23 @@ def _exec_bound(timeout: float | None, bound: str) -> tuple[float, str]:
     return proc.limits.probe, f"--probe-timeout {durations.go(proc.limits.probe)}"
 
 
-def takes_yes(t: Target, server: servers.ServerPod) -> bool:
-    """Ask the image's CLI for its downgrade options (a separate exec: it starts Python, the listing
-    does not, so the two run side by side)."""
-    argvs = [("sh", "-c", HELP_SCRIPT)] + [(py, "-c", HELP_PY) for py in pythons(server.command)]
-    with costs.waiting():  # mostly the image's CLI starting up in the pod
-        timeout, bound = _exec_bound(None, "")
-        out = _first_that_starts(
-            (server.name, server.container + " (help)"),
-            argvs,
-            lambda argv: kube.exec_(t, server.name, server.container, argv, timeout=timeout, bound=bound),
-        )
-    return _yes_flag(
-        out.partition(HELP_MARK + "\n")[2], f"kubectl exec {server.name} --container {server.container}"
-    )
-
-
 def heads_of(chains: dict[str, Chain | None]) -> dict[str, str | None]:
     return {db: (c.head if c else None) for db, c in ((db, chains.get(db)) for db in migrations.DATABASES)}
 
 
 def from_server(
-    t: Target, rel: Release, *, selector: str | None, pod: str | None, container: str | None
+    t: Target,
+    rel: Release,
+    *,
+    selector: str | None,
+    pod: str | None,
+    container: str | None,
+    pods: list[dict[str, Any]] | None = None,
 ) -> tuple[Listing | None, str]:
-    """Chains from a running server pod, or (None, "") when none runs (an earlier attempt scaled it down)."""
-    server = servers.find_server_pod(kube.list_(t, "pods", selector), rel.name, pod=pod, container=container)
+    """Chains from a running server pod, or (None, "") when none runs (an earlier attempt scaled it down).
+    `pods`: the namespace's pods (of `selector`) as already listed; else they are listed here."""
+    pods = kube.list_(t, "pods", selector) if pods is None else pods
+    server = servers.find_server_pod(pods, rel.name, pod=pod, container=container)
     if server is None:
         return None, ""
-    # the listing is shell + awk; the help check starts the image's CLI: run them side by side
-    found, yes = proc.gather(lambda: read_chains(t, server), lambda: takes_yes(t, server))
-    return Listing(found.chains, yes), f"pod {server.name}, container {server.container}"
+    return read_chains(t, server, with_help=True), f"pod {server.name}, container {server.container}"

@@ -50,6 +50,7 @@ class Plan:
     helm_argv: tuple[str, ...]
     warnings: tuple[str, ...]
     lease: leases.LeaseView | None = None  # as the plan saw it: the lock step takes it only if unchanged
+    records: records.Seen | None = None  # the records ConfigMap as seen: the record step writes from it
     resumed: bool = False
     yes_flag: bool = False  # the image's downgrade asks for confirmation unless given -y
     checked_at: int = 0  # where the dry-run's warnings go among the others (preflight.check_plan)
@@ -108,6 +109,7 @@ def assemble(f: Facts, opts: Options) -> Plan:
         helm_argv=tuple(argv),
         warnings=tuple(warnings),
         lease=f.lease,
+        records=f.records_seen,
         resumed=f.resumed,
         yes_flag=yes_flag,
         checked_at=checked_at,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
 from kubectl_prefect_rollback import (
@@ -126,8 +127,21 @@ def _wait_finished(t: Target, name: str, timeout: float) -> tuple[str, str]:
     )
 
 
-def clean_leftovers(t: Target, *, at: float | None = None) -> list[str]:
-    """Delete probe pods of ours left by earlier runs (a failed delete, a SIGKILL). Called under the lock.
+def ours(t: Target, *, warn: Callable[[str], None]) -> list[dict[str, Any]] | None:
+    """The pods of ours in the namespace, for clean_leftovers (the lock step lists them while it locks);
+    None, said with `warn`, when they cannot be listed: they stay for the next run."""
+    try:
+        return kube.list_(t, "pods", OURS_SELECTOR)
+    except (proc.CommandError, RollbackError) as e:
+        warn(f"could not look for leftover probe pods: {str(e).splitlines()[0]}")
+        return None
+
+
+def clean_leftovers(
+    t: Target, pods: list[dict[str, Any]] | None = None, *, at: float | None = None
+) -> list[str]:
+    """Delete probe pods of ours left by earlier runs (a failed delete, a SIGKILL). Called under the lock,
+    with `pods` (ours()) listed at most a round trip before it was taken.
 
     A finished probe goes at once, whatever its age: a SIGKILLed run's probe finishes seconds later and
     the re-run comes right after. (A concurrent read-only `plan` reading its own just-finished probe at
@@ -138,7 +152,7 @@ def clean_leftovers(t: Target, *, at: float | None = None) -> list[str]:
 
     now = dt.datetime.now(dt.timezone.utc).timestamp() if at is None else at
     gone = []
-    for pod in kube.list_(t, "pods", OURS_SELECTOR):
+    for pod in kube.list_(t, "pods", OURS_SELECTOR) if pods is None else pods:
         meta = pod.get("metadata") or {}
         if (meta.get("labels") or {}).get(ROLE_LABEL) not in LEFTOVER_ROLES:
             continue

@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import re
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
-from kubectl_prefect_rollback import kube, migrations
+from kubectl_prefect_rollback import kube, migrations, proc
 from kubectl_prefect_rollback.constants import INSTANCE_LABEL, MANAGED_BY
-from kubectl_prefect_rollback.errors import ParseError
+from kubectl_prefect_rollback.errors import ParseError, RollbackError
 from kubectl_prefect_rollback.target import Target
 
 LABELS = MANAGED_BY
@@ -70,8 +71,20 @@ def _plausible(rev: str) -> bool:
     return True
 
 
+class Seen(NamedTuple):
+    """The ConfigMap as one read saw it: a write from it is guarded by its resourceVersion."""
+
+    obj: dict[str, Any] | None  # None: there was none
+    entries: dict[str, dict[str, Any]]
+
+
+def read_seen(t: Target, release: str) -> Seen:
+    cm = kube.get(t, "configmap", name(release))
+    return Seen(cm, parse(cm))
+
+
 def read(t: Target, release: str) -> dict[str, dict[str, Any]]:
-    return parse(kube.get(t, "configmap", name(release)))
+    return read_seen(t, release).entries
 
 
 def heads(records: dict[str, dict[str, Any]], version: str) -> dict[str, str | None] | None:
@@ -81,35 +94,69 @@ def heads(records: dict[str, dict[str, Any]], version: str) -> dict[str, str | N
     return {db: entry["heads"].get(db) for db in migrations.DATABASES}
 
 
-def write(t: Target, release: str, entries: dict[str, tuple[dict[str, str | None], str]]) -> bool:
-    """Store {version: (heads, source)}; False when every one of them is already recorded as is."""
-    cm = kube.get(t, "configmap", name(release))
-    known = parse(cm)
-    todo = {v: e for v, e in entries.items() if heads(known, v) != e[0]}
+def write(
+    t: Target, release: str, entries: dict[str, tuple[dict[str, str | None], str]], seen: Seen | None = None
+) -> bool:
+    """Store {version: (heads, source)}; False when every one of them is already recorded as is.
+
+    From `seen` (what the plan read) when given: no read of its own. If the ConfigMap changed since (a
+    backup recorded in between, another run), the write conflicts and is done once more from a fresh read."""
+    try:
+        return _write(t, release, entries, seen or read_seen(t, release))
+    except kube.Conflict:
+        if seen is None:
+            raise
+        return _write(t, release, entries, read_seen(t, release))
+
+
+def record(
+    t: Target,
+    release: str,
+    entries: dict[str, tuple[dict[str, str | None], str]],
+    seen: Seen | None,
+    *,
+    warn: Callable[[str], None],
+) -> tuple[str, str]:
+    """The rollback's record step, as (status, detail). A failure is warned and the rollback goes on:
+    the servers are going down by then, the lock lease holds both heads for a resume, and failing for
+    a cache of heads would only lengthen the outage. A resumed run writes them again."""
+    cm = name(release)
+    try:
+        if not write(t, release, entries, seen):
+            return "skipped", f"heads already recorded in configmap {cm}"
+    except (proc.CommandError, RollbackError) as e:
+        warn(
+            f"recording the heads in configmap {cm} failed: {str(e).splitlines()[0]}; the rollback goes on "
+            "(the lock lease holds them for a resume, which records them again; `revisions --save` "
+            "records the deployed version's later)"
+        )
+        return "skipped", f"recording the heads in configmap {cm} failed (see the warning above)"
+    return "done", f"heads recorded in configmap {cm}"
+
+
+def _write(
+    t: Target, release: str, entries: dict[str, tuple[dict[str, str | None], str]], seen: Seen
+) -> bool:
+    todo = {v: e for v, e in entries.items() if heads(seen.entries, v) != e[0]}
     if not todo:
         return False
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     data = {
         key(v): json.dumps({"heads": h, "source": src, "recorded": stamp}) for v, (h, src) in todo.items()
     }
-    if cm is None:
-        kube.create(
-            t,
-            {
-                "apiVersion": "v1",
-                "kind": "ConfigMap",
-                "metadata": {
-                    "name": name(release),
-                    "labels": {**LABELS, INSTANCE_LABEL: release},
-                },
-                "data": data,
-            },
-        )
-    else:
-        cm = {k: v for k, v in cm.items() if k != "status"}
-        cm["data"] = {**(cm.get("data") or {}), **data}
-        kube.replace(t, cm)
+    _store(t, release, seen.obj, data)
     return True
+
+
+def _store(t: Target, release: str, cm: dict[str, Any] | None, data: dict[str, str]) -> None:
+    """Create the ConfigMap, or add `data` to it at the resourceVersion it was read at."""
+    if cm is None:
+        meta = {"name": name(release), "labels": {**LABELS, INSTANCE_LABEL: release}}
+        kube.create(t, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data})
+        return
+    cm = {k: v for k, v in cm.items() if k != "status"}
+    cm["data"] = {**(cm.get("data") or {}), **data}
+    kube.replace(t, cm)
 
 
 def backup(cm: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -123,12 +170,4 @@ def backup(cm: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def write_backup(t: Target, release: str, doc: dict[str, Any]) -> None:
-    cm = kube.get(t, "configmap", name(release))
-    data = {BACKUP_KEY: json.dumps(doc, sort_keys=True)}
-    if cm is None:
-        meta = {"name": name(release), "labels": {**LABELS, INSTANCE_LABEL: release}}
-        kube.create(t, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data})
-        return
-    cm = {k: v for k, v in cm.items() if k != "status"}
-    cm["data"] = {**(cm.get("data") or {}), **data}
-    kube.replace(t, cm)
+    _store(t, release, kube.get(t, "configmap", name(release)), {BACKUP_KEY: json.dumps(doc, sort_keys=True)})

@@ -108,8 +108,9 @@ def execute(run: Run) -> Run:
     run.keeper = lock.Keeper(run.t, run.plan.release.name, run.plan.to_version)
     try:
         run.step("lock", lambda: _lock(run))
-        run.step("record", lambda: _record(run))
-        run.step("scale-down", lambda: _scale_down(run))
+        recorded: list[tuple[str, str]] = []  # the record write rides along with the scale-down
+        run.step("scale-down", lambda: _recording(run, recorded, lambda: _scale_down(run)))
+        run.step("record", lambda: recorded[0])
         run.step("downgrade", lambda: _downgrade(run))
         run.step("chart", lambda: chart_step.step(run))
         run.step("verify", lambda: _verify(run))
@@ -121,7 +122,7 @@ def execute(run: Run) -> Run:
     return run
 
 
-STEPS = ("lock", "record", "scale-down", "downgrade", "chart", "verify", "unlock")
+STEPS = ("lock", "scale-down", "record", "downgrade", "chart", "verify", "unlock")
 
 
 def _lock(run: Run) -> tuple[str, str]:
@@ -138,27 +139,38 @@ def _lock(run: Run) -> tuple[str, str]:
         "started-by": run.keeper.identity,  # for `status`; a takeover keeps the first run's
         "chart-source": p.chart,  # for the resume command `status` prints
     }
-    took_over = run.keeper.acquire(p.lease, force_unlock=run.opts.force_unlock, state=state, resume=p.resumed)
+    # our pods that earlier runs left are listed while the lease is written: one round trip, not two
+    took_over, pods = proc.gather(
+        lambda: run.keeper.acquire(
+            p.lease, force_unlock=run.opts.force_unlock, state=state, resume=p.resumed
+        ),
+        lambda: probe.ours(run.t, warn=run.out.warn),
+    )
     run.keeper.start_renewing()
     detail = f"lock {'taken over from an unfinished run' if took_over else 'taken'}: lease {p.lock_name}"
-    try:  # probe pods of ours left by earlier runs hold copies of the migration env
-        gone = probe.clean_leftovers(run.t)
-    except proc.CommandError as e:
-        run.out.warn(f"could not look for leftover probe pods: {str(e).splitlines()[0]}")
-        gone = []
+    gone = probe.clean_leftovers(run.t, pods) if pods is not None else []
     if gone:
         detail += f"; deleted leftover probe pod(s) {', '.join(gone)}"
     return "done", detail
 
 
+def _recording(
+    run: Run, result: list[tuple[str, str]], step: Callable[[], tuple[str, str]]
+) -> tuple[str, str]:
+    """`step` with the record write beside it: the lease holds both heads (a resume needs nothing
+    more), so the ConfigMap, kept for later plans and `history`, costs the window no time."""
+    done, recorded = proc.gather(step, lambda: _record(run))
+    result.append(recorded)
+    return done
+
+
 def _record(run: Run) -> tuple[str, str]:
+    """From the ConfigMap the plan read; a failure warns and the rollback goes on (records.record)."""
     p = run.plan
     entries = {p.from_version: (p.heads("current"), p.current_source)}
     if "probe" in p.target_source:
         entries[p.to_version] = (p.heads("target"), p.target_source)
-    if not records.write(run.t, p.release.name, entries):
-        return "skipped", f"heads already recorded in configmap {p.record_name}"
-    return "done", f"heads recorded in configmap {p.record_name}"
+    return records.record(run.t, p.release.name, entries, p.records, warn=run.out.warn)
 
 
 def _scale_down(run: Run) -> tuple[str, str]:

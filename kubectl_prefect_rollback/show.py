@@ -67,8 +67,8 @@ def steps(plan: Plan) -> list[dict[str, str]]:
     jobs = ", ".join(f"job/{j['metadata']['name']}" for j in plan.jobs) or "nothing to revert"
     return [
         {"step": "lock", "detail": f"lease {plan.lock_name}"},
-        {"step": "record", "detail": f"configmap {plan.record_name}"},
         {"step": "scale-down", "detail": scale},
+        {"step": "record", "detail": f"configmap {plan.record_name}, written during the scale-down"},
         {"step": "downgrade", "detail": jobs},
         {"step": "chart", "detail": shlex.join(redact.argv(plan.helm_argv))},
         {"step": "verify", "detail": f"release {plan.to_version} deployed, server image ready, heads match"},

@@ -143,8 +143,8 @@ def _steps(
         scale = "done"  # the chart step puts the replicas back
     return [
         {"name": "lock", "state": "done"},
-        {"name": "record", "state": "done" if recorded else "not-started"},
         {"name": "scale-down", "state": scale},
+        {"name": "record", "state": "done" if recorded else "not-started"},
         {"name": "downgrade", "state": "done" if chart == "done" else down},
         {"name": "chart", "state": chart},
         {"name": "verify", "state": "not-started"},

@@ -284,7 +284,7 @@ def test_plan_json(fake) -> None:
     assert doc["kind"] == "Plan" and doc["from"]["version"] == "1.3.0" and doc["to"]["version"] == "1.2.0"
     assert [m["revision"] for m in doc["databases"]["orion"]["revert"]] == ["2a2090e47993", "91aa0c3e7d12"]
     assert doc["databases"]["events"]["revert"] == []
-    assert [s["step"] for s in doc["steps"]][:4] == ["lock", "record", "scale-down", "downgrade"]
+    assert [s["step"] for s in doc["steps"]][:4] == ["lock", "scale-down", "record", "downgrade"]
     assert doc["helm"]["valuesOnStdin"] is True
     assert "s3cr3t-values-password" not in result.stdout
     env = {
@@ -362,12 +362,12 @@ def test_traceback_only_when_asked_for(fake, monkeypatch, args, env) -> None:
 
 
 def test_conflict_from_a_concurrent_writer_is_exit_1_not_a_traceback(fake, monkeypatch) -> None:
-    from kubectl_prefect_rollback import kube, records
+    from kubectl_prefect_rollback import kube
 
     def lost(*a, **kw):
-        raise kube.Conflict('Operation cannot be fulfilled on configmaps "x": the object has been modified')
+        raise kube.Conflict('Operation cannot be fulfilled on deployments "x": the object has been modified')
 
-    monkeypatch.setattr(records, "write", lost)
+    monkeypatch.setattr(kube, "scale", lost)  # (a lost records write only warns: test_rollback)
     result = fake.cli("rollback", "--to", "1.2.0", "--yes")
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
     assert "Error: another writer changed the object at the same time" in result.stderr

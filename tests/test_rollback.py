@@ -82,16 +82,15 @@ EXPECTED = [
     ],
     H + ["version", "--template", "{{.Version}}"],  # helm 3 here: no server-side apply question
     K + ["get", *KNS, "lease", LEASE, *GET],  # once: the lock step takes the lease the plan saw
-    K + ["get", *KNS, "configmap", RECORDS, *GET],
-    K + ["get", *KNS, "configmap", RECORDS, *GET],
+    K + ["get", *KNS, "configmap", RECORDS, *GET],  # once: the record step writes from the plan's read
     K + ["get", *KNS, "pods", "--output", "json"],
     K + ["get", *KNS, "deployments", "--output", "json"],
     K + ["get", *KNS, "deployments", "--output", "json"],
     K + ["get", *KNS, "deployments", "--output", "json"],
     K + ["get", *KNS, "deployments,pods", "--output", "json"],
+    # the plan's listing (which also asks the CLI about -y), then verify's
     K + ["exec", *NS, "<server-pod>", "--container", "server", "--", "sh", "-c", "<listing-script>"],
     K + ["exec", *NS, "<server-pod>", "--container", "server", "--", "sh", "-c", "<listing-script>"],
-    K + ["exec", *NS, "<server-pod>", "--container", "server", "--", "sh", "-c", HELP],
     K + ["create", *KNS, *WRITE],
     K + ["create", *KNS, *WRITE],
     K + ["create", *KNS, *WRITE],  # probe, lease, records
@@ -147,6 +146,7 @@ def test_full_rollback_exact_argv(fake) -> None:
     execs = [c["argv"] for c in fake.calls("kubectl") if c["argv"][0] == "exec"]
     listings = [a for a in execs if migrations.HEADER in a[-1]]
     assert len(listings) == 2 and all(a[-1].startswith(migrations.listing_script()) for a in listings)
+    assert [HELP in a[-1] for a in listings] == [True, False]  # one exec lists and asks about -y
     assert not any(flag in a for a in execs for flag in ("-i", "-t", "--stdin", "--tty"))
     # the world afterwards
     rel = fake.state["releases"]["customer-managed/customer-managed"]["history"][-1]
@@ -232,8 +232,8 @@ def test_report_file(fake, tmp_path) -> None:
     assert doc["kind"] == "RollbackReport" and doc["outcome"] == "succeeded"
     assert [s["step"] if "step" in s else s["name"] for s in doc["steps"]] == [
         "lock",
-        "record",
         "scale-down",
+        "record",
         "downgrade",
         "chart",
         "verify",
@@ -279,13 +279,12 @@ def upgrades(fake) -> int:
     ("match", "skipped"),
     [
         (r"^create .*--filename", []),  # the probe pod is the 1st create, the lease the 2nd
-        (r"^create .*--filename", []),  # the records ConfigMap
-        (r"^scale .*customer-managed-ui", ["heads already recorded"]),
+        (r"^scale .*customer-managed-ui", ["heads already recorded"]),  # recorded beside the scale-down
     ],
-    ids=["lock", "record", "scale-down"],
+    ids=["lock", "scale-down"],
 )
 def test_resume_after_kubectl_failure(fake, match: str, skipped: list[str], request) -> None:
-    nth = {"lock": 2, "record": 3}.get(request.node.callspec.id, 1)
+    nth = {"lock": 2}.get(request.node.callspec.id, 1)
     fake.fail("kubectl", match, stderr="Unable to connect to the server: EOF", nth=nth)
     result = rollback(fake)
     assert_clean_failure(result, 1)
@@ -293,6 +292,109 @@ def test_resume_after_kubectl_failure(fake, match: str, skipped: list[str], requ
     result = finish(fake)
     for text in skipped:
         assert f"skipping: {text}" in result.stderr
+
+
+def test_a_failed_record_write_warns_and_the_rollback_still_finishes(fake, tmp_path) -> None:
+    """The heads are a cache for later plans (the lease holds them for a resume), written while the
+    servers go down: failing then would only lengthen the outage, so it is said, never silent."""
+    fake.fail("kubectl", r"^create .*--filename", stderr="Unable to connect to the server: EOF", nth=3)
+    report = tmp_path / "report.json"
+    result = rollback(fake, "--report", str(report))
+    assert result.exit_code == 0, result.stderr
+    assert (
+        f"recording the heads in configmap {RECORDS} failed: `kubectl create --namespace customer-managed "
+        "--request-timeout 30s --filename - --output json` exited 1: Unable to connect" in result.stderr
+    )
+    assert fake.obj("configmap", RECORDS) is None
+    step = next(s for s in json.loads(report.read_text())["steps"] if s["name"] == "record")
+    assert step["status"] == "skipped" and step["detail"].startswith(
+        f"recording the heads in configmap {RECORDS} failed"
+    )
+
+
+def test_a_run_stopped_after_a_failed_record_write_records_on_its_resume(fake) -> None:
+    fake.fail("kubectl", r"^create .*--filename", stderr="Unable to connect to the server: EOF", nth=3)
+    fake.fail("helm", r"^upgrade ", stderr="Error: UPGRADE FAILED: timed out waiting for the condition")
+    assert_clean_failure(rollback(fake), 5)
+    assert fake.obj("configmap", RECORDS) is None
+    result = finish(fake)
+    assert f"heads recorded in configmap {RECORDS}" in result.stderr
+    assert json.loads(fake.obj("configmap", RECORDS)["data"]["1.3.0"])["heads"]["nebula"] == "3fab1acc05c0"
+
+
+def test_the_record_step_writes_from_the_plans_read_and_a_change_since_is_kept(fake, monkeypatch) -> None:
+    """No read of its own: the plan's copy, guarded by its resourceVersion. A key written in between
+    (a backup's) makes that write conflict; it is done again from a fresh read and keeps that key."""
+    from kubectl_prefect_rollback import preflight
+
+    checked = preflight.check_plan
+
+    def then_a_backup_is_recorded(*args, **kwargs):
+        plan = checked(*args, **kwargs)
+        with fake.edit() as st:
+            st["rv"] += 1
+            st["objects"][f"customer-managed/configmap/{RECORDS}"] = {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {
+                    "name": RECORDS,
+                    "namespace": "customer-managed",
+                    "resourceVersion": str(st["rv"]),
+                },
+                "data": {"latest-backup": "{}"},
+            }
+        return plan
+
+    monkeypatch.setattr(preflight, "check_plan", then_a_backup_is_recorded)
+    result = rollback(fake)
+    assert result.exit_code == 0, result.stderr
+    data = fake.obj("configmap", RECORDS)["data"]
+    assert set(data) == {"latest-backup", "1.3.0", "1.2.0"}
+    gets = [c for c in fake.calls("kubectl") if c["argv"][0] == "get" and RECORDS in c["argv"]]
+    assert len(gets) == 2  # the plan's, and the one after the conflict
+
+
+def _when_called(fake, called, look):
+    """Runs `look()` from a thread the moment a kubectl call for which `called(call)` holds is logged
+    (a fake logs its call as it starts); returns its answers and a function that stops watching."""
+    import threading
+
+    seen: list = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set() and not seen:
+            if any(called(c) for c in fake.calls("kubectl")):
+                seen.append(look())
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return seen, lambda: (stop.set(), thread.join())
+
+
+def test_the_leftover_pods_are_listed_while_the_lease_is_written(fake) -> None:
+    fake.hold("kubectl", r"^create ", 2, nth=2)  # the lease (the probe pod is the 1st create)
+    seen, done = _when_called(
+        fake, lambda c: c["argv"][0] == "get" and LEFTOVERS in c["argv"], lambda: fake.obj("lease", LEASE)
+    )
+    result = rollback(fake)
+    done()
+    assert result.exit_code == 0, result.stderr
+    assert seen == [None]  # listed while the held lease write had not happened yet
+
+
+def test_the_records_are_written_while_the_servers_scale_down(fake) -> None:
+    fake.hold("kubectl", r"^scale .*customer-managed-server.*--replicas=0", 2)
+    seen, done = _when_called(
+        fake,
+        lambda c: c.get("stdin_kind") == "ConfigMap",
+        lambda: fake.obj("deployment", "customer-managed-server")["spec"]["replicas"],
+    )
+    result = rollback(fake)
+    done()
+    assert result.exit_code == 0, result.stderr
+    assert seen == [3]  # written while the held scale-down had not happened yet
 
 
 def test_resume_keeps_saved_replicas_after_partial_scale_down(fake) -> None:
@@ -442,7 +544,7 @@ def test_hung_helm_upgrade_is_told_to_stop_and_exit_1_names_the_timeout(fake, mo
     assert "did not finish within 2s (--helm-timeout 1s + 1s); stopped it" in result.stderr
     assert fake.state["helm_signals"] == [15]  # SIGTERM first: helm records the release as failed
     assert fake.state["releases"]["customer-managed/customer-managed"]["history"][-1]["status"] == "failed"
-    assert "steps done: lock, record, scale-down, downgrade; stopped in: chart" in result.stderr
+    assert "steps done: lock, scale-down, record, downgrade; stopped in: chart" in result.stderr
 
 
 def test_hung_exec_is_bounded_by_probe_timeout(fake) -> None:
@@ -485,7 +587,7 @@ def test_failure_after_first_change_tells_state_and_resume(fake) -> None:
     result = rollback(fake)
     assert_clean_failure(result, 1)
     err = result.stderr
-    assert "steps done: lock, record; stopped in: scale-down; not started: downgrade, chart, verify" in err
+    assert "steps done: lock; stopped in: scale-down; not started: record, downgrade, chart, verify" in err
     assert "servers: customer-managed-server 0 replicas" in err and "customer-managed-ui 2 replicas" in err
     assert f"databases: not downgraded yet (job/{JOB} not created)" in err
     assert "release: customer-managed prefect-cloud 1.3.0, revision 3, deployed" in err
@@ -582,7 +684,7 @@ def test_unexpected_error_after_first_change_still_tells_state_and_resume(fake, 
     result = rollback(fake)
     assert result.exit_code == 1 and "unexpected KeyError" in result.stderr  # the one error boundary
     assert "Traceback" not in result.stderr
-    assert "steps done: lock; stopped in: record" in result.stderr
+    assert "steps done: lock; stopped in: scale-down" in result.stderr  # the record rides along with it
     assert "Resume: kubectl-prefect_rollback rollback --to 1.2.0 --yes -n customer-managed" in result.stderr
     assert fake.obj("lease", LEASE)["spec"]["holderIdentity"] == ""
 

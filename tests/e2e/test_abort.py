@@ -176,15 +176,17 @@ def test_abort_after_interrupted_scale_down(at_130) -> None:
 
 def test_abort_when_nothing_was_changed_yet(at_130, cluster) -> None:
     app = at_130()
-    cluster.sim.fail_requests("POST", rf"/namespaces/{app.namespace}/configmaps", times=3)
+    # the scale-down fails (the records ConfigMap, written beside it, is no change abort undoes)
+    for method in ("PATCH", "PUT"):
+        cluster.sim.fail_requests(method, rf"/namespaces/{app.namespace}/deployments/[^/]+/scale", times=9)
     first = rollback(app)
     assert first.returncode == 1, first.stderr
     cluster.sim.reset_faults()
     doc = status(app)
     assert step_states(doc) == {
         "lock": "done",
-        "record": "not-started",
         "scale-down": "not-started",
+        "record": "done",
         "downgrade": "not-started",
         "chart": "not-started",
         "verify": "not-started",

@@ -71,8 +71,8 @@ def test_happy_path(make_app, kubectl: str, helm: str) -> None:
     assert report["to"] == {"version": TO, "heads": fixture.release_heads(TO)}
     assert [s["name"] for s in report["steps"]] == [
         "lock",
-        "record",
         "scale-down",
+        "record",
         "downgrade",
         "chart",
         "verify",
