@@ -106,8 +106,7 @@ EXPECTED = [
     K + ["logs", *NS, POD, "--container", "nebula", "--follow"],  # streams: bounded by --timeout
     K + ["logs", *NS, POD, "--container", "orion", "--follow"],
     K + ["get", *KNS, "pod", POD, *GET],
-    K + ["replace", *KNS, *WRITE],  # the lease: "downgrade done"
-    K + ["replace", *KNS, *WRITE],  # the lease: "chart step started", before helm starts
+    K + ["replace", *KNS, *WRITE],  # the lease: "downgrade done" and "chart step started", before helm
     K + ["scale", *KNS, "deployment/customer-managed-server", "--replicas=3"],
     K + ["scale", *KNS, "deployment/customer-managed-ui", "--replicas=2"],
     K + ["delete", *KNS, "lease", LEASE, "--ignore-not-found", "--wait=true", "--timeout=30s"],
