@@ -179,12 +179,18 @@ def _refuse_failed_earlier(t: Target, jobs: Sequence[DowngradeJob], seen: Seen, 
 
 
 def _summary(ended: list[Ended], failed: list[Ended]) -> DowngradeFailed:
-    bad = ", ".join(db for e in failed for db in databases(e.job))
-    ok = [db for e in ended if e not in failed for db in databases(e.job)]
-    first = f"downgrade failed for {bad} ({len(failed)} of {len(ended)} Jobs)" + (
-        f"; {', '.join(ok)} finished" if ok else ""
-    )
-    hints = list(dict.fromkeys(e.error.hint for e in failed if e.error is not None and e.error.hint))
+    """One line for the report (what failed, what finished, what never started), then one per Job."""
+
+    def dbs(which: list[Ended]) -> str:
+        return ", ".join(dict.fromkeys(db for e in which for db in databases(e.job)))
+
+    bad = [e for e in failed if e.started]
+    first = f"downgrade failed for {dbs(bad)} ({len(bad)} of {len(ended)} Jobs)"
+    if ok := [e for e in ended if e not in failed]:
+        first += f"; {dbs(ok)} finished"
+    if later := [e for e in failed if not e.started]:
+        first += f"; not started: {', '.join(f'job/{e.job.name}' for e in later)}"
+    hints = list(dict.fromkeys(e.error.hint for e in bad if e.error is not None and e.error.hint))
     return DowngradeFailed(
         "\n".join([first, *(f"  {e.line()}" for e in ended)]),
         hint="\n".join(hints) + "\nThe Jobs that succeeded are skipped when the same command runs again.",
