@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 import yaml
 
 from kubectl_prefect_rollback import output
@@ -268,15 +269,18 @@ def test_one_failing_job_of_a_database_keeps_its_later_job_from_starting(fake) -
     assert third not in k.ended and fake.obj("job", third) is None
 
 
-def test_sigint_during_the_three_jobs_leaves_them_running_then_a_rerun_resumes(fake) -> None:
+@pytest.mark.parametrize(
+    ("sig", "group"), [(signal.SIGINT, True), (signal.SIGTERM, False)], ids=["SIGINT-group", "SIGTERM"]
+)
+def test_a_signal_during_the_three_jobs_leaves_them_running_then_a_rerun_resumes(fake, sig, group) -> None:
     three_jobs(fake)
     p = start(fake, "--timeout", "30")
     wait_for(lambda: follows(fake) >= 3, "the three Jobs followed")
     running = Kubelet(fake, lambda r: {})._running()
     assert sorted(running.values()) == sorted(f"{JOB}-{db}" for db in DBS)
-    send(p, signal.SIGINT, group=True)
+    send(p, sig, group=group)  # a terminal's Ctrl-C reaches the whole group; SIGTERM only the plugin
     _, err = p.communicate(timeout=60)
-    assert p.returncode == 130, err
+    assert p.returncode == 128 + sig, err
     assert "Traceback" not in err
     for db in DBS:  # each Job left running, said per Job, none deleted
         assert f"job/{JOB}-{db} is running and keeps running" in err
