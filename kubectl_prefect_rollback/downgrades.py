@@ -58,13 +58,14 @@ def groups(jobs: Sequence[DowngradeJob]) -> list[list[DowngradeJob]]:
 
 
 def read(t: Target, jobs: Sequence[DowngradeJob]) -> Seen:
-    """Each Job as the cluster has it now, read at once (one round trip for all).
+    """Each Job as the cluster has it now, in one call for all (the namespace's Jobs, by name: a Job of
+    that name not labelled as ours is seen too, and replaced as left by another rollback).
 
     Read after the lock was taken, it still holds when the Jobs start (rollback reads it during the
     scale-down wait): under the lock only this run makes or deletes our Jobs, and a Job seen running
     that has ended since is judged by its exit codes all the same when we attach to it."""
-    got = proc.gather(*(lambda n=j.name: kube.get(t, "job", n) for j in jobs))
-    return dict(zip((j.name for j in jobs), got, strict=True))
+    by_name = {j["metadata"]["name"]: j for j in kube.list_(t, "jobs")}
+    return {j.name: by_name.get(j.name) for j in jobs}
 
 
 def _prepare(t: Target, job: DowngradeJob, existing: dict[str, Any] | None, out: Output) -> JobState:

@@ -100,7 +100,7 @@ EXPECTED = [
     K + ["delete", *KNS, "pod", "<probe-pod>", "--ignore-not-found", "--wait=false"],
     K + ["scale", *KNS, "deployment/customer-managed-server", "--replicas=0"],
     K + ["scale", *KNS, "deployment/customer-managed-ui", "--replicas=0"],
-    K + ["get", *KNS, "job", JOB, *GET],
+    K + ["get", *KNS, "jobs", "--output", "json"],  # the Jobs' state, read during the scale-down wait
     K + ["apply", *KNS, *WRITE],
     K + ["get", *KNS, "pods", "--selector", f"job-name={JOB}", "--output", "json"],
     K + ["logs", *NS, POD, "--container", "nebula", "--follow"],  # streams: bounded by --timeout
