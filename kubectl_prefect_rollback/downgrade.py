@@ -193,7 +193,7 @@ def run_job(
 ) -> str:
     """Apply the downgrade Job, or attach to it when it is `running` already, and follow it to the end;
     "<db> exit 0, …" when every migration container succeeded, else DowngradeFailed. What to do with
-    a Job found in the cluster (skip, replace, retry) is decided by downgrades.prepare."""
+    a Job found in the cluster (skip, replace, retry) is decided in downgrades.py."""
     name, containers = job.name, dict(job.databases)
     if running:
         out.progress(f"job/{name} is running: attaching")
