@@ -35,3 +35,10 @@ POLL_PROBE = 0.25  # a probe pod or a backup pod: short-lived, the plan waits on
 POLL_PODS = 0.3  # deployments scaling down, a Job's pods going
 POLL_JOB = 0.5  # the downgrade Job's containers, a server becoming Ready
 POLL_HELM = 2.0  # a pending helm release settling
+# The first second of a wait, and the second after a wake (waits.soon, waits.wait_until's wake): the
+# answer is most often near then, so look this often; later the step's own interval above.
+POLL_SOON = 0.1
+SOON_FOR = 1.0
+# The log followers of one downgrade step: at most this long in all for their last lines once the
+# containers ended (kubectl logs -f normally ends with its container), shared by every Job of the step.
+DRAIN_LOGS = 10.0

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kubectl_prefect_rollback import costs, interrupt, kube, proc, servers, waits
-from kubectl_prefect_rollback.constants import FROM_REVISION, POLL_JOB
+from kubectl_prefect_rollback.constants import DATABASES, DRAIN_LOGS, FROM_REVISION, POLL_JOB
 from kubectl_prefect_rollback.errors import DowngradeFailed
 from kubectl_prefect_rollback.output import Output, duration
 from kubectl_prefect_rollback.target import Target
@@ -18,7 +18,7 @@ from kubectl_prefect_rollback.target import Target
 if TYPE_CHECKING:
     from kubectl_prefect_rollback.job_rewrite import DowngradeJob
 
-_DOWNGRADE = re.compile(r"\b(nebula|orion|events)\s+database\s+downgrade\b")
+DOWNGRADE = re.compile(r"\b(nebula|orion|events)\s+database\s+downgrade\b")
 _KUBECTL_ERROR = re.compile(r"^(Error from server|error:|Unable to connect)")
 
 
@@ -46,7 +46,7 @@ def migration_containers(job: dict[str, Any]) -> dict[str, str]:
     spec = job["spec"]["template"]["spec"]
     found = {}
     for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
-        m = _DOWNGRADE.search(" ".join([*(c.get("command") or []), *(c.get("args") or [])]))
+        m = DOWNGRADE.search(" ".join([*(c.get("command") or []), *(c.get("args") or [])]))
         if m:
             found[c["name"]] = m.group(1)
     return found
@@ -74,18 +74,15 @@ def _terminated(cs: dict[str, Any] | None) -> int | None:
 
 
 class _Follower(threading.Thread):
-    """`kubectl logs -f` for one container, retried while the container has not started yet."""
+    """`kubectl logs -f` for one container, retried while the container has not started yet. Its log
+    ending means the container ended: it wakes the exit-code wait at once instead of after a poll."""
 
-    def __init__(self, t: Target, pod: str, container: str, label: str, index: int, out: Output) -> None:
+    def __init__(
+        self, t: Target, pod: str, container: str, db: str, out: Output, wake: threading.Event
+    ) -> None:
         super().__init__(name=f"logs-{container}", daemon=True)
-        self.t, self.pod, self.container, self.label, self.index, self.out = (
-            t,
-            pod,
-            container,
-            label,
-            index,
-            out,
-        )
+        self.t, self.pod, self.container, self.label, self.out, self.wake = t, pod, container, db, out, wake
+        self.index = DATABASES.index(db) if db in DATABASES else 0  # a colour per database, across Jobs
         self.finished = threading.Event()  # set by the waiter when the container has terminated
         self.printed = 0
         self._stream = None
@@ -107,7 +104,10 @@ class _Follower(threading.Thread):
                 if seen > self.printed:
                     self.out.log_line(self.label, self.index, line)
                     self.printed = seen
-            if self._stream.wait() == 0 or self.finished.is_set():
+            if self._stream.wait() == 0:
+                self.wake.set()
+                return
+            if self.finished.is_set():
                 return
             interrupt.sleep(POLL_JOB)
 
@@ -116,24 +116,37 @@ class _Follower(threading.Thread):
             self._stream.stop()
 
 
-def follow(t: Target, job_name: str, containers: dict[str, str], out: Output, *, timeout: float) -> Outcome:
-    """Stream logs of every migration container until each has an exit code."""
+def follow(
+    t: Target,
+    job_name: str,
+    containers: dict[str, str],
+    out: Output,
+    *,
+    timeout: float,
+    drain: waits.Drain | None = None,
+) -> Outcome:
+    """Stream logs of every migration container until each has an exit code; then their last lines,
+    within `drain` (shared by the Jobs of one step, so the log tails never add up unbounded)."""
     end = waits.deadline(timeout)
     pod = waits.wait_until(
         lambda: _find_pod(t, job_name),
         deadline=end,
-        poll=POLL_JOB,
+        poll=waits.soon(POLL_JOB),  # the Job controller makes it within a moment
         expired=lambda: DowngradeFailed(f"job/{job_name} created no pod within {timeout:.0f}s"),
     )
     name = pod["metadata"]["name"]
-    followers = {c: _Follower(t, name, c, db, i, out) for i, (c, db) in enumerate(sorted(containers.items()))}
+    wake = threading.Event()
+    followers = {c: _Follower(t, name, c, db, out, wake) for c, db in sorted(containers.items())}
     for f in followers.values():
         f.start()
     try:
         with costs.waiting():
-            codes, phase = _wait_exit_codes(t, name, containers, end, followers)
-        for f in followers.values():
-            f.join(timeout=10)
+            codes, phase = _wait_exit_codes(t, name, containers, end, followers, wake)
+            cut = (drain or waits.Drain(DRAIN_LOGS)).join(list(followers.values()))
+        for f in cut:
+            out.warn(
+                f"[{f.label}] stopped following the log of {f.container}: still streaming after it ended"
+            )
         return Outcome(codes, phase)
     finally:
         for f in followers.values():
@@ -141,7 +154,12 @@ def follow(t: Target, job_name: str, containers: dict[str, str], out: Output, *,
 
 
 def _wait_exit_codes(
-    t: Target, pod_name: str, containers: dict[str, str], end: float, followers: dict[str, _Follower]
+    t: Target,
+    pod_name: str,
+    containers: dict[str, str],
+    end: float,
+    followers: dict[str, _Follower],
+    wake: threading.Event,
 ) -> tuple[dict[str, int], str]:
     codes: dict[str, int] = {}
 
@@ -165,43 +183,31 @@ def _wait_exit_codes(
             return {c: codes.get(c, 1) for c in containers}, phase
         return None
 
-    return waits.wait_until(look, deadline=end, poll=POLL_JOB, expired=lambda: TimeoutError(pod_name))
+    return waits.wait_until(
+        look, deadline=end, poll=POLL_JOB, wake=wake, expired=lambda: TimeoutError(pod_name)
+    )
 
 
-def run_job(t: Target, job: DowngradeJob, out: Output, *, retry: bool, timeout: float) -> str:
-    """Apply the downgrade Job (or re-attach to it, or skip it when it succeeded) and follow it to the
-    end; "<db> exit 0, …" when every migration container succeeded, else DowngradeFailed."""
+def run_job(
+    t: Target, job: DowngradeJob, out: Output, *, running: bool, timeout: float, drain: waits.Drain
+) -> str:
+    """Apply the downgrade Job, or attach to it when it is `running` already, and follow it to the end;
+    "<db> exit 0, …" when every migration container succeeded, else DowngradeFailed. What to do with
+    a Job found in the cluster (skip, replace, retry) is decided in downgrades.py."""
     name, containers = job.name, dict(job.databases)
-    existing = kube.get(t, "job", name)
-    state = job_state(existing)
-    if existing is not None and _from_revision(existing) != _from_revision(job.manifest):
-        # Left by an earlier, finished rollback to the same version: its success says nothing about now.
-        out.progress(f"job/{name} is left from an earlier rollback: replacing it")
-        kube.delete(t, "job", name)
-        state = JobState.ABSENT
-    if state is JobState.SUCCEEDED:
-        out.skip(f"job/{name} already succeeded")
-        return f"job/{name} succeeded earlier"
-    if state is JobState.FAILED:
-        if not retry:
-            raise DowngradeFailed(
-                f"job/{name} failed in an earlier run",
-                hint=f"Read `kubectl logs job/{name} -n {t.namespace} --all-containers`, fix the cause, "
-                "then re-run with --retry to recreate it.",
-            )
-        kube.delete(t, "job", name)
-        state = JobState.ABSENT
-    if state is JobState.ABSENT:
+    if running:
+        out.progress(f"job/{name} is running: attaching")
+    else:
         kube.apply(t, job.manifest)
         out.progress(f"job/{name} created; following {', '.join(sorted(containers.values()))}")
-    else:
-        out.progress(f"job/{name} is running: attaching")
-    return _judge(t, name, containers, out, timeout)
+    return _judge(t, name, containers, out, timeout, drain)
 
 
-def _judge(t: Target, name: str, containers: dict[str, str], out: Output, timeout: float) -> str:
+def _judge(
+    t: Target, name: str, containers: dict[str, str], out: Output, timeout: float, drain: waits.Drain
+) -> str:
     try:
-        outcome = follow(t, name, containers, out, timeout=timeout)
+        outcome = follow(t, name, containers, out, timeout=timeout, drain=drain)
     except TimeoutError:
         raise DowngradeFailed(
             f"job/{name} did not finish within {duration(timeout)}; it keeps running",
@@ -220,5 +226,5 @@ def _judge(t: Target, name: str, containers: dict[str, str], out: Output, timeou
     return codes
 
 
-def _from_revision(job: dict[str, Any]) -> str | None:
+def from_revision(job: dict[str, Any]) -> str | None:
     return ((job.get("metadata") or {}).get("annotations") or {}).get(FROM_REVISION)

@@ -48,6 +48,7 @@ class Keeper:
         self.t, self.release, self.target_version = t, release, target_version
         self.identity = identity()
         self._obj: dict[str, Any] | None = None
+        self._staged: dict[str, Any] = {}  # state for the lease's next write (stage)
         self._mutex = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -157,12 +158,23 @@ class Keeper:
         with self._mutex:
             assert self._obj is not None
             obj = json.loads(json.dumps(self._obj))
+            ann = obj["metadata"].setdefault("annotations", {})
+            ann.update({PREFIX + k: json.dumps(v) for k, v in self._staged.items()})
             change(obj)
             obj["spec"]["renewTime"] = micro_time(now())
             self._obj = self._write(kube.replace, obj)
+            self._staged.clear()
 
     def state(self, key: str) -> Any:
+        if key in self._staged:
+            return self._staged[key]
         return LeaseView(self._obj or {}).state(key)
+
+    def stage(self, key: str, value: Any) -> None:
+        """Run state that goes to the lease with its next write (a save, a renewal, the release), not
+        in a write of its own: for a fact a re-run would find out from the cluster anyway."""
+        with self._mutex:
+            self._staged[key] = value
 
     def save(self, key: str, value: Any) -> None:
         self._update(

@@ -13,7 +13,7 @@ from typing import Any
 from kubectl_prefect_rollback import (
     chart_step,
     costs,
-    downgrade,
+    downgrades,
     interrupt,
     kube,
     lock,
@@ -59,6 +59,7 @@ class Run:
     started: float = field(default_factory=time.monotonic)
     lock_state: str = ""  # after a failure: what the lock looks like now
     backups: list[dict[str, Any]] = field(default_factory=list)  # taken before the lock (backup.py)
+    jobs_seen: downgrades.Seen | None = None  # the downgrade Jobs as read during the scale-down wait
 
     def step(self, name: str, fn: Callable[[], tuple[str, str]]) -> None:
         """Run one step; fn returns (status, detail) where status is "done" or "skipped"."""
@@ -185,9 +186,19 @@ def _scale_down(run: Run) -> tuple[str, str]:
     if not todo:
         return "skipped", "deployments already scaled down"
     proc.gather(*(lambda n=name: kube.scale(run.t, "deployment", n, 0) for name in todo))
-    with costs.waiting():
-        waits.scaled_down(run.t, todo)
+    with costs.waiting():  # the Jobs' state is read meanwhile: the downgrade then starts without a read
+        _, run.jobs_seen = proc.gather(lambda: waits.scaled_down(run.t, todo), lambda: _read_jobs(run))
     return "done", "scaled down " + ", ".join(f"{n} ({live[n]}→0)" for n in todo)
+
+
+def _read_jobs(run: Run) -> downgrades.Seen | None:
+    """The downgrade Jobs as they are, for the downgrade step; None: it reads them itself."""
+    if not run.plan.jobs or run.keeper.state("downgrade") == "done":
+        return None
+    try:
+        return downgrades.read(run.t, run.plan.downgrades)
+    except (proc.CommandError, RollbackError):  # only a head start: the downgrade step reads again
+        return None
 
 
 def _downgrade(run: Run) -> tuple[str, str]:
@@ -198,12 +209,13 @@ def _downgrade(run: Run) -> tuple[str, str]:
         return "skipped", "downgrade already finished (recorded on the lock lease)"
     if p.resumed and chart_step.done(run.plan):
         return "skipped", f"release already at {p.to_version}, so the downgrade finished earlier"
-    results = [
-        downgrade.run_job(run.t, job, run.out, retry=run.opts.retry, timeout=run.opts.job_timeout)
-        for job in p.downgrades
-    ]
-    run.keeper.save("downgrade", "done")
-    return "done", "downgrade: " + ", ".join(results)
+    results = downgrades.run_jobs(
+        run.t, p.downgrades, run.out, retry=run.opts.retry, timeout=run.opts.job_timeout, seen=run.jobs_seen
+    )
+    # Written with the chart step's record, the one lease write before helm starts. A run stopped before
+    # it resumes here all the same: every Job is found succeeded and skipped.
+    run.keeper.stage("downgrade", "done")
+    return "done", "downgrade: " + results
 
 
 def _verify(run: Run) -> tuple[str, str]:

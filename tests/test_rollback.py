@@ -99,14 +99,13 @@ EXPECTED = [
     K + ["delete", *KNS, "pod", "<probe-pod>", "--ignore-not-found", "--wait=false"],
     K + ["scale", *KNS, "deployment/customer-managed-server", "--replicas=0"],
     K + ["scale", *KNS, "deployment/customer-managed-ui", "--replicas=0"],
-    K + ["get", *KNS, "job", JOB, *GET],
+    K + ["get", *KNS, "jobs", "--output", "json"],  # the Jobs' state, read during the scale-down wait
     K + ["apply", *KNS, *WRITE],
     K + ["get", *KNS, "pods", "--selector", f"job-name={JOB}", "--output", "json"],
     K + ["logs", *NS, POD, "--container", "nebula", "--follow"],  # streams: bounded by --timeout
     K + ["logs", *NS, POD, "--container", "orion", "--follow"],
     K + ["get", *KNS, "pod", POD, *GET],
-    K + ["replace", *KNS, *WRITE],  # the lease: "downgrade done"
-    K + ["replace", *KNS, *WRITE],  # the lease: "chart step started", before helm starts
+    K + ["replace", *KNS, *WRITE],  # the lease: "downgrade done" and "chart step started", before helm
     K + ["scale", *KNS, "deployment/customer-managed-server", "--replicas=3"],
     K + ["scale", *KNS, "deployment/customer-managed-ui", "--replicas=2"],
     K + ["delete", *KNS, "lease", LEASE, "--ignore-not-found", "--wait=true", "--timeout=30s"],
