@@ -45,6 +45,12 @@ EVENTS_LISTING = "".join(
 Pods = dict[str, dict[str, Any]]
 
 
+@pytest.fixture(autouse=True)
+def _plugins(fake, plugin_server: str) -> None:
+    """The signal tests start the plugin as a real process through the plugin server (test_interrupt)."""
+    fake.plugins = plugin_server
+
+
 def split_jobs(fake, containers: dict[str, list[str]]) -> None:
     """The deployed release's migration Job split into one Job per entry: Job name suffix -> the
     names of the chart's containers it runs (a container name repeated gets a `2` for the copy)."""
