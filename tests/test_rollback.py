@@ -356,7 +356,8 @@ def test_the_record_step_writes_from_the_plans_read_and_a_change_since_is_kept(f
 
 def _when_called(fake, called, look):
     """Runs `look()` from a thread the moment a kubectl call for which `called(call)` holds is logged
-    (a fake logs its call as it starts); returns its answers and a function that stops watching."""
+    (a fake logs its call as it starts), then releases the test's holds; returns its answers and a
+    function that stops watching."""
     import threading
 
     seen: list = []
@@ -366,6 +367,7 @@ def _when_called(fake, called, look):
         while not stop.is_set() and not seen:
             if any(called(c) for c in fake.calls("kubectl")):
                 seen.append(look())
+                fake.release()
             time.sleep(0.01)
 
     thread = threading.Thread(target=watch, daemon=True)
@@ -374,7 +376,7 @@ def _when_called(fake, called, look):
 
 
 def test_the_leftover_pods_are_listed_while_the_lease_is_written(fake) -> None:
-    fake.hold("kubectl", r"^create ", 2, nth=2)  # the lease (the probe pod is the 1st create)
+    fake.hold("kubectl", r"^create ", 30, nth=2, released=True)  # the lease (the probe pod is the 1st create)
     seen, done = _when_called(
         fake, lambda c: c["argv"][0] == "get" and LEFTOVERS in c["argv"], lambda: fake.obj("lease", LEASE)
     )
@@ -385,7 +387,7 @@ def test_the_leftover_pods_are_listed_while_the_lease_is_written(fake) -> None:
 
 
 def test_the_records_are_written_while_the_servers_scale_down(fake) -> None:
-    fake.hold("kubectl", r"^scale .*customer-managed-server.*--replicas=0", 2)
+    fake.hold("kubectl", r"^scale .*customer-managed-server.*--replicas=0", 30, released=True)
     seen, done = _when_called(
         fake,
         lambda c: c.get("stdin_kind") == "ConfigMap",
