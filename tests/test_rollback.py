@@ -522,28 +522,28 @@ def test_terminal_confirmation_by_typing_the_release_name(fake, monkeypatch, typ
 def test_hung_kubectl_read_becomes_exit_1_naming_command_and_timeout(fake, monkeypatch) -> None:
     from kubectl_prefect_rollback import proc
 
-    monkeypatch.setattr(proc, "GRACE", 0.5)
+    monkeypatch.setattr(proc, "GRACE", 0.2)
     fake.hold("kubectl", r"^get .* deployments,pods", 30)
-    result = rollback(fake, "--request-timeout", "1s")
+    result = rollback(fake, "--request-timeout", "300ms")
     assert_clean_failure(result, 6)  # it hung while verifying: a verify failure
-    assert "kubectl get --namespace customer-managed --request-timeout 1s deployments,pods" in result.stderr
-    assert "did not finish within 1.5s (--request-timeout 1s)" in result.stderr
-    resume = (
-        "Resume: kubectl-prefect_rollback rollback --to 1.2.0 --yes --request-timeout 1s -n customer-managed"
+    assert (
+        "kubectl get --namespace customer-managed --request-timeout 300ms deployments,pods" in result.stderr
     )
+    assert "did not finish within 0.5s (--request-timeout 0.3s)" in result.stderr
+    resume = "Resume: kubectl-prefect_rollback rollback --to 1.2.0 --yes --request-timeout 300ms -n customer-managed"
     assert resume in result.stderr
 
 
 def test_hung_helm_upgrade_is_told_to_stop_and_exit_1_names_the_timeout(fake, monkeypatch) -> None:
     from kubectl_prefect_rollback import children, helm
 
-    monkeypatch.setattr(helm, "UPGRADE_GRACE", 1.0)
+    monkeypatch.setattr(helm, "UPGRADE_GRACE", 0.3)
     monkeypatch.setattr(children, "HELM_STOP_GRACE", 5.0)
     with fake.edit() as st:
         st["upgrade_hold"] = 60
-    result = rollback(fake, "--helm-timeout", "1s")
+    result = rollback(fake, "--helm-timeout", "300ms")
     assert_clean_failure(result, 1)
-    assert "did not finish within 2s (--helm-timeout 1s + 1s); stopped it" in result.stderr
+    assert "did not finish within 0.6s (--helm-timeout 300ms + 0.3s); stopped it" in result.stderr
     assert fake.state["helm_signals"] == [15]  # SIGTERM first: helm records the release as failed
     assert fake.state["releases"]["customer-managed/customer-managed"]["history"][-1]["status"] == "failed"
     assert "steps done: lock, scale-down, record, downgrade; stopped in: chart" in result.stderr
@@ -551,10 +551,11 @@ def test_hung_helm_upgrade_is_told_to_stop_and_exit_1_names_the_timeout(fake, mo
 
 def test_hung_exec_is_bounded_by_probe_timeout(fake) -> None:
     fake.hold("kubectl", r"^exec ", 30)
-    result = fake.cli("plan", "--to", "1.2.0", "--probe-timeout", "1s")
+    result = fake.cli("plan", "--to", "1.2.0", "--probe-timeout", "300ms")
     assert_clean_failure(result, 1)
     assert (
-        "kubectl exec" in result.stderr and "did not finish within 1s (--probe-timeout 1s)" in result.stderr
+        "kubectl exec" in result.stderr
+        and "did not finish within 0.3s (--probe-timeout 300ms)" in result.stderr
     )
 
 
