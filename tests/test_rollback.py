@@ -660,7 +660,10 @@ def test_leftover_backup_pods_are_deleted_like_probes_but_a_running_dump_in_its_
     ]
 
 
-def test_probe_pod_whose_delete_failed_is_named_then_cleaned_by_the_next_run(fake) -> None:
+def test_probe_pod_whose_delete_failed_is_named_then_cleaned_by_the_next_run(fake, monkeypatch) -> None:
+    from kubectl_prefect_rollback import probe
+
+    monkeypatch.setattr(probe, "DELETE_RETRY_PAUSE", 0.01)
     fake.fail("kubectl", r"^delete .* pod customer-managed-probe-", stderr="Unable to connect", times=2)
     result = fake.cli("plan", "--to", "1.2.0")
     assert result.exit_code == 0, result.stderr
