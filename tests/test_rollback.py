@@ -530,7 +530,10 @@ def test_hung_kubectl_read_becomes_exit_1_naming_command_and_timeout(fake, monke
         "kubectl get --namespace customer-managed --request-timeout 300ms deployments,pods" in result.stderr
     )
     assert "did not finish within 0.5s (--request-timeout 0.3s)" in result.stderr
-    resume = "Resume: kubectl-prefect_rollback rollback --to 1.2.0 --yes --request-timeout 300ms -n customer-managed"
+    resume = (
+        "Resume: kubectl-prefect_rollback rollback --to 1.2.0 --yes --request-timeout 300ms"
+        " -n customer-managed"
+    )
     assert resume in result.stderr
 
 
