@@ -29,6 +29,7 @@ from kubectl_prefect_rollback.helm import Release
 from kubectl_prefect_rollback.target import Target
 
 PROBE_ROLE = {ROLE_LABEL: "probe"}
+DELETE_RETRY_PAUSE = 1.0  # before the one retry of a failed probe-pod delete (a blip in the API server)
 LEFTOVER_ROLES = ("probe", "backup")  # pods of ours that copy a migration container's env
 undeleted: list[str] = []  # probe pods whose delete failed twice; the next rollback deletes them
 log = logging.getLogger("kubectl_prefect_rollback.proc")  # -v shows it
@@ -95,7 +96,7 @@ def _delete_probe(t: Target, name: str) -> None:
             return
         except proc.CommandError:
             if attempt == 1:
-                time.sleep(1)
+                time.sleep(DELETE_RETRY_PAUSE)
     undeleted.append(name)
 
 

@@ -144,8 +144,8 @@ def test_helm_plugin_environment(fake, kubecontext: str) -> None:
 
 def test_helm_debug_means_verbose(fake) -> None:
     env = {"HELM_PLUGIN_NAME": "prefect-rollback", "HELM_NAMESPACE": "customer-managed", "HELM_DEBUG": "true"}
-    result = run_entry(fake, "history", env=env)
-    assert result.returncode == 0, result.stderr
+    result = fake.cli("history", env=env)
+    assert result.exit_code == 0, result.stderr
     assert "$ helm history customer-managed" in result.stderr
 
 
@@ -163,8 +163,8 @@ def test_symlink_named_like_the_kubectl_plugin(fake) -> None:
 
 
 def test_verbose_echoes_argv_never_values(fake) -> None:
-    done = run_entry(fake, "-v", "rollback", "--to", "1.2.0", "--yes")
-    assert done.returncode == 0, done.stderr
+    done = fake.cli("-v", "rollback", "--to", "1.2.0", "--yes")
+    assert done.exit_code == 0, done.stderr
     echoed = [line for line in done.stderr.splitlines() if line.startswith("$ ")]
     assert any(line.startswith("$ helm upgrade --install customer-managed") for line in echoed)
     assert any(line.startswith("$ kubectl scale --namespace customer-managed") for line in echoed)
@@ -174,8 +174,8 @@ def test_verbose_echoes_argv_never_values(fake) -> None:
 
 
 def test_no_color(fake) -> None:
-    done = run_entry(fake, "history", env={"NO_COLOR": "1"})
-    assert done.returncode == 0 and "\x1b[" not in done.stdout + done.stderr
+    done = fake.cli("history", env={"NO_COLOR": "1"})
+    assert done.exit_code == 0 and "\x1b[" not in done.stdout + done.stderr
 
 
 def test_use_colour(monkeypatch) -> None:

@@ -118,20 +118,20 @@ def test_fakes_see_the_restored_path(fake, monkeypatch) -> None:
 def test_hung_read_is_stopped_at_its_bound_naming_it(tmp_path, monkeypatch) -> None:
     import time
 
-    monkeypatch.setattr(proc, "limits", proc.Limits(request=0.5))
-    monkeypatch.setattr(proc, "GRACE", 0.5)
+    monkeypatch.setattr(proc, "limits", proc.Limits(request=0.2))
+    monkeypatch.setattr(proc, "GRACE", 0.1)
     t0 = time.monotonic()
     with pytest.raises(proc.CommandTimeout) as e:
         proc.run("sleep", "30")
     assert time.monotonic() - t0 < 5
-    assert str(e.value) == "`sleep 30` did not finish within 1s (--request-timeout 0.5s); stopped it"
+    assert str(e.value) == "`sleep 30` did not finish within 0.3s (--request-timeout 0.2s); stopped it"
     assert e.value.returncode == 124
 
 
 def test_step_timeout_names_its_flag(tmp_path) -> None:
     with pytest.raises(proc.CommandTimeout) as e:
-        proc.run("sleep", "30", timeout=0.5, bound="--probe-timeout 0.5s", mode=proc.WRITE)
-    assert "did not finish within 0.5s (--probe-timeout 0.5s)" in str(e.value)
+        proc.run("sleep", "30", timeout=0.2, bound="--probe-timeout 0.2s", mode=proc.WRITE)
+    assert "did not finish within 0.2s (--probe-timeout 0.2s)" in str(e.value)
 
 
 def test_child_runs_in_its_own_session_so_a_terminal_ctrl_c_misses_it() -> None:

@@ -44,8 +44,8 @@ def test_a_sink_that_fails_stops_the_child_and_raises_its_error() -> None:
 
 def test_pipe_is_stopped_at_its_bound() -> None:
     with pytest.raises(proc.CommandTimeout) as e:
-        proc.pipe("sleep", "30", timeout=0.5, bound="--backup-timeout 0.5s")
-    assert "--backup-timeout 0.5s" in str(e.value)
+        proc.pipe("sleep", "30", timeout=0.2, bound="--backup-timeout 0.2s")
+    assert "--backup-timeout 0.2s" in str(e.value)
 
 
 def test_pipe_of_a_missing_binary_is_127(tmp_path) -> None:

@@ -355,7 +355,8 @@ def test_the_record_step_writes_from_the_plans_read_and_a_change_since_is_kept(f
 
 def _when_called(fake, called, look):
     """Runs `look()` from a thread the moment a kubectl call for which `called(call)` holds is logged
-    (a fake logs its call as it starts); returns its answers and a function that stops watching."""
+    (a fake logs its call as it starts), then releases the test's holds; returns its answers and a
+    function that stops watching."""
     import threading
 
     seen: list = []
@@ -365,6 +366,7 @@ def _when_called(fake, called, look):
         while not stop.is_set() and not seen:
             if any(called(c) for c in fake.calls("kubectl")):
                 seen.append(look())
+                fake.release()
             time.sleep(0.01)
 
     thread = threading.Thread(target=watch, daemon=True)
@@ -373,7 +375,7 @@ def _when_called(fake, called, look):
 
 
 def test_the_leftover_pods_are_listed_while_the_lease_is_written(fake) -> None:
-    fake.hold("kubectl", r"^create ", 2, nth=2)  # the lease (the probe pod is the 1st create)
+    fake.hold("kubectl", r"^create ", 30, nth=2, released=True)  # the lease (the probe pod is the 1st create)
     seen, done = _when_called(
         fake, lambda c: c["argv"][0] == "get" and LEFTOVERS in c["argv"], lambda: fake.obj("lease", LEASE)
     )
@@ -384,7 +386,7 @@ def test_the_leftover_pods_are_listed_while_the_lease_is_written(fake) -> None:
 
 
 def test_the_records_are_written_while_the_servers_scale_down(fake) -> None:
-    fake.hold("kubectl", r"^scale .*customer-managed-server.*--replicas=0", 2)
+    fake.hold("kubectl", r"^scale .*customer-managed-server.*--replicas=0", 30, released=True)
     seen, done = _when_called(
         fake,
         lambda c: c.get("stdin_kind") == "ConfigMap",
@@ -519,14 +521,17 @@ def test_terminal_confirmation_by_typing_the_release_name(fake, monkeypatch, typ
 def test_hung_kubectl_read_becomes_exit_1_naming_command_and_timeout(fake, monkeypatch) -> None:
     from kubectl_prefect_rollback import proc
 
-    monkeypatch.setattr(proc, "GRACE", 0.5)
+    monkeypatch.setattr(proc, "GRACE", 0.2)
     fake.hold("kubectl", r"^get .* deployments,pods", 30)
-    result = rollback(fake, "--request-timeout", "1s")
+    result = rollback(fake, "--request-timeout", "300ms")
     assert_clean_failure(result, 6)  # it hung while verifying: a verify failure
-    assert "kubectl get --namespace customer-managed --request-timeout 1s deployments,pods" in result.stderr
-    assert "did not finish within 1.5s (--request-timeout 1s)" in result.stderr
+    assert (
+        "kubectl get --namespace customer-managed --request-timeout 300ms deployments,pods" in result.stderr
+    )
+    assert "did not finish within 0.5s (--request-timeout 0.3s)" in result.stderr
     resume = (
-        "Resume: kubectl-prefect_rollback rollback --to 1.2.0 --yes --request-timeout 1s -n customer-managed"
+        "Resume: kubectl-prefect_rollback rollback --to 1.2.0 --yes --request-timeout 300ms"
+        " -n customer-managed"
     )
     assert resume in result.stderr
 
@@ -534,13 +539,13 @@ def test_hung_kubectl_read_becomes_exit_1_naming_command_and_timeout(fake, monke
 def test_hung_helm_upgrade_is_told_to_stop_and_exit_1_names_the_timeout(fake, monkeypatch) -> None:
     from kubectl_prefect_rollback import children, helm
 
-    monkeypatch.setattr(helm, "UPGRADE_GRACE", 1.0)
+    monkeypatch.setattr(helm, "UPGRADE_GRACE", 0.3)
     monkeypatch.setattr(children, "HELM_STOP_GRACE", 5.0)
     with fake.edit() as st:
         st["upgrade_hold"] = 60
-    result = rollback(fake, "--helm-timeout", "1s")
+    result = rollback(fake, "--helm-timeout", "300ms")
     assert_clean_failure(result, 1)
-    assert "did not finish within 2s (--helm-timeout 1s + 1s); stopped it" in result.stderr
+    assert "did not finish within 0.6s (--helm-timeout 300ms + 0.3s); stopped it" in result.stderr
     assert fake.state["helm_signals"] == [15]  # SIGTERM first: helm records the release as failed
     assert fake.state["releases"]["customer-managed/customer-managed"]["history"][-1]["status"] == "failed"
     assert "steps done: lock, scale-down, record, downgrade; stopped in: chart" in result.stderr
@@ -548,10 +553,11 @@ def test_hung_helm_upgrade_is_told_to_stop_and_exit_1_names_the_timeout(fake, mo
 
 def test_hung_exec_is_bounded_by_probe_timeout(fake) -> None:
     fake.hold("kubectl", r"^exec ", 30)
-    result = fake.cli("plan", "--to", "1.2.0", "--probe-timeout", "1s")
+    result = fake.cli("plan", "--to", "1.2.0", "--probe-timeout", "300ms")
     assert_clean_failure(result, 1)
     assert (
-        "kubectl exec" in result.stderr and "did not finish within 1s (--probe-timeout 1s)" in result.stderr
+        "kubectl exec" in result.stderr
+        and "did not finish within 0.3s (--probe-timeout 300ms)" in result.stderr
     )
 
 
@@ -656,7 +662,10 @@ def test_leftover_backup_pods_are_deleted_like_probes_but_a_running_dump_in_its_
     ]
 
 
-def test_probe_pod_whose_delete_failed_is_named_then_cleaned_by_the_next_run(fake) -> None:
+def test_probe_pod_whose_delete_failed_is_named_then_cleaned_by_the_next_run(fake, monkeypatch) -> None:
+    from kubectl_prefect_rollback import probe
+
+    monkeypatch.setattr(probe, "DELETE_RETRY_PAUSE", 0.01)
     fake.fail("kubectl", r"^delete .* pod customer-managed-probe-", stderr="Unable to connect", times=2)
     result = fake.cli("plan", "--to", "1.2.0")
     assert result.exit_code == 0, result.stderr
