@@ -3,8 +3,10 @@ is deleted on every path. Also the sweep that deletes pods of ours an earlier ru
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -32,6 +34,7 @@ PROBE_ROLE = {ROLE_LABEL: "probe"}
 DELETE_RETRY_PAUSE = 1.0  # before the one retry of a failed probe-pod delete (a blip in the API server)
 LEFTOVER_ROLES = ("probe", "backup")  # pods of ours that copy a migration container's env
 undeleted: list[str] = []  # probe pods whose delete failed twice; the next rollback deletes them
+_deleting: list[threading.Thread] = []  # probe-pod deletes still running (settle() joins them)
 log = logging.getLogger("kubectl_prefect_rollback.proc")  # -v shows it
 
 
@@ -74,19 +77,45 @@ def _probe_once(
     pod = manifests.probe_pod(job, name=name, script=script, labels={**MANAGED_BY, **PROBE_ROLE})
     pod["spec"]["containers"][0]["command"] = list(argv)
     note = f"probe pod {name} (delete it: kubectl delete pod {name} -n {t.namespace}; the next rollback does)"
-    with interrupt.leftover(lambda: note):
-        try:
-            kube.create(t, pod)
-            with costs.waiting():
-                phase, message = _wait_finished(t, name, timeout)
-            text = kube.logs_text(t, name, pod["spec"]["containers"][0]["name"])
-            if phase != "Succeeded":
-                why = f"{message}\n{text}".strip()[-500:] or "(no output)"
-                return text, f"probe pod {name} ended {phase}: {why}"
-            return text, None
-        finally:
-            with interrupt.cleanup():
+    said = contextlib.ExitStack()  # said on a second signal until the delete has ended
+    said.enter_context(interrupt.leftover(lambda: note))
+    try:
+        kube.create(t, pod)
+        with costs.waiting():
+            phase, message = _wait_finished(t, name, timeout)
+        text = kube.logs_text(t, name, pod["spec"]["containers"][0]["name"])
+        if phase != "Succeeded":
+            why = f"{message}\n{text}".strip()[-500:] or "(no output)"
+            return text, f"probe pod {name} ended {phase}: {why}"
+        return text, None
+    finally:
+        _delete_behind(t, name, said)
+
+
+def _delete_behind(t: Target, name: str, said: contextlib.ExitStack) -> None:
+    """The delete runs on while the plan goes on (the dry run; its kubectl start-up is ~0.1 s of the
+    critical path otherwise). A thread of its own, not a daemon: the process never exits before it ended,
+    and settle() joins it before the run says which probe pods are left."""
+
+    def delete() -> None:
+        with said, interrupt.cleanup():  # a write: it runs to its end after a signal too
+            try:
                 _delete_probe(t, name)
+            except BaseException:  # noqa: BLE001 - a bug or a second signal: named, never silent
+                undeleted.append(name)
+
+    thread = threading.Thread(target=delete, name=f"delete {name}")
+    _deleting.append(thread)
+    thread.start()
+
+
+def settle() -> list[str]:
+    """Wait for the probe pods' deletes; the pods whose delete failed twice (also in `undeleted`).
+    A signal meanwhile does not cut the wait short: each delete is a single bounded write."""
+    with interrupt.busy():
+        while _deleting:
+            _deleting.pop(0).join()
+    return list(undeleted)
 
 
 def _delete_probe(t: Target, name: str) -> None:

@@ -35,12 +35,14 @@ def cluster(monkeypatch):
     monkeypatch.setattr(kube, "delete", delete)
     monkeypatch.setattr(probe.time, "sleep", lambda s: None)
     probe.undeleted.clear()
-    return seen
+    yield seen
+    probe.settle()  # no delete of this test outlives its stubs
 
 
 def test_a_finished_probe_gives_the_listing_and_is_deleted(cluster) -> None:
     listing = probe.probe(T, JOB, name="cm-probe-1-3-0")
     assert listing.chains["nebula"].head == "3fab1acc05c0"
+    assert probe.settle() == []
     (pod,) = cluster["created"]
     assert pod["metadata"]["labels"] == {
         "app.kubernetes.io/managed-by": "kubectl-prefect-rollback",
@@ -61,6 +63,7 @@ def test_a_probe_that_cannot_start_says_why_and_is_deleted(cluster, reason: str)
     }
     with pytest.raises(RollbackError, match=f"cannot start: {reason} \\(r/server:9\\)"):
         probe.probe(T, JOB, name="cm-probe")
+    probe.settle()
     assert len(cluster["deleted"]) == 1
 
 
@@ -68,10 +71,32 @@ def test_a_probe_that_never_finishes_is_bounded_by_its_timeout(cluster) -> None:
     cluster["status"] = {"phase": "Running"}
     with pytest.raises(RollbackError, match=r"did not finish within 50ms \(--probe-timeout; phase Running\)"):
         probe.probe(T, JOB, name="cm-probe", timeout=0.05)
+    probe.settle()
     assert len(cluster["deleted"]) == 1
 
 
 def test_a_probe_whose_delete_fails_twice_is_named_for_the_next_run(cluster) -> None:
     cluster["delete_fails"] = 2
     probe.probe(T, JOB, name="cm-probe")
-    assert probe.undeleted == [cluster["created"][0]["metadata"]["name"]] and cluster["deleted"] == []
+    assert probe.settle() == [cluster["created"][0]["metadata"]["name"]] and cluster["deleted"] == []
+
+
+def test_the_probe_answers_while_its_delete_still_runs_and_settle_waits_for_the_delete(
+    cluster, monkeypatch
+) -> None:
+    """The delete is off the plan's critical path: the listing comes back before the delete has
+    ended; settle() (before the run names leftover probes) returns only once it has."""
+    import threading
+
+    go_on = threading.Event()
+    stubbed = kube.delete
+
+    def slow_delete(t, kind, name, wait=True):
+        assert go_on.wait(5), "the probe waited for its own delete"
+        stubbed(t, kind, name, wait=wait)
+
+    monkeypatch.setattr(kube, "delete", slow_delete)
+    listing = probe.probe(T, JOB, name="cm-probe")
+    assert listing.chains["nebula"].head == "3fab1acc05c0" and cluster["deleted"] == []
+    threading.Timer(0.05, go_on.set).start()
+    assert probe.settle() == [] and cluster["deleted"] == [cluster["created"][0]["metadata"]["name"]]

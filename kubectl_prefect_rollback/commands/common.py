@@ -38,7 +38,7 @@ def confirm_release(
 
 
 def warn_probes(out: Output) -> None:
-    for name in probe.undeleted:
+    for name in probe.settle():  # the deletes run behind the plan: joined here
         out.warn(f"could not delete probe pod {name}: the next rollback deletes it (it holds the Job's env)")
     probe.undeleted.clear()
 
