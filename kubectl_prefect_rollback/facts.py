@@ -143,11 +143,17 @@ def gather(t: Target, opts: Options) -> Facts:
 def _release(t: Target, opts: Options, to: str) -> tuple[Release, list[dict[str, Any]], list[dict[str, Any]]]:
     """The release (pending-* refused), with what needs no release name read beside `helm list`: the
     namespace's pods (the server execs start as soon as the release is known) and Deployments."""
-    rel, pods, live = proc.gather(
-        lambda: release.resolve(t, opts.release),
-        lambda: kube.list_(t, "pods", opts.selector),
-        lambda: kube.list_(t, "deployments"),
-    )
+    if opts.selector:  # the server pods stay filtered by the operator's selector: two lists
+        rel, pods, live = proc.gather(
+            lambda: release.resolve(t, opts.release),
+            lambda: kube.list_(t, "pods", opts.selector),
+            lambda: kube.list_(t, "deployments"),
+        )
+    else:  # one kubectl for both: each start-up costs ~0.1 s of CPU on the plan's busiest moment
+        rel, both = proc.gather(
+            lambda: release.resolve(t, opts.release), lambda: kube.list_(t, "pods,deployments")
+        )
+        pods, live = kube.by_kind(both, "Pod"), kube.by_kind(both, "Deployment")
     release.refuse_pending(t, rel, to)  # our own interrupted upgrade passes: the chart step repairs it
     return rel, pods, live
 
@@ -171,10 +177,8 @@ def _chain(
 ) -> _Chain:
     """The reads that depend on each other, run beside the others: lease, history and records at once,
     then the target chart, its values and its rendering, then the target heads."""
-    lease, history, recorded = proc.gather(
-        lambda: leases.read(t, rel.name),
-        lambda: helm.history(t, rel.name),
-        lambda: records.read_seen(t, rel.name),
+    (lease, recorded), history = proc.gather(
+        lambda: _lease_and_records(t, rel.name), lambda: helm.history(t, rel.name)
     )
     if opts.lock_check and lease is not None:  # a live holder is refused before anything is created
         leases.check_takeover(lease, to, force_unlock=opts.force_unlock, at=leases.now())
@@ -190,6 +194,13 @@ def _chain(
     rendered = preflight.render_target(t, rel, chart, to, values.text, values.files)
     target = None if resumed else target_heads(t, rel, to, chart, rendered, flags, recorded.entries)
     return _Chain(lease, history, recorded, resumed, values, target)
+
+
+def _lease_and_records(t: Target, name: str) -> tuple[leases.LeaseView | None, records.Seen]:
+    """The lock lease and the records ConfigMap in one `kubectl get` (either may be absent). The
+    ConfigMap keeps the resourceVersion it was read at: the record step writes from it."""
+    lease, cm = kube.get_each(t, ("lease", leases.lease_name(name)), ("configmap", records.name(name)))
+    return (leases.LeaseView(lease) if lease else None), records.seen(cm)
 
 
 def target_values(t: Target, name: str, history: list[Release], to: str, files: tuple[str, ...]) -> Values:

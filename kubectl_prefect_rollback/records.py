@@ -79,7 +79,11 @@ class Seen(NamedTuple):
 
 
 def read_seen(t: Target, release: str) -> Seen:
-    cm = kube.get(t, "configmap", name(release))
+    return seen(kube.get(t, "configmap", name(release)))
+
+
+def seen(cm: dict[str, Any] | None) -> Seen:
+    """The ConfigMap as read (by read_seen, or beside the lease in one call: facts.py)."""
     return Seen(cm, parse(cm))
 
 

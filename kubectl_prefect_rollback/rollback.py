@@ -186,19 +186,18 @@ def _scale_down(run: Run) -> tuple[str, str]:
     if not todo:
         return "skipped", "deployments already scaled down"
     proc.gather(*(lambda n=name: kube.scale(run.t, "deployment", n, 0) for name in todo))
-    with costs.waiting():  # the Jobs' state is read meanwhile: the downgrade then starts without a read
-        _, run.jobs_seen = proc.gather(lambda: waits.scaled_down(run.t, todo), lambda: _read_jobs(run))
+    jobs = bool(run.plan.jobs) and run.keeper.state("downgrade") != "done"
+    with costs.waiting():  # the Jobs' state is read in the same calls: the downgrade starts without a read
+        listed = waits.scaled_down(run.t, todo, also="jobs" if jobs else None)
+    run.jobs_seen = _read_jobs(run, listed) if jobs else None
     return "done", "scaled down " + ", ".join(f"{n} ({live[n]}→0)" for n in todo)
 
 
-def _read_jobs(run: Run) -> downgrades.Seen | None:
-    """The downgrade Jobs as they are, for the downgrade step; None: it reads them itself."""
-    if not run.plan.jobs or run.keeper.state("downgrade") == "done":
-        return None
-    try:
-        return downgrades.read(run.t, run.plan.downgrades)
-    except (proc.CommandError, RollbackError):  # only a head start: the downgrade step reads again
-        return None
+def _read_jobs(run: Run, listed: list[dict[str, Any]]) -> downgrades.Seen:
+    """The downgrade Jobs as the last look of the scale-down wait saw them (the namespace's Jobs, by
+    name, as downgrades.read has them), for the downgrade step. Read under the lock: still true then."""
+    by_name = {j["metadata"]["name"]: j for j in listed if j.get("kind") == "Job"}
+    return {j.name: by_name.get(j.name) for j in run.plan.downgrades}
 
 
 def _downgrade(run: Run) -> tuple[str, str]:

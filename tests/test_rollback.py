@@ -81,12 +81,13 @@ EXPECTED = [
         "10m",
     ],
     H + ["version", "--template", "{{.Version}}"],  # helm 3 here: no server-side apply question
-    K + ["get", *KNS, "lease", LEASE, *GET],  # once: the lock step takes the lease the plan saw
-    K + ["get", *KNS, "configmap", RECORDS, *GET],  # once: the record step writes from the plan's read
-    K + ["get", *KNS, "pods", "--output", "json"],
-    K + ["get", *KNS, "deployments", "--output", "json"],
-    K + ["get", *KNS, "deployments", "--output", "json"],
-    K + ["get", *KNS, "deployments", "--output", "json"],
+    # once, both in one call: the lock step takes the lease the plan saw, the record step writes from
+    # the plan's read of the ConfigMap
+    K + ["get", *KNS, f"lease/{LEASE}", f"configmap/{RECORDS}", *GET],
+    K + ["get", *KNS, "pods,deployments", "--output", "json"],  # the plan's: one call for both
+    K + ["get", *KNS, "deployments", "--output", "json"],  # verify's
+    # the scale-down wait, with the Jobs' state for the downgrade step: one call for both
+    K + ["get", *KNS, "deployments,jobs", "--output", "json"],
     K + ["get", *KNS, "deployments,pods", "--output", "json"],
     # the plan's listing (which also asks the CLI about -y), then verify's
     K + ["exec", *NS, "<server-pod>", "--container", "server", "--", "sh", "-c", "<listing-script>"],
@@ -99,7 +100,6 @@ EXPECTED = [
     K + ["delete", *KNS, "pod", "<probe-pod>", "--ignore-not-found", "--wait=false"],
     K + ["scale", *KNS, "deployment/customer-managed-server", "--replicas=0"],
     K + ["scale", *KNS, "deployment/customer-managed-ui", "--replicas=0"],
-    K + ["get", *KNS, "jobs", "--output", "json"],  # the Jobs' state, read during the scale-down wait
     K + ["apply", *KNS, *WRITE],
     K + ["get", *KNS, "pods", "--selector", f"job-name={JOB}", "--output", "json"],
     K + ["logs", *NS, POD, "--container", "nebula", "--follow"],  # streams: bounded by --timeout
@@ -349,8 +349,13 @@ def test_the_record_step_writes_from_the_plans_read_and_a_change_since_is_kept(f
     assert result.exit_code == 0, result.stderr
     data = fake.obj("configmap", RECORDS)["data"]
     assert set(data) == {"latest-backup", "1.3.0", "1.2.0"}
-    gets = [c for c in fake.calls("kubectl") if c["argv"][0] == "get" and RECORDS in c["argv"]]
-    assert len(gets) == 2  # the plan's, and the one after the conflict
+    gets = [
+        c["argv"]
+        for c in fake.calls("kubectl")
+        if c["argv"][0] == "get" and any(RECORDS in a for a in c["argv"])
+    ]
+    # the plan's (with the lease's), and the one after the conflict
+    assert len(gets) == 2 and f"lease/{LEASE}" in gets[0]
 
 
 def _when_called(fake, called, look):

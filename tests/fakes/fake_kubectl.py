@@ -249,6 +249,15 @@ def handle(st: dict[str, Any], argv: list[str], stdin: str | None) -> None:
     if verb == "get":
         if one(opts, "output") != "json":
             raise Exit(1, err="fake kubectl: only --output json\n")
+        if "/" in pos[0]:  # kind/name …: those found, a List unless one was asked (plan6)
+            refs = [(kind_of(k), n) for k, n in (ref.split("/", 1) for ref in pos)]
+            found = [objs[key(ns, k, n)] for k, n in refs if key(ns, k, n) in objs]
+            if len(found) < len(refs) and "ignore-not-found" not in opts:
+                raise not_found(*next((k, n) for k, n in refs if key(ns, k, n) not in objs))
+            if not found:
+                raise Exit(0)
+            doc = found[0] if len(refs) == 1 else {"apiVersion": "v1", "kind": "List", "items": found}
+            raise Exit(0, json.dumps(doc))
         kinds = [kind_of(k) for k in pos[0].split(",")]
         kind = kinds[0]
         if len(pos) > 1:
