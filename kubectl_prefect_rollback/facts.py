@@ -80,6 +80,9 @@ class Facts:
     live_deployments: tuple[dict[str, Any], ...]
     server_side_apply: bool  # the release was installed with server-side apply (helm 4)
     records_seen: records.Seen | None = None  # the records ConfigMap as read: the record step writes from it
+    # probe and backup pods of ours in the plan's pod list, for the lock step's sweep; None: the plan
+    # listed only --selector's pods
+    leftovers: tuple[dict[str, Any], ...] | None = None
 
 
 class _Chain(NamedTuple):
@@ -137,6 +140,7 @@ def gather(t: Target, opts: Options) -> Facts:
         live_deployments=tuple(live),
         server_side_apply=ssa,
         records_seen=chain.recorded,
+        leftovers=None if opts.selector else probe.leftover_candidates(pods),
     )
 
 

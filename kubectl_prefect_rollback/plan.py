@@ -54,6 +54,7 @@ class Plan:
     resumed: bool = False
     yes_flag: bool = False  # the image's downgrade asks for confirmation unless given -y
     checked_at: int = 0  # where the dry-run's warnings go among the others (preflight.check_plan)
+    leftovers: tuple[dict[str, Any], ...] | None = None  # probe/backup pods of ours the plan saw (Facts)
 
     @property
     def jobs(self) -> tuple[dict[str, Any], ...]:
@@ -113,6 +114,7 @@ def assemble(f: Facts, opts: Options) -> Plan:
         resumed=f.resumed,
         yes_flag=yes_flag,
         checked_at=checked_at,
+        leftovers=f.leftovers,
     )
 
 

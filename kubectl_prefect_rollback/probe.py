@@ -24,7 +24,14 @@ from kubectl_prefect_rollback import (
     versions,
     waits,
 )
-from kubectl_prefect_rollback.constants import MANAGED_BY, OURS_SELECTOR, POLL_PROBE, ROLE_LABEL
+from kubectl_prefect_rollback.constants import (
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    MANAGED_BY_US,
+    OURS_SELECTOR,
+    POLL_PROBE,
+    ROLE_LABEL,
+)
 from kubectl_prefect_rollback.errors import RollbackError
 from kubectl_prefect_rollback.heads import Listing
 from kubectl_prefect_rollback.helm import Release
@@ -157,6 +164,16 @@ def _wait_finished(t: Target, name: str, timeout: float) -> tuple[str, str]:
     )
 
 
+def leftover_candidates(pods: list[dict[str, Any]]) -> tuple[dict[str, Any], ...]:
+    """Pods of ours that clean_leftovers may delete (probe and backup pods), from a namespace's pods."""
+    return tuple(
+        pod
+        for pod in pods
+        if (labels := (pod.get("metadata") or {}).get("labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY_US
+        and labels.get(ROLE_LABEL) in LEFTOVER_ROLES
+    )
+
+
 def ours(t: Target, *, warn: Callable[[str], None]) -> list[dict[str, Any]] | None:
     """The pods of ours in the namespace, for clean_leftovers (the lock step lists them while it locks);
     None, said with `warn`, when they cannot be listed: they stay for the next run."""
@@ -185,6 +202,8 @@ def clean_leftovers(
     for pod in kube.list_(t, "pods", OURS_SELECTOR) if pods is None else pods:
         meta = pod.get("metadata") or {}
         if (meta.get("labels") or {}).get(ROLE_LABEL) not in LEFTOVER_ROLES:
+            continue
+        if meta.get("deletionTimestamp"):  # being deleted already (this run's own probe, say)
             continue
         created = _timestamp(meta.get("creationTimestamp"))
         age = now - created if created is not None else float("inf")

@@ -140,13 +140,19 @@ def _lock(run: Run) -> tuple[str, str]:
         "started-by": run.keeper.identity,  # for `status`; a takeover keeps the first run's
         "chart-source": p.chart,  # for the resume command `status` prints
     }
-    # our pods that earlier runs left are listed while the lease is written: one round trip, not two
-    took_over, pods = proc.gather(
-        lambda: run.keeper.acquire(
-            p.lease, force_unlock=run.opts.force_unlock, state=state, resume=p.resumed
-        ),
-        lambda: probe.ours(run.t, warn=run.out.warn),
-    )
+
+    def acquire() -> bool:
+        return run.keeper.acquire(p.lease, force_unlock=run.opts.force_unlock, state=state, resume=p.resumed)
+
+    # A pod of ours left by an earlier run (a SIGKILL, a failed delete) was made while that run lived,
+    # before the plan listed the namespace's pods: when that list showed none, nothing is listed again.
+    # One made since belongs to a run alive then (a concurrent plan deletes its own; a young running
+    # probe would stay anyway) and is the next run's to sweep, like one made just after any list.
+    # This run's own probe pods are younger than that list: the sweep never meets them.
+    if p.leftovers == ():
+        took_over, pods = acquire(), None
+    else:  # listed while the lease is written: one round trip, not two
+        took_over, pods = proc.gather(acquire, lambda: probe.ours(run.t, warn=run.out.warn))
     run.keeper.start_renewing()
     detail = f"lock {'taken over from an unfinished run' if took_over else 'taken'}: lease {p.lock_name}"
     gone = probe.clean_leftovers(run.t, pods) if pods is not None else []

@@ -100,3 +100,22 @@ def test_the_probe_answers_while_its_delete_still_runs_and_settle_waits_for_the_
     assert listing.chains["nebula"].head == "3fab1acc05c0" and cluster["deleted"] == []
     threading.Timer(0.05, go_on.set).start()
     assert probe.settle() == [] and cluster["deleted"] == [cluster["created"][0]["metadata"]["name"]]
+
+
+def test_the_sweep_leaves_a_pod_of_ours_already_being_deleted_and_pods_not_ours(cluster) -> None:
+    """This run's own probe, deleted behind the plan, may still be listed (terminating): not a leftover."""
+    ours = {"app.kubernetes.io/managed-by": "kubectl-prefect-rollback", "prefect-rollback/role": "probe"}
+    done = {"phase": "Succeeded"}
+    pods = [
+        {
+            "metadata": {"name": "mine", "labels": ours, "deletionTimestamp": "2026-12-01T00:00:00Z"},
+            "status": done,
+        },
+        {"metadata": {"name": "left", "labels": ours}, "status": done},
+        {
+            "metadata": {"name": "worker", "labels": {**ours, "prefect-rollback/role": "worker"}},
+            "status": done,
+        },
+    ]
+    assert probe.clean_leftovers(T, pods) == ["left"] and cluster["deleted"] == ["left"]
+    assert probe.leftover_candidates(pods) == tuple(pods[:2])

@@ -109,8 +109,7 @@ EXPECTED = [
     K + ["scale", *KNS, "deployment/customer-managed-server", "--replicas=3"],
     K + ["scale", *KNS, "deployment/customer-managed-ui", "--replicas=2"],
     K + ["delete", *KNS, "lease", LEASE, "--ignore-not-found", "--wait=true", "--timeout=30s"],
-    # after the lock: probe pods of ours left by earlier runs
-    K + ["get", *KNS, "pods", "--selector", LEFTOVERS, "--output", "json"],
+    # no list of leftover probe pods of ours: the plan's pod list showed none
 ]
 STEP_ORDER = [  # each step's characteristic call, in the order the steps must run
     H + LIST,
@@ -380,6 +379,8 @@ def _when_called(fake, called, look):
 
 
 def test_the_leftover_pods_are_listed_while_the_lease_is_written(fake) -> None:
+    # one the plan saw (a concurrent plan's probe, running): they are listed again at the lock
+    _probe_pod(fake, "customer-managed-probe-1-2-0-busy33", phase="Running", age=5)
     fake.hold("kubectl", r"^create ", 30, nth=2, released=True)  # the lease (the probe pod is the 1st create)
     seen, done = _when_called(
         fake, lambda c: c["argv"][0] == "get" and LEFTOVERS in c["argv"], lambda: fake.obj("lease", LEASE)
@@ -644,6 +645,37 @@ def test_leftover_probe_pods_are_deleted_by_the_next_run_but_a_live_one_stays(fa
     )
     assert f"deleted leftover probe pod(s) {gone}" in result.stderr
     assert [n for n in fake.objects("pod") if "-probe-" in n] == ["customer-managed-probe-1-2-0-busy33"]
+
+
+def test_the_lock_step_lists_our_pods_only_if_the_plans_pod_list_showed_one_or_was_filtered(fake) -> None:
+    """A leftover was made before the plan listed the namespace's pods (by a run that has ended since):
+    when the plan saw none there is nothing to list again. With --selector the plan's list shows only
+    the server pods, so the lock step lists ours as before."""
+    leftovers = [K + ["get", *KNS, "pods", "--selector", LEFTOVERS, "--output", "json"]]
+    assert rollback(fake).exit_code == 0
+    assert [a for a in fake.argvs() if LEFTOVERS in a] == []
+    _probe_pod(fake, "customer-managed-probe-1-2-0-done00", phase="Failed", age=3)
+    fake.reset_calls()
+    result = rollback(fake, "--force")  # at 1.2.0 already: --force rolls back "again"
+    assert [a for a in fake.argvs() if LEFTOVERS in a] == leftovers, result.stderr
+    assert "deleted leftover probe pod(s) customer-managed-probe-1-2-0-done00" in result.stderr
+
+
+def test_with_a_selector_the_lock_step_lists_our_pods_itself(fake) -> None:
+    result = rollback(fake, "--selector", "fake/deployment=customer-managed-server")
+    assert result.exit_code == 0, result.stderr
+    assert K + [
+        "get",
+        *KNS,
+        "pods",
+        "--selector",
+        "fake/deployment=customer-managed-server",
+        "--output",
+        "json",
+    ] in (fake.argvs())
+    assert [a for a in fake.argvs() if LEFTOVERS in a] == [
+        K + ["get", *KNS, "pods", "--selector", LEFTOVERS, "--output", "json"]
+    ]
 
 
 def test_leftover_backup_pods_are_deleted_like_probes_but_a_running_dump_in_its_deadline_stays(fake) -> None:
