@@ -95,6 +95,8 @@ def _call_kind(tool: str, argv: list[str], stdin: bytes | None) -> str:
         return f"{tool} logs" + (" --follow" if "-f" in argv or "--follow" in argv else "")
     if verb == "wait":
         return f"{tool} wait {_kind_of(pos[1]) if len(pos) > 1 else ''}".rstrip()
+    if verb == "get" and len(pos) > 2 and all("/" in p for p in pos[1:]):  # get lease/a configmap/b
+        return f"{tool} get " + ",".join(_kind_of(p) for p in pos[1:])
     return f"{tool} {verb} {_kind_of(pos[1])}" if len(pos) > 1 else f"{tool} {verb}"
 
 

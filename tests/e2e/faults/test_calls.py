@@ -19,6 +19,9 @@ def test_call_kind_normalises_argv_to_binary_verb_and_resource() -> None:
     )
     assert call_kind("kubectl", ["exec", "p", "--", "sh", "-c", "x --help"]) == "kubectl exec --help"
     assert call_kind("helm", ["get", "hooks", "r", "--revision", "2"]) == "helm get hooks"
+    both = ["get", "-n", "n", "lease/a", "configmap/b", "--ignore-not-found", "-o", "json"]
+    assert call_kind("kubectl", both) == "kubectl get lease,configmap"  # two objects, one call
+    assert call_kind("kubectl", ["get", "pods,deployments", "-o", "json"]) == "kubectl get pods,deployments"
     assert call_kind("helm", ["upgrade", "--install", "r", "chart", "--version", "1"]) == "helm upgrade"
     dry = ["apply", "--dry-run=server", "--filename", "-"]
     assert call_kind("kubectl", dry, b'{"kind": "Job"}') == "kubectl apply job --dry-run"
