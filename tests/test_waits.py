@@ -109,3 +109,23 @@ def test_a_drain_bounds_all_its_joins_together_and_names_the_threads_still_alive
     assert time.monotonic() - t0 < 0.6, "the bound is shared, not 0.3 s per thread"
     assert left == stuck
     hang.set()
+
+
+def test_scaled_down_lists_another_kind_in_the_same_call_and_returns_it_from_the_last_look(
+    monkeypatch,
+) -> None:
+    from kubectl_prefect_rollback import kube
+    from kubectl_prefect_rollback.target import Target
+
+    def deployment(replicas: int) -> dict:
+        return {"kind": "Deployment", "metadata": {"name": "server"}, "status": {"replicas": replicas}}
+
+    job = {"kind": "Job", "metadata": {"name": "downgrade"}}
+    looks = iter([[deployment(1), job], [deployment(0), job, {**job, "metadata": {"name": "other"}}]])
+    kinds = []
+    monkeypatch.setattr(kube, "list_", lambda t, kind, selector=None: kinds.append(kind) or next(looks))
+    got = waits.scaled_down(Target("ns"), ["server"], also="jobs")
+    assert kinds == ["deployments,jobs"] * 2 and [j["metadata"]["name"] for j in got] == [
+        "downgrade",
+        "other",
+    ]
