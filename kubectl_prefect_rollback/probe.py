@@ -100,9 +100,9 @@ def _probe_once(
 
 
 def _delete_behind(t: Target, name: str, said: contextlib.ExitStack) -> None:
-    """The delete runs on while the plan goes on (the dry run; its kubectl start-up is ~0.1 s of the
-    critical path otherwise). A thread of its own, not a daemon: the process never exits before it ended,
-    and settle() joins it before the run says which probe pods are left."""
+    """The delete runs on while the plan goes on (the dry run): its kubectl, ~0.1 s, is off the plan's
+    critical path. A thread of its own, not a daemon: the process never exits before the delete ended,
+    and settle() joins it before the command says which probe pods are left."""
 
     def delete() -> None:
         with said, interrupt.cleanup():  # a write: it runs to its end after a signal too
