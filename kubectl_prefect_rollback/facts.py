@@ -26,7 +26,7 @@ from kubectl_prefect_rollback import (
     versions,
 )
 from kubectl_prefect_rollback.constants import DATABASES, DEFAULT_CHART, HELM_TIMEOUT
-from kubectl_prefect_rollback.deployed import deployed_texts, migration_jobs
+from kubectl_prefect_rollback.deployed import chart_replicas, deployed_texts, migration_jobs
 from kubectl_prefect_rollback.errors import BadInput, RollbackError
 from kubectl_prefect_rollback.helm import Release
 from kubectl_prefect_rollback.target import Target
@@ -80,6 +80,7 @@ class Facts:
     live_deployments: tuple[dict[str, Any], ...]
     server_side_apply: bool  # the release was installed with server-side apply (helm 4)
     records_seen: records.Seen | None = None  # the records ConfigMap as read: the record step writes from it
+    chart_replicas: Mapping[str, int] = field(default_factory=dict)  # replicas the target chart sets itself
 
 
 class _Chain(NamedTuple):
@@ -89,6 +90,7 @@ class _Chain(NamedTuple):
     resumed: bool
     values: Values
     target: tuple[dict[str, str | None], str] | None
+    rendered: str  # the target chart as `helm template` renders it with those values
 
 
 def gather(t: Target, opts: Options) -> Facts:
@@ -137,6 +139,7 @@ def gather(t: Target, opts: Options) -> Facts:
         live_deployments=tuple(live),
         server_side_apply=ssa,
         records_seen=chain.recorded,
+        chart_replicas=chart_replicas(chain.rendered),
     )
 
 
@@ -189,7 +192,7 @@ def _chain(
     values = target_values(t, rel.name, history, to, opts.target_values)
     rendered = preflight.render_target(t, rel, chart, to, values.text, values.files)
     target = None if resumed else target_heads(t, rel, to, chart, rendered, flags, recorded.entries)
-    return _Chain(lease, history, recorded, resumed, values, target)
+    return _Chain(lease, history, recorded, resumed, values, target, rendered)
 
 
 def target_values(t: Target, name: str, history: list[Release], to: str, files: tuple[str, ...]) -> Values:

@@ -3,7 +3,8 @@ the same Facts and Options always give the same Plan, or the same refusal."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kubectl_prefect_rollback import deployed, job_rewrite, leases, migrations, names, records, release
@@ -54,6 +55,7 @@ class Plan:
     resumed: bool = False
     yes_flag: bool = False  # the image's downgrade asks for confirmation unless given -y
     checked_at: int = 0  # where the dry-run's warnings go among the others (preflight.check_plan)
+    chart_replicas: Mapping[str, int] = field(default_factory=dict)  # Deployments the chart scales itself
 
     @property
     def jobs(self) -> tuple[dict[str, Any], ...]:
@@ -113,6 +115,7 @@ def assemble(f: Facts, opts: Options) -> Plan:
         resumed=f.resumed,
         yes_flag=yes_flag,
         checked_at=checked_at,
+        chart_replicas=f.chart_replicas,
     )
 
 

@@ -85,9 +85,8 @@ EXPECTED = [
     K + ["get", *KNS, "configmap", RECORDS, *GET],  # once: the record step writes from the plan's read
     K + ["get", *KNS, "pods", "--output", "json"],
     K + ["get", *KNS, "deployments", "--output", "json"],
-    K + ["get", *KNS, "deployments", "--output", "json"],
-    K + ["get", *KNS, "deployments", "--output", "json"],
-    K + ["get", *KNS, "deployments,pods", "--output", "json"],
+    K + ["get", *KNS, "deployments", "--output", "json"],  # the plan's, the scale-down wait's: the chart
+    K + ["get", *KNS, "deployments,pods", "--output", "json"],  # sets replicas, so none after helm
     # the plan's listing (which also asks the CLI about -y), then verify's
     K + ["exec", *NS, "<server-pod>", "--container", "server", "--", "sh", "-c", "<listing-script>"],
     K + ["exec", *NS, "<server-pod>", "--container", "server", "--", "sh", "-c", "<listing-script>"],
@@ -106,8 +105,6 @@ EXPECTED = [
     K + ["logs", *NS, POD, "--container", "orion", "--follow"],
     K + ["get", *KNS, "pod", POD, *GET],
     K + ["replace", *KNS, *WRITE],  # the lease: "downgrade done" and "chart step started", before helm
-    K + ["scale", *KNS, "deployment/customer-managed-server", "--replicas=3"],
-    K + ["scale", *KNS, "deployment/customer-managed-ui", "--replicas=2"],
     K + ["delete", *KNS, "lease", LEASE, "--ignore-not-found", "--wait=true", "--timeout=30s"],
     # after the lock: probe pods of ours left by earlier runs
     K + ["get", *KNS, "pods", "--selector", LEFTOVERS, "--output", "json"],
@@ -118,7 +115,6 @@ STEP_ORDER = [  # each step's characteristic call, in the order the steps must r
     K + ["scale", *KNS, "deployment/customer-managed-server", "--replicas=0"],
     K + ["apply", *KNS, *WRITE],
     H + ["upgrade", "--install"],
-    K + ["scale", *KNS, "deployment/customer-managed-server", "--replicas=3"],
     K + ["get", *KNS, "deployments,pods", "--output", "json"],
     K + ["delete", *KNS, "lease", LEASE],
 ]
@@ -398,7 +394,40 @@ def test_the_records_are_written_while_the_servers_scale_down(fake) -> None:
     assert seen == [3]  # written while the held scale-down had not happened yet
 
 
+def deployment_reads(fake) -> int:
+    return sum(1 for c in fake.calls("kubectl") if c["argv"][0] == "get" and "deployments" in c["argv"])
+
+
+def chart_without_replicas(fake, version: str = "1.2.0") -> None:
+    """The target chart leaves replicas out (an HPA's chart, say): helm keeps our zero."""
+    with fake.edit() as st:
+        texts = st["charts"][version]
+        texts["manifest"] = "".join(ln for ln in texts["manifest"].splitlines(True) if "replicas:" not in ln)
+
+
+def test_a_chart_without_replicas_gets_the_operators_counts_back_after_helm(fake) -> None:
+    chart_without_replicas(fake)
+    result = rollback(fake)
+    assert result.exit_code == 0, result.stderr
+    scales = [c["argv"][-1] for c in fake.calls("kubectl") if c["argv"][0] == "scale"]
+    assert scales == ["--replicas=0", "--replicas=0", "--replicas=3", "--replicas=2"]
+    assert fake.obj("deployment", "customer-managed-server")["spec"]["replicas"] == 3
+    assert fake.obj("deployment", "customer-managed-ui")["spec"]["replicas"] == 2
+    assert deployment_reads(fake) == 3  # the plan's, the scale-down wait's, and one after helm
+
+
+def test_a_chart_that_sets_replicas_is_left_to_helm_no_read_after_the_upgrade(fake) -> None:
+    result = rollback(fake)
+    assert result.exit_code == 0, result.stderr
+    scales = [c["argv"][-1] for c in fake.calls("kubectl") if c["argv"][0] == "scale"]
+    assert scales == ["--replicas=0", "--replicas=0"]  # helm set 3 and 2 itself, from the chart
+    assert deployment_reads(fake) == 2  # the plan's and the scale-down wait's: none after helm
+    assert fake.obj("deployment", "customer-managed-server")["spec"]["replicas"] == 3
+    assert fake.obj("deployment", "customer-managed-ui")["spec"]["replicas"] == 2
+
+
 def test_resume_keeps_saved_replicas_after_partial_scale_down(fake) -> None:
+    chart_without_replicas(fake)  # so the saved counts, not the chart, bring them back
     fake.fail("kubectl", r"^scale .*customer-managed-ui", stderr="Unable to connect to the server: EOF")
     assert rollback(fake).exit_code == 1
     assert fake.obj("deployment", "customer-managed-server")["spec"]["replicas"] == 0
