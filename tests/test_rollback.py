@@ -42,6 +42,7 @@ K = ["kubectl"]
 H = ["helm"]
 GET = ["--ignore-not-found", "--output", "json"]
 WRITE = ["--filename", "-", "--output", "json"]
+OWN = ["--validate=false", *WRITE]  # the lease, the records, the dry-run Job: no second validation
 HELP = "echo '#downgrade-help'; prefect-cloud nebula database downgrade --help 2>&1 | head -n 60; exit 0"
 POD = f"{JOB}-p0001"
 # Every call of a full run, once each unless repeated here. The plan reads concurrently, so the order is
@@ -90,30 +91,30 @@ EXPECTED = [
     # the plan's listing (which also asks the CLI about -y), then verify's
     K + ["exec", *NS, "<server-pod>", "--container", "server", "--", "sh", "-c", "<listing-script>"],
     K + ["exec", *NS, "<server-pod>", "--container", "server", "--", "sh", "-c", "<listing-script>"],
-    K + ["create", *KNS, *WRITE],
-    K + ["create", *KNS, *WRITE],
-    K + ["create", *KNS, *WRITE],  # probe, lease, records
+    K + ["create", *KNS, *WRITE],  # the probe pod: validated
+    K + ["create", *KNS, *OWN],
+    K + ["create", *KNS, *OWN],  # lease, records
     K + ["get", *KNS, "pod", "<probe-pod>", *GET],
     K + ["logs", *KNS, "<probe-pod>", "--container", "probe"],
     K + ["delete", *KNS, "pod", "<probe-pod>", "--ignore-not-found", "--wait=false"],
     K + ["scale", *KNS, "deployment/customer-managed-server", "--replicas=0"],
     K + ["scale", *KNS, "deployment/customer-managed-ui", "--replicas=0"],
     K + ["get", *KNS, "jobs", "--output", "json"],  # the Jobs' state, read during the scale-down wait
-    K + ["apply", *KNS, *WRITE],
+    K + ["apply", *KNS, *OWN],
     K + ["get", *KNS, "pods", "--selector", f"job-name={JOB}", "--output", "json"],
     K + ["logs", *NS, POD, "--container", "nebula", "--follow"],  # streams: bounded by --timeout
     K + ["logs", *NS, POD, "--container", "orion", "--follow"],
     K + ["get", *KNS, "pod", POD, *GET],
-    K + ["replace", *KNS, *WRITE],  # the lease: "downgrade done" and "chart step started", before helm
+    K + ["replace", *KNS, *OWN],  # the lease: "downgrade done" and "chart step started", before helm
     K + ["delete", *KNS, "lease", LEASE, "--ignore-not-found", "--wait=true", "--timeout=30s"],
     # after the lock: probe pods of ours left by earlier runs
     K + ["get", *KNS, "pods", "--selector", LEFTOVERS, "--output", "json"],
 ]
 STEP_ORDER = [  # each step's characteristic call, in the order the steps must run
     H + LIST,
-    K + ["create", *KNS, *WRITE],
+    K + ["create", *KNS, *OWN],  # the lease (the probe pod's create came before, validated)
     K + ["scale", *KNS, "deployment/customer-managed-server", "--replicas=0"],
-    K + ["apply", *KNS, *WRITE],
+    K + ["apply", *KNS, *OWN],
     H + ["upgrade", "--install"],
     K + ["get", *KNS, "deployments,pods", "--output", "json"],
     K + ["delete", *KNS, "lease", LEASE],
@@ -298,7 +299,8 @@ def test_a_failed_record_write_warns_and_the_rollback_still_finishes(fake, tmp_p
     assert result.exit_code == 0, result.stderr
     assert (
         f"recording the heads in configmap {RECORDS} failed: `kubectl create --namespace customer-managed "
-        "--request-timeout 30s --filename - --output json` exited 1: Unable to connect" in result.stderr
+        "--request-timeout 30s --validate=false --filename - --output json` exited 1: Unable to connect"
+        in result.stderr
     )
     assert fake.obj("configmap", RECORDS) is None
     step = next(s for s in json.loads(report.read_text())["steps"] if s["name"] == "record")
