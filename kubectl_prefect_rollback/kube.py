@@ -114,9 +114,8 @@ def _write(t: Target, verb: str, doc: dict[str, Any], *dry: str, validated: bool
     return _object(_json(out, verb), verb)
 
 
-def apply(t: Target, doc: dict[str, Any], *, validated: bool = False) -> dict[str, Any]:
-    """`validated`: the API server's dry run passed this very document (no second validation)."""
-    return _write(t, "apply", doc, validated=validated)
+def apply(t: Target, doc: dict[str, Any]) -> dict[str, Any]:
+    return _write(t, "apply", doc)
 
 
 def apply_dry_run(t: Target, doc: dict[str, Any]) -> dict[str, Any]:
@@ -124,8 +123,9 @@ def apply_dry_run(t: Target, doc: dict[str, Any]) -> dict[str, Any]:
     return _write(t, "apply", doc, "--dry-run=server")
 
 
-def create(t: Target, doc: dict[str, Any]) -> dict[str, Any]:
-    return _write(t, "create", doc)
+def create(t: Target, doc: dict[str, Any], *, validated: bool = False) -> dict[str, Any]:
+    """Fails (Conflict) when the object exists: nothing is merged into what someone else made."""
+    return _write(t, "create", doc, validated=validated)
 
 
 def replace(t: Target, doc: dict[str, Any]) -> dict[str, Any]:

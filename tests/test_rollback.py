@@ -100,7 +100,7 @@ EXPECTED = [
     K + ["scale", *KNS, "deployment/customer-managed-server", "--replicas=0"],
     K + ["scale", *KNS, "deployment/customer-managed-ui", "--replicas=0"],
     K + ["get", *KNS, "jobs", "--output", "json"],  # the Jobs' state, read during the scale-down wait
-    K + ["apply", *KNS, *OWN],
+    K + ["create", *KNS, *OWN],  # the downgrade Job: created, as it was read absent
     K + ["get", *KNS, "pods", "--selector", f"job-name={JOB}", "--output", "json"],
     K + ["logs", *NS, POD, "--container", "nebula", "--follow"],  # streams: bounded by --timeout
     K + ["logs", *NS, POD, "--container", "orion", "--follow"],
@@ -114,7 +114,7 @@ STEP_ORDER = [  # each step's characteristic call, in the order the steps must r
     H + LIST,
     K + ["create", *KNS, *OWN],  # the lease (the probe pod's create came before, validated)
     K + ["scale", *KNS, "deployment/customer-managed-server", "--replicas=0"],
-    K + ["apply", *KNS, *OWN],
+    K + ["get", *KNS, "pods", "--selector", f"job-name={JOB}"],  # the downgrade Job's pod, once created
     H + ["upgrade", "--install"],
     K + ["get", *KNS, "deployments,pods", "--output", "json"],
     K + ["delete", *KNS, "lease", LEASE],
@@ -462,9 +462,7 @@ def test_downgrade_failure_exit_4_then_retry(fake) -> None:
     again = rollback(fake)
     assert_clean_failure(again, 4)
     assert "--retry" in again.stderr
-    assert not any(
-        c["argv"][0] == "apply" and "--dry-run=server" not in c["argv"] for c in fake.calls("kubectl")
-    )
+    assert fake.jobs_created() == 0
     result = finish(fake, "--retry")
     deletes = [c["argv"] for c in fake.calls("kubectl") if c["argv"][0] == "delete"]
     assert deletes[0][5:7] == ["job", JOB]
@@ -479,9 +477,7 @@ def test_helm_upgrade_failure_exit_5_then_resume_skips_downgrade(fake) -> None:
     result = finish(fake)
     assert "skipping: downgrade already finished" in result.stderr
     assert "skipping: deployments already scaled down" in result.stderr
-    assert not any(
-        c["argv"][0] == "apply" and "--dry-run=server" not in c["argv"] for c in fake.calls("kubectl")
-    )
+    assert fake.jobs_created() == 0
     assert upgrades(fake) == 1
 
 
@@ -502,7 +498,8 @@ def test_resume_after_scale_down_needs_no_server(fake) -> None:
     """A resumed run reads its facts from the lease: no server pod runs any more, and no probe is needed."""
     fake.fail(
         "kubectl",
-        r"^apply (?!.*--dry-run)",
+        r"^create ",
+        kind="Job",
         stderr="Error from server (InternalError): etcdserver: request timed out",
     )
     assert rollback(fake).exit_code == 1
