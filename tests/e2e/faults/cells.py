@@ -69,7 +69,7 @@ MOMENTS = [
     Moment("chart", "helm upgrade"),
     Moment("chart --wait", "helm upgrade", when="pending"),
     Moment("chart --wait", "helm upgrade", when="pending", group=True),
-    Moment("verify", "kubectl get deployment", after="helm upgrade"),
+    Moment("verify", "kubectl get deployments,pods", after="helm upgrade"),
     Moment("unlock", "kubectl delete lease"),
 ]
 
