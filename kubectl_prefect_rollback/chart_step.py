@@ -69,8 +69,10 @@ def _upgrade(run: Run) -> None:
 
 
 def restore_replicas(run: Run) -> None:
-    """Charts without a replicas field leave our zero in place: put back what the operator had."""
-    saved = {n: r for n, r in (run.keeper.state("replicas") or {}).items() if r}
+    """Charts without a replicas field leave our zero in place: put back what the operator had. Where
+    the target chart sets a count of its own, helm has set it: no read after helm for those."""
+    chart = run.plan.chart_replicas
+    saved = {n: r for n, r in (run.keeper.state("replicas") or {}).items() if r and not chart.get(n)}
     if not saved or not run.opts.scale_down:
         return
     for d in kube.list_(run.t, "deployments"):

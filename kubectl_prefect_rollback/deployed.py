@@ -68,3 +68,19 @@ def deployments(
         if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
             raise ParseError(f"kubectl get deployments: {d['metadata']['name']} has replicas {replicas!r}")
     return [(d["metadata"]["name"], int((d.get("spec") or {}).get("replicas", 1))) for d in mine], mine
+
+
+def chart_replicas(rendered: str) -> dict[str, int]:
+    """Pure: Deployments the target chart renders with a replicas count of its own. helm sets those
+    itself; only the others keep our zero and need the operator's count put back. A rendering our
+    parser refuses only costs the read after helm, so it is not an error here."""
+    try:
+        docs = manifests.load_documents(rendered, "helm template of the target chart")
+    except ParseError:
+        return {}
+    found = {}
+    for _, doc in docs:
+        replicas = (doc.get("spec") or {}).get("replicas") if doc.get("kind") == "Deployment" else None
+        if isinstance(replicas, int) and not isinstance(replicas, bool):
+            found[str((doc.get("metadata") or {}).get("name"))] = replicas
+    return found

@@ -198,7 +198,8 @@ def run_job(
     if running:
         out.progress(f"job/{name} is running: attaching")
     else:
-        kube.apply(t, job.manifest)
+        # create, not apply: the Job was read absent under our lock (one request, not apply's three)
+        kube.create(t, job.manifest, validated=job.validated)
         out.progress(f"job/{name} created; following {', '.join(sorted(containers.values()))}")
     return _judge(t, name, containers, out, timeout, drain)
 

@@ -26,7 +26,7 @@ from kubectl_prefect_rollback import (
     versions,
 )
 from kubectl_prefect_rollback.constants import DATABASES, DEFAULT_CHART, HELM_TIMEOUT
-from kubectl_prefect_rollback.deployed import deployed_texts, migration_jobs
+from kubectl_prefect_rollback.deployed import chart_replicas, deployed_texts, migration_jobs
 from kubectl_prefect_rollback.errors import BadInput, RollbackError
 from kubectl_prefect_rollback.helm import Release
 from kubectl_prefect_rollback.target import Target
@@ -83,6 +83,7 @@ class Facts:
     # probe and backup pods of ours in the plan's pod list, for the lock step's sweep; None: the plan
     # listed only --selector's pods
     leftovers: tuple[dict[str, Any], ...] | None = None
+    chart_replicas: Mapping[str, int] = field(default_factory=dict)  # replicas the target chart sets itself
 
 
 class _Chain(NamedTuple):
@@ -92,6 +93,7 @@ class _Chain(NamedTuple):
     resumed: bool
     values: Values
     target: tuple[dict[str, str | None], str] | None
+    rendered: str  # the target chart as `helm template` renders it with those values
 
 
 def gather(t: Target, opts: Options) -> Facts:
@@ -141,6 +143,7 @@ def gather(t: Target, opts: Options) -> Facts:
         server_side_apply=ssa,
         records_seen=chain.recorded,
         leftovers=None if opts.selector else probe.leftover_candidates(pods),
+        chart_replicas=chart_replicas(chain.rendered),
     )
 
 
@@ -197,7 +200,7 @@ def _chain(
     values = target_values(t, rel.name, history, to, opts.target_values)
     rendered = preflight.render_target(t, rel, chart, to, values.text, values.files)
     target = None if resumed else target_heads(t, rel, to, chart, rendered, flags, recorded.entries)
-    return _Chain(lease, history, recorded, resumed, values, target)
+    return _Chain(lease, history, recorded, resumed, values, target, rendered)
 
 
 def _lease_and_records(t: Target, name: str) -> tuple[leases.LeaseView | None, records.Seen]:

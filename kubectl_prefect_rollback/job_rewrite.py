@@ -88,6 +88,7 @@ class DowngradeJob:
 
     manifest: dict[str, Any]
     databases: Mapping[str, str]  # container name -> database
+    validated: bool = False  # the plan's server-side dry run passed this very manifest (preflight)
 
     @property
     def name(self) -> str:

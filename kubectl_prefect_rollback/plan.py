@@ -3,7 +3,8 @@ the same Facts and Options always give the same Plan, or the same refusal."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kubectl_prefect_rollback import deployed, job_rewrite, leases, migrations, names, records, release
@@ -55,6 +56,7 @@ class Plan:
     yes_flag: bool = False  # the image's downgrade asks for confirmation unless given -y
     checked_at: int = 0  # where the dry-run's warnings go among the others (preflight.check_plan)
     leftovers: tuple[dict[str, Any], ...] | None = None  # probe/backup pods of ours the plan saw (Facts)
+    chart_replicas: Mapping[str, int] = field(default_factory=dict)  # Deployments the chart scales itself
 
     @property
     def jobs(self) -> tuple[dict[str, Any], ...]:
@@ -115,6 +117,7 @@ def assemble(f: Facts, opts: Options) -> Plan:
         yes_flag=yes_flag,
         checked_at=checked_at,
         leftovers=f.leftovers,
+        chart_replicas=f.chart_replicas,
     )
 
 

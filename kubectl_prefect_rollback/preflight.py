@@ -60,9 +60,10 @@ def render_target(
         ) from None
 
 
-def dry_run_jobs(t: Target, jobs: list[dict[str, Any]], *, for_rollback: bool) -> list[str]:
+def dry_run_jobs(t: Target, jobs: list[dict[str, Any]], *, for_rollback: bool) -> list[str | None]:
     """`kubectl apply --dry-run=server` of every downgrade Job: admission and validation say no now,
-    before the lock, the scale-down or any database is touched."""
+    before the lock, the scale-down or any database is touched. Per Job: None when the API server
+    accepted it, else why it was not checked (a warning, or "" when our earlier Job is in the way)."""
 
     def check(job: dict[str, Any]) -> str | None:
         name = job["metadata"]["name"]
@@ -73,7 +74,7 @@ def dry_run_jobs(t: Target, jobs: list[dict[str, Any]], *, for_rollback: bool) -
             if (
                 "field is immutable" in err
             ):  # our Job of an earlier run is there: it is re-attached or replaced
-                return None
+                return ""
             if "Forbidden" in err and not for_rollback:  # a read-only `plan` may not dry-run writes
                 return f"job/{name} not checked with --dry-run=server: {err[:200]}"
             if "Error from server" not in err:
@@ -84,10 +85,15 @@ def dry_run_jobs(t: Target, jobs: list[dict[str, Any]], *, for_rollback: bool) -
             ) from None
         return None
 
-    return [w for w in proc.gather(*(lambda j=j: check(j) for j in jobs)) if w]
+    return proc.gather(*(lambda j=j: check(j) for j in jobs))
 
 
 def check_plan(t: Target, p: Plan, *, for_rollback: bool) -> Plan:
-    """The plan once the API server has dry-run its downgrade Jobs: refused, or with its warnings."""
+    """The plan once the API server has dry-run its downgrade Jobs: refused, or with its warnings.
+    A Job it accepted is marked validated: its real apply need not ask for validation again."""
     found = dry_run_jobs(t, list(p.jobs), for_rollback=for_rollback)
-    return replace(p, warnings=(*p.warnings[: p.checked_at], *found, *p.warnings[p.checked_at :]))
+    jobs = tuple(replace(d, validated=w is None) for d, w in zip(p.downgrades, found, strict=True))
+    warned = [w for w in found if w]
+    return replace(
+        p, downgrades=jobs, warnings=(*p.warnings[: p.checked_at], *warned, *p.warnings[p.checked_at :])
+    )

@@ -159,15 +159,6 @@ def kubelet(fake, decide, stall: float = 3.0) -> Iterator[Kubelet]:
     assert k.error is None, f"the test's kubelet failed: {k.error!r}"
 
 
-def job_applies(fake) -> int:
-    """How many Jobs were really created (server-side dry runs left out)."""
-    return sum(
-        1
-        for c in fake.calls("kubectl")
-        if c["argv"][0] == "apply" and "--dry-run=server" not in c["argv"] and c.get("stdin_kind") == "Job"
-    )
-
-
 def test_three_jobs_all_run_before_any_finishes(fake) -> None:
     three_jobs(fake)
     with kubelet(fake, all_three_at_once()) as k:
@@ -228,7 +219,7 @@ def test_rerun_refuses_without_retry_then_skips_the_jobs_that_succeeded(fake) ->
     refused = fake.cli(*ARGS)
     assert refused.exit_code == 4, refused.stderr
     assert f"job/{JOB}-events failed in an earlier run" in refused.stderr and "--retry" in refused.stderr
-    assert job_applies(fake) == 0, "nothing starts before the operator looked at the failed Job"
+    assert fake.jobs_created() == 0, "nothing starts before the operator looked at the failed Job"
     fake.reset_calls()
 
     again = fake.cli(*ARGS, "--retry")
@@ -237,7 +228,7 @@ def test_rerun_refuses_without_retry_then_skips_the_jobs_that_succeeded(fake) ->
         assert f"skipping: job/{JOB}-{db} already succeeded" in again.stderr
     deleted = [c["argv"] for c in fake.calls("kubectl") if c["argv"][0] == "delete" and "job" in c["argv"]]
     assert [d[d.index("job") + 1] for d in deleted] == [f"{JOB}-events"]
-    assert job_applies(fake) == 1, "only the failed Job is created again"
+    assert fake.jobs_created() == 1, "only the failed Job is created again"
     assert_rolled_back(fake)
 
 
@@ -258,10 +249,7 @@ def test_two_jobs_of_one_database_run_one_after_the_other_beside_the_third(fake)
     assert frozenset({first, second}) in k.together, k.together
     assert not any({first, third} <= s for s in k.together), "two Jobs of nebula ran at the same time"
     assert k.ended.index(first) < k.ended.index(third)
-    created = [
-        c for c in fake.calls("kubectl") if c["argv"][0] == "apply" and "--dry-run=server" not in c["argv"]
-    ]
-    assert len(created) == 3
+    assert fake.jobs_created() == 3
 
 
 def test_one_failing_job_of_a_database_keeps_its_later_job_from_starting(fake) -> None:
@@ -302,7 +290,7 @@ def test_a_signal_during_the_three_jobs_leaves_them_running_then_a_rerun_resumes
     for db in DBS:
         assert f"job/{JOB}-{db} is running: attaching" in again.stderr
         assert f"job/{JOB}-{db}: {db} exit 0" in again.stderr
-    assert job_applies(fake) == 0, "the re-run created no Job"
+    assert fake.jobs_created() == 0, "the re-run created no Job"
     assert_rolled_back(fake)
 
 
@@ -370,6 +358,6 @@ def test_a_run_killed_before_the_one_lease_write_ahead_of_helm_resumes_skipping_
     assert "lock taken over" in again.stderr
     for db in DBS:
         assert f"skipping: job/{JOB}-{db} already succeeded" in again.stderr
-    assert job_applies(fake) == 0
+    assert fake.jobs_created() == 0
     assert len([c for c in fake.calls("helm") if c["argv"][0] == "upgrade"]) == 1
     assert_rolled_back(fake)

@@ -24,3 +24,34 @@ def test_dry_run_warnings_go_after_the_jump_warning_and_before_the_others(monkey
     assert checked.warnings == ("jump", "job/x not checked", "gitops", "drops")
     assert seen == [(["cm-downgrade-to-1-2-0"], False)]
     assert replace(checked, warnings=p.warnings) == p  # nothing else changes
+
+
+def _dry_run_answering(monkeypatch, stderr: str | None) -> None:
+    from kubectl_prefect_rollback import kube, proc
+
+    def apply_dry_run(t, job):
+        if stderr is not None:
+            raise proc.CommandError(["kubectl", "apply", "--dry-run=server"], 1, stderr)
+        return job
+
+    monkeypatch.setattr(kube, "apply_dry_run", apply_dry_run)
+
+
+def test_a_job_the_dry_run_accepted_is_marked_validated_for_its_real_apply(monkeypatch) -> None:
+    p = plan.assemble(facts(), Options(to="1.2.0"))
+    assert [d.validated for d in p.downgrades] == [False]  # the plan alone has not asked the API server
+    _dry_run_answering(monkeypatch, None)
+    checked = preflight.check_plan(facts().target, p, for_rollback=True)
+    assert [d.validated for d in checked.downgrades] == [True]
+    assert [d.manifest for d in checked.downgrades] == [d.manifest for d in p.downgrades]
+
+
+def test_a_job_not_checked_because_our_earlier_job_is_in_the_way_is_validated_again_when_applied(
+    monkeypatch,
+) -> None:
+    p = plan.assemble(facts(), Options(to="1.2.0"))
+    immutable = 'The Job "cm-downgrade-to-1-2-0" is invalid: spec.template: field is immutable'
+    _dry_run_answering(monkeypatch, immutable)
+    checked = preflight.check_plan(facts().target, p, for_rollback=True)
+    assert [d.validated for d in checked.downgrades] == [False]
+    assert checked.warnings == p.warnings

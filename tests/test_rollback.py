@@ -42,6 +42,7 @@ K = ["kubectl"]
 H = ["helm"]
 GET = ["--ignore-not-found", "--output", "json"]
 WRITE = ["--filename", "-", "--output", "json"]
+OWN = ["--validate=false", *WRITE]  # the lease, the records, the dry-run Job: no second validation
 HELP = "echo '#downgrade-help'; prefect-cloud nebula database downgrade --help 2>&1 | head -n 60; exit 0"
 POD = f"{JOB}-p0001"
 # Every call of a full run, once each unless repeated here. The plan reads concurrently, so the order is
@@ -85,39 +86,36 @@ EXPECTED = [
     # the plan's read of the ConfigMap
     K + ["get", *KNS, f"lease/{LEASE}", f"configmap/{RECORDS}", *GET],
     K + ["get", *KNS, "pods,deployments", "--output", "json"],  # the plan's: one call for both
-    K + ["get", *KNS, "deployments", "--output", "json"],  # verify's
     # the scale-down wait, with the Jobs' state for the downgrade step: one call for both
     K + ["get", *KNS, "deployments,jobs", "--output", "json"],
+    # verify's; none after helm alone, as the chart sets the replicas itself
     K + ["get", *KNS, "deployments,pods", "--output", "json"],
     # the plan's listing (which also asks the CLI about -y), then verify's
     K + ["exec", *NS, "<server-pod>", "--container", "server", "--", "sh", "-c", "<listing-script>"],
     K + ["exec", *NS, "<server-pod>", "--container", "server", "--", "sh", "-c", "<listing-script>"],
-    K + ["create", *KNS, *WRITE],
-    K + ["create", *KNS, *WRITE],
-    K + ["create", *KNS, *WRITE],  # probe, lease, records
+    K + ["create", *KNS, *WRITE],  # the probe pod: validated
+    K + ["create", *KNS, *OWN],
+    K + ["create", *KNS, *OWN],  # lease, records
     K + ["get", *KNS, "pod", "<probe-pod>", *GET],
     K + ["logs", *KNS, "<probe-pod>", "--container", "probe"],
     K + ["delete", *KNS, "pod", "<probe-pod>", "--ignore-not-found", "--wait=false"],
     K + ["scale", *KNS, "deployment/customer-managed-server", "--replicas=0"],
     K + ["scale", *KNS, "deployment/customer-managed-ui", "--replicas=0"],
-    K + ["apply", *KNS, *WRITE],
+    K + ["create", *KNS, *OWN],  # the downgrade Job: created, as it was read absent
     K + ["get", *KNS, "pods", "--selector", f"job-name={JOB}", "--output", "json"],
     K + ["logs", *NS, POD, "--container", "nebula", "--follow"],  # streams: bounded by --timeout
     K + ["logs", *NS, POD, "--container", "orion", "--follow"],
     K + ["get", *KNS, "pod", POD, *GET],
-    K + ["replace", *KNS, *WRITE],  # the lease: "downgrade done" and "chart step started", before helm
-    K + ["scale", *KNS, "deployment/customer-managed-server", "--replicas=3"],
-    K + ["scale", *KNS, "deployment/customer-managed-ui", "--replicas=2"],
+    K + ["replace", *KNS, *OWN],  # the lease: "downgrade done" and "chart step started", before helm
     K + ["delete", *KNS, "lease", LEASE, "--ignore-not-found", "--wait=true", "--timeout=30s"],
     # no list of leftover probe pods of ours: the plan's pod list showed none
 ]
 STEP_ORDER = [  # each step's characteristic call, in the order the steps must run
     H + LIST,
-    K + ["create", *KNS, *WRITE],
+    K + ["create", *KNS, *OWN],  # the lease (the probe pod's create came before, validated)
     K + ["scale", *KNS, "deployment/customer-managed-server", "--replicas=0"],
-    K + ["apply", *KNS, *WRITE],
+    K + ["get", *KNS, "pods", "--selector", f"job-name={JOB}"],  # the downgrade Job's pod, once created
     H + ["upgrade", "--install"],
-    K + ["scale", *KNS, "deployment/customer-managed-server", "--replicas=3"],
     K + ["get", *KNS, "deployments,pods", "--output", "json"],
     K + ["delete", *KNS, "lease", LEASE],
 ]
@@ -301,7 +299,8 @@ def test_a_failed_record_write_warns_and_the_rollback_still_finishes(fake, tmp_p
     assert result.exit_code == 0, result.stderr
     assert (
         f"recording the heads in configmap {RECORDS} failed: `kubectl create --namespace customer-managed "
-        "--request-timeout 30s --filename - --output json` exited 1: Unable to connect" in result.stderr
+        "--request-timeout 30s --validate=false --filename - --output json` exited 1: Unable to connect"
+        in result.stderr
     )
     assert fake.obj("configmap", RECORDS) is None
     step = next(s for s in json.loads(report.read_text())["steps"] if s["name"] == "record")
@@ -404,7 +403,41 @@ def test_the_records_are_written_while_the_servers_scale_down(fake) -> None:
     assert seen == [3]  # written while the held scale-down had not happened yet
 
 
+def deployment_reads(fake) -> int:
+    """Reads of the Deployments alone: the chart step's, after helm (the others come with pods or Jobs)."""
+    return sum(1 for c in fake.calls("kubectl") if c["argv"][0] == "get" and "deployments" in c["argv"])
+
+
+def chart_without_replicas(fake, version: str = "1.2.0") -> None:
+    """The target chart leaves replicas out (an HPA's chart, say): helm keeps our zero."""
+    with fake.edit() as st:
+        texts = st["charts"][version]
+        texts["manifest"] = "".join(ln for ln in texts["manifest"].splitlines(True) if "replicas:" not in ln)
+
+
+def test_a_chart_without_replicas_gets_the_operators_counts_back_after_helm(fake) -> None:
+    chart_without_replicas(fake)
+    result = rollback(fake)
+    assert result.exit_code == 0, result.stderr
+    scales = [c["argv"][-1] for c in fake.calls("kubectl") if c["argv"][0] == "scale"]
+    assert scales == ["--replicas=0", "--replicas=0", "--replicas=3", "--replicas=2"]
+    assert fake.obj("deployment", "customer-managed-server")["spec"]["replicas"] == 3
+    assert fake.obj("deployment", "customer-managed-ui")["spec"]["replicas"] == 2
+    assert deployment_reads(fake) == 1  # after helm
+
+
+def test_a_chart_that_sets_replicas_is_left_to_helm_no_read_after_the_upgrade(fake) -> None:
+    result = rollback(fake)
+    assert result.exit_code == 0, result.stderr
+    scales = [c["argv"][-1] for c in fake.calls("kubectl") if c["argv"][0] == "scale"]
+    assert scales == ["--replicas=0", "--replicas=0"]  # helm set 3 and 2 itself, from the chart
+    assert deployment_reads(fake) == 0  # none after helm
+    assert fake.obj("deployment", "customer-managed-server")["spec"]["replicas"] == 3
+    assert fake.obj("deployment", "customer-managed-ui")["spec"]["replicas"] == 2
+
+
 def test_resume_keeps_saved_replicas_after_partial_scale_down(fake) -> None:
+    chart_without_replicas(fake)  # so the saved counts, not the chart, bring them back
     fake.fail("kubectl", r"^scale .*customer-managed-ui", stderr="Unable to connect to the server: EOF")
     assert rollback(fake).exit_code == 1
     assert fake.obj("deployment", "customer-managed-server")["spec"]["replicas"] == 0
@@ -437,9 +470,7 @@ def test_downgrade_failure_exit_4_then_retry(fake) -> None:
     again = rollback(fake)
     assert_clean_failure(again, 4)
     assert "--retry" in again.stderr
-    assert not any(
-        c["argv"][0] == "apply" and "--dry-run=server" not in c["argv"] for c in fake.calls("kubectl")
-    )
+    assert fake.jobs_created() == 0
     result = finish(fake, "--retry")
     deletes = [c["argv"] for c in fake.calls("kubectl") if c["argv"][0] == "delete"]
     assert deletes[0][5:7] == ["job", JOB]
@@ -454,9 +485,7 @@ def test_helm_upgrade_failure_exit_5_then_resume_skips_downgrade(fake) -> None:
     result = finish(fake)
     assert "skipping: downgrade already finished" in result.stderr
     assert "skipping: deployments already scaled down" in result.stderr
-    assert not any(
-        c["argv"][0] == "apply" and "--dry-run=server" not in c["argv"] for c in fake.calls("kubectl")
-    )
+    assert fake.jobs_created() == 0
     assert upgrades(fake) == 1
 
 
@@ -477,7 +506,8 @@ def test_resume_after_scale_down_needs_no_server(fake) -> None:
     """A resumed run reads its facts from the lease: no server pod runs any more, and no probe is needed."""
     fake.fail(
         "kubectl",
-        r"^apply (?!.*--dry-run)",
+        r"^create ",
+        kind="Job",
         stderr="Error from server (InternalError): etcdserver: request timed out",
     )
     assert rollback(fake).exit_code == 1

@@ -146,14 +146,25 @@ def _deploy(st: dict[str, Any], ns: str, name: str, entry: dict[str, Any]) -> No
         if h["status"] == "deployed":
             h["status"] = "superseded"
     rel["history"] = [h for h in rel["history"] if h["revision"] != entry["revision"]] + [entry]
+    counts = chart_replicas(entry["manifest"])
     for role, image in st["images"].items():
         deploy = st["objects"].get(f"{ns}/deployment/{name}-{role}")
         if deploy:
             deploy["spec"]["template"]["spec"]["containers"][0]["image"] = image.replace(
                 "@VERSION@", entry["version"]
             )
+            if deploy["metadata"]["name"] in counts:  # helm sets what the chart sets, our zero included
+                deploy["spec"]["replicas"] = counts[deploy["metadata"]["name"]]
             fake_kubectl.sync_pods(st, ns, deploy)
             fake_kubectl.bump(st, deploy)
+
+
+def chart_replicas(manifest: str) -> dict[str, int]:
+    """The replicas a chart's manifest sets, by Deployment (a chart may leave them out)."""
+    import yaml
+
+    docs = [d for d in yaml.safe_load_all(manifest) if isinstance(d, dict) and d.get("kind") == "Deployment"]
+    return {d["metadata"]["name"]: d["spec"]["replicas"] for d in docs if "replicas" in (d.get("spec") or {})}
 
 
 def _wait_then_finish(ns: str, name: str, entry: dict[str, Any], hold: float, deaf: bool) -> Exit:

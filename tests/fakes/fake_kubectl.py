@@ -33,7 +33,7 @@ VALUED = {
     "--request-timeout": "request_timeout",
     "--timeout": "timeout",
 }
-FLAGS = {"--ignore-not-found", "--follow", "--wait", "--all-containers", "--dry-run"}
+FLAGS = {"--ignore-not-found", "--follow", "--wait", "--all-containers", "--dry-run", "--validate"}
 KINDS = {
     "pods": "pod",
     "po": "pod",

@@ -310,11 +310,14 @@ class Fake:
         nth: int = 1,
         times: int = 1,
         sleep: float = 0,
+        kind: str | None = None,
     ) -> None:
-        """The nth call of `prog` whose argv (shlex-joined) matches `match` exits `code` with `stderr`."""
+        """The nth call of `prog` whose argv (shlex-joined) matches `match` (and that sends an object of
+        `kind` on stdin, if given) exits `code` with `stderr`."""
         rule = {
             "prog": prog,
             "match": match,
+            "kind": kind,
             "code": code,
             "stderr": stderr,
             "stdout": stdout,
@@ -353,6 +356,16 @@ class Fake:
         # its newline is a call still being logged, not yet a call
         rows = [json.loads(line) for line in text[: text.rfind("\n") + 1].splitlines() if line]
         return [r for r in rows if prog is None or r["prog"] == prog]
+
+    def jobs_created(self) -> int:
+        """How many Jobs were really created (server-side dry runs left out)."""
+        return sum(
+            1
+            for c in self.calls("kubectl")
+            if c["argv"][0] in ("create", "apply")
+            and "--dry-run=server" not in c["argv"]
+            and c.get("stdin_kind") == "Job"
+        )
 
     def mutations(self, *, probes: bool = False) -> list[list[str]]:
         """Calls that change the cluster (server-side dry runs do not). probes=False leaves out the

@@ -113,10 +113,12 @@ def read_stdin() -> str | None:
     return None
 
 
-def _fire(st: dict[str, Any], prog: str, argv: list[str]) -> dict[str, Any] | None:
+def _fire(st: dict[str, Any], prog: str, argv: list[str], kind: str | None = None) -> dict[str, Any] | None:
     line = shlex.join(argv)
     for rule in st.get("failures", []):
         if rule.get("prog", prog) != prog or not re.search(rule["match"], line, re.DOTALL):
+            continue
+        if rule.get("kind") and rule["kind"] != kind:  # the kind of object sent on stdin
             continue
         rule["seen"] = rule.get("seen", 0) + 1
         first = rule.get("nth", 1)
@@ -150,7 +152,7 @@ def main(prog: str, handle: Callable[[dict[str, Any], list[str], str | None], No
             call["stdin_text"] = stdin
         with open(os.environ["FAKE_CALLS"], "a") as log:
             log.write(json.dumps(call) + "\n")
-        rule = _fire(st, prog, argv)
+        rule = _fire(st, prog, argv, call.get("stdin_kind"))
         if rule is not None and rule.get("hold"):  # a slow call: wait first, then do the real work
             hold, until_released, rule = float(rule["hold"]), bool(rule.get("release")), None
     if hold:

@@ -64,12 +64,12 @@ MOMENTS = [
     Moment("lock", "kubectl create lease"),
     Moment("record", "kubectl create configmap"),
     Moment("scale-down", "kubectl scale deployment"),
-    Moment("downgrade", "kubectl apply job"),
+    Moment("downgrade", "kubectl create job"),
     Moment("downgrade logs", "kubectl logs --follow", delay=1.0),
     Moment("chart", "helm upgrade"),
     Moment("chart --wait", "helm upgrade", when="pending"),
     Moment("chart --wait", "helm upgrade", when="pending", group=True),
-    Moment("verify", "kubectl get deployment", after="helm upgrade"),
+    Moment("verify", "kubectl get deployments,pods", after="helm upgrade"),
     Moment("unlock", "kubectl delete lease"),
 ]
 
