@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from kubectl_prefect_rollback import interrupt, pipes
 
@@ -83,34 +84,68 @@ def wait(p: subprocess.Popen, stdin: str | None, timeout: float, mode: str) -> t
     streams = pipes.Text(p, stdin)
     deadline = time.monotonic() + timeout
     forwarded_at: float | None = None
-    while True:
-        try:
-            p.wait(timeout=0.1)
-            out, err = streams.collect()
-            if mode == HELM and forwarded_at is not None:
-                global helm_stopped_after
-                helm_stopped_after = time.monotonic() - forwarded_at
-            return out, err, forwarded_at is not None or _died_of_our_signal(p), False
-        except subprocess.TimeoutExpired:
-            pass
-        now = time.monotonic()
-        if interrupt.halted() and forwarded_at is None:
-            if mode == READ:
-                stop_group(p)
-                forwarded_at = now
-            elif mode == HELM:
-                # helm cancels its context on SIGINT/SIGTERM and marks the release failed; SIGHUP
-                # would kill it half way, so it gets SIGTERM for that
-                sig = signal.SIGINT if interrupt.received() == signal.SIGINT else signal.SIGTERM
-                with contextlib.suppress(ProcessLookupError):
-                    p.send_signal(sig)
-                forwarded_at = now
-        if mode == HELM and forwarded_at is not None and now - forwarded_at > HELM_STOP_GRACE:
-            stop_group(p, signal.SIGKILL)
-        if now > deadline:
-            _stop_past_bound(p, mode)
-            out, err = streams.collect()
-            return out, err, False, True
+    with _exits(p) as ended:
+        while not ended(interrupt.CHECK):
+            now = time.monotonic()
+            if interrupt.halted() and forwarded_at is None:
+                forwarded_at = _on_signal(p, mode, now)
+            if mode == HELM and forwarded_at is not None and now - forwarded_at > HELM_STOP_GRACE:
+                stop_group(p, signal.SIGKILL)
+            if now > deadline:
+                _stop_past_bound(p, mode)
+                out, err = streams.collect()
+                return out, err, False, True
+    out, err = streams.collect()
+    if mode == HELM and forwarded_at is not None:
+        global helm_stopped_after
+        helm_stopped_after = time.monotonic() - forwarded_at
+    return out, err, forwarded_at is not None or _died_of_our_signal(p), False
+
+
+def _on_signal(p: subprocess.Popen, mode: str, now: float) -> float | None:
+    """What a child gets once a signal came: a READ is stopped, HELM gets it forwarded, a WRITE
+    nothing. The time it was stopped or told, None for a write."""
+    if mode == READ:
+        stop_group(p)
+        return now
+    if mode == HELM:
+        # helm cancels its context on SIGINT/SIGTERM and marks the release failed; SIGHUP would kill it
+        # half way, so it gets SIGTERM for that
+        sig = signal.SIGINT if interrupt.received() == signal.SIGINT else signal.SIGTERM
+        with contextlib.suppress(ProcessLookupError):
+            p.send_signal(sig)
+        return now
+    return None
+
+
+@contextlib.contextmanager
+def _exits(p: subprocess.Popen) -> Iterator[Callable[[float], bool]]:
+    """ended(seconds): True once the child exited (reaped), else after `seconds`. Through a pidfd
+    where there is one (Linux 5.3+): poll() wakes the moment the child exits, where Popen.wait(timeout)
+    sleeps up to 50 ms between looks, each call paying for that."""
+    try:
+        fd: int | None = os.pidfd_open(p.pid)
+    except (AttributeError, OSError):  # not Linux, or an old kernel
+        fd = None
+
+    def ended(seconds: float) -> bool:
+        if fd is None:
+            try:
+                p.wait(timeout=seconds)
+            except subprocess.TimeoutExpired:
+                return False
+            return True
+        if p.poll() is None:
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+            poller.poll(seconds * 1000)
+        return p.poll() is not None
+
+    try:
+        yield ended
+    finally:
+        if fd is not None:
+            os.close(fd)
 
 
 def _died_of_our_signal(p: subprocess.Popen) -> bool:
@@ -134,17 +169,14 @@ def watch(p: subprocess.Popen, deadline: float, mode: str, failed: list[BaseExce
     """(stopped by a signal, timed out): proc.pipe's wait. A READ is stopped at once after a signal, and
     any child once its copying failed (`failed`, but a child that stopped reading its stdin may finish)."""
     signalled = False
-    while True:
-        try:
-            p.wait(timeout=0.1)
-            return signalled, False
-        except subprocess.TimeoutExpired:
-            pass
-        if (interrupt.halted() and not signalled and mode == READ) or (
-            failed and not isinstance(failed[0], BrokenPipeError)
-        ):
-            signalled = interrupt.halted()
-            stop_group(p)
-        if time.monotonic() > deadline:
-            stop_group(p)
-            return False, True
+    with _exits(p) as ended:
+        while not ended(interrupt.CHECK):
+            if (interrupt.halted() and not signalled and mode == READ) or (
+                failed and not isinstance(failed[0], BrokenPipeError)
+            ):
+                signalled = interrupt.halted()
+                stop_group(p)
+            if time.monotonic() > deadline:
+                stop_group(p)
+                return False, True
+    return signalled, False

@@ -12,9 +12,19 @@ import contextlib
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# The longest the main thread sleeps without looking for a signal. The kernel gives a process's signal
+# to any of its threads that does not block it (a worker unblocking after a spawn takes it first); CPython
+# then only flags it, and the main thread runs the handler at its next bytecode, so a wait without a
+# timeout (a join) sleeps through the signal until whatever it waits for ends by itself.
+CHECK = 0.1
 NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP"}
 
 
@@ -160,6 +170,20 @@ def leftover(note: Callable[[], str]) -> Iterator[None]:
 
 
 def sleep(seconds: float) -> None:
-    """A poll's pause that ends early, and raises, when a signal came."""
-    if _s.stop.wait(seconds):
-        check()
+    """A poll's pause that ends early, and raises, when a signal came (looked for every CHECK seconds:
+    the signal may have reached another thread)."""
+    end = time.monotonic() + seconds
+    while not _s.stop.wait(max(0.0, min(CHECK, end - time.monotonic()))):
+        if time.monotonic() >= end:
+            return
+    check()
+
+
+def wait_all(futures: Iterable[Future]) -> None:
+    """Until every future is done, waking every CHECK seconds so that the main thread runs the handler
+    of a signal a worker took (then the workers see `halted()` and stop)."""
+    from concurrent.futures import wait as wait_futures  # imported by the first gather, as proc does
+
+    pending = set(futures)
+    while pending:
+        _, pending = wait_futures(pending, timeout=CHECK)

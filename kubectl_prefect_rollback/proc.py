@@ -74,6 +74,7 @@ def gather(*calls: Callable[[], Any]) -> list[Any]:
 
     with interrupt.busy(), ThreadPoolExecutor(max_workers=len(calls)) as pool:
         futures = [pool.submit(c) for c in calls]
+        interrupt.wait_all(futures)  # not the pool's untimed join: it would sleep through a signal
     # a signal stops every worker at its next call: report that, not a worker's secondary error
     for f in futures:
         if isinstance(f.exception(), interrupt.Stopped):

@@ -1,7 +1,27 @@
 import os
 
+import pytest
+
 # rollbacks in the unit tests revert migrations that drop data; tests of backups unset it
 os.environ.setdefault("PREFECT_ROLLBACK_BACKUPS_CONFIRMED", "1")
 
 pytest_plugins = ["kubesim.fixture"]
 pytest_plugins += ["tests.fakes.fixture"]
+
+
+@pytest.fixture
+def plugin_handlers():
+    """The plugin's signal handlers in this (the main) thread, as the CLI installs them; pytest's own are
+    put back afterwards."""
+    import signal
+
+    from kubectl_prefect_rollback import interrupt
+
+    saved = {sig: signal.getsignal(sig) for sig in interrupt.SIGNALS}
+    interrupt.install()
+    try:
+        yield interrupt
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+        interrupt.reset()

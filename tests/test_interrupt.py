@@ -3,7 +3,8 @@
 
 Each case: the call in flight is held by the fake so the signal arrives mid-call; the plugin must exit
 128+signal with the state and a `Resume:` line, leave no probe pod, let an in-flight write finish,
-release the lease, and a plain re-run must then reach the target."""
+release the lease, and a plain re-run must then reach the target. Last, the main thread's own waits
+when another of the plugin's threads took the signal."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import time
 
 import pytest
 
-from kubectl_prefect_rollback import pending
+from kubectl_prefect_rollback import interrupt, pending
 from tests.fakes.fixture import ENTRY
 from tests.fakes.plugin_server import Run
 
@@ -25,6 +26,7 @@ RELEASE = "customer-managed/customer-managed"
 ARGS = ("rollback", "--to", "1.2.0", "--yes")
 
 
+SLEEP = interrupt.sleep  # uncapped: the fake fixture caps every test's pauses (fixture.PAUSE)
 FIRST = "stopping after the call in flight"  # what the plugin says when the first signal reached it
 
 
@@ -321,3 +323,19 @@ def test_report_of_an_interrupted_run_is_0600_and_says_interrupted(fake, tmp_pat
     doc = json.loads(report.read_text())
     assert doc["outcome"] == "interrupted"
     assert doc["steps"][-1]["detail"] == "interrupted by SIGTERM"
+
+
+def test_a_pause_of_the_main_thread_ends_soon_when_a_worker_thread_took_the_signal(plugin_handlers) -> None:
+    """interrupt.sleep in the main thread (a poll's pause, up to 2 s) looks for a signal that another
+    thread took every interrupt.CHECK seconds, not only at the end of the pause."""
+    assert plugin_handlers is interrupt
+
+    def take_the_signal() -> None:
+        time.sleep(0.2)  # the main thread pauses by now
+        signal.pthread_kill(threading.get_ident(), signal.SIGTERM)  # this thread takes it, not the main one
+
+    threading.Thread(target=take_the_signal).start()
+    t0 = time.monotonic()
+    with interrupt.busy(), pytest.raises(interrupt.Stopped):
+        SLEEP(3)
+    assert time.monotonic() - t0 < 1

@@ -167,3 +167,29 @@ def test_a_child_that_dies_of_the_signal_we_got_was_stopped_not_failed() -> None
             proc.run(sys.executable, "-c", script, mode=proc.WRITE)  # a write is let finish: no stop_group
     finally:
         interrupt.reset()
+
+
+def test_gather_runs_the_handler_of_a_signal_a_worker_thread_took(plugin_handlers) -> None:
+    """The kernel gives a process's signal to any thread not blocking it, often a worker that just
+    spawned a child. CPython then only flags it for the main thread: gather must not sleep through it
+    (an untimed join) until its slowest call ends, or reads go on and a held write runs to its end."""
+    import signal
+    import threading
+    import time
+
+    interrupt = plugin_handlers
+
+    def took_the_signal() -> bool:
+        time.sleep(0.2)  # the main thread waits by now
+        signal.pthread_kill(threading.get_ident(), signal.SIGTERM)  # this thread takes it, not the main one
+        deadline = time.monotonic() + 3
+        while not interrupt.stopping() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return interrupt.stopping()
+
+    t0 = time.monotonic()
+    with interrupt.busy():  # as in a step: the handler flags the stop instead of raising here
+        seen, _ = proc.gather(took_the_signal, lambda: None)
+    assert seen, "the handler did not run while gather waited for its calls"
+    assert time.monotonic() - t0 < 1
+    assert interrupt.received() == signal.SIGTERM
