@@ -95,12 +95,21 @@ def history(t: Target, release: str) -> list[Release]:
 
 def server_side_apply(t: Target, release: str) -> bool:
     """Will `helm upgrade` use server-side apply? Helm 4 does when the release was applied that way
-    ("auto"); then fields we changed (replicas, by scaling down) conflict unless forced."""
-    version = proc.run(t.helm, "version", "--template", "{{.Version}}").strip()
-    if not version.lstrip("v").split(".", 1)[0].isdigit() or int(version.lstrip("v").split(".", 1)[0]) < 4:
-        return False
-    out = proc.run(t.helm, "get", "metadata", release, "--output", "json", *t.helm_flags())
+    ("auto"); then fields we changed (replicas, by scaling down) conflict unless forced. Only helm 4's
+    `get metadata` names an applyMethod: one call answers for helm 3.13+ and 4; `helm version` is asked
+    only when it fails (older helm 3 has no `get metadata`; on helm 4 its error stands)."""
+    try:
+        out = proc.run(t.helm, "get", "metadata", release, "--output", "json", *t.helm_flags())
+    except proc.CommandError:
+        if _major(proc.run(t.helm, "version", "--template", "{{.Version}}")) < 4:
+            return False
+        raise
     return _json(out, f"get metadata {release}", dict).get("applyMethod") == "ssa"
+
+
+def _major(version: str) -> int:
+    head = version.strip().lstrip("v").split(".", 1)[0]
+    return int(head) if head.isdigit() else 0
 
 
 def get_values(t: Target, release: str, *, revision: int) -> dict[str, Any]:

@@ -81,7 +81,8 @@ EXPECTED = [
         "--timeout",
         "10m",
     ],
-    H + ["version", "--template", "{{.Version}}"],  # helm 3 here: no server-side apply question
+    # helm 3.17 here: its `get metadata` names no applyMethod, so no server-side apply (no `helm version`)
+    H + ["get", "metadata", "customer-managed", "--output", "json", *NS],
     # once, both in one call: the lock step takes the lease the plan saw, the record step writes from
     # the plan's read of the ConfigMap
     K + ["get", *KNS, f"lease/{LEASE}", f"configmap/{RECORDS}", *GET],
@@ -535,6 +536,27 @@ def test_helm4_server_side_release_forces_the_replicas_back(fake, method: str, f
     upgrade = next(c["argv"] for c in fake.calls("helm") if c["argv"][0] == "upgrade")
     assert ("--force-conflicts" in upgrade) is forced
     assert any(c["argv"][:2] == ["get", "metadata"] for c in fake.calls("helm"))
+    assert not any(c["argv"][0] == "version" for c in fake.calls("helm"))  # metadata alone answered
+
+
+@pytest.mark.parametrize(("version", "forced"), [("v3.10.1", False), ("v4.1.4", None)])
+def test_a_failed_get_metadata_is_settled_by_helm_version(fake, version: str, forced: bool | None) -> None:
+    """helm 3.10 has no `get metadata`: its error means "no server-side apply", told by `helm version`;
+    on helm 4 the same error is real and stops the plan."""
+    with fake.edit() as st:
+        st["helm_version"] = version
+    if forced is None:
+        fake.fail("helm", "get metadata", stderr="Error: Kubernetes cluster unreachable\n")
+    result = rollback(fake)
+    assert any(c["argv"][0] == "version" for c in fake.calls("helm"))
+    if forced is None:
+        assert_clean_failure(result, 1)
+        assert "cluster unreachable" in result.stderr
+        assert not fake.mutations()
+        return
+    assert result.exit_code == 0, result.stderr
+    upgrade = next(c["argv"] for c in fake.calls("helm") if c["argv"][0] == "upgrade")
+    assert "--force-conflicts" not in upgrade
 
 
 @pytest.mark.parametrize(("typed", "code"), [("customer-managed\n", 0), ("customer\n", 3), ("\n", 3)])

@@ -215,9 +215,13 @@ def handle(st: dict[str, Any], argv: list[str], stdin: str | None) -> None:
             if one(opts, "template") == "{{.Version}}"
             else f'version.BuildInfo{{Version:"{helm_version}"}}\n',
         )
-    if verb == "get" and args[:1] == ["metadata"] and helm_version.startswith("v4"):
+    if verb == "get" and args[:1] == ["metadata"]:
+        if tuple(int(x) for x in helm_version.lstrip("v").split(".")[:2]) < (3, 13):
+            raise Exit(1, err="Error: unknown flag: --output\n")  # helm 3.10: no `get metadata`
         rel = release(st, ns, args[1])
-        meta = {"name": rel["name"], "applyMethod": rel.get("apply_method", "ssa")}
+        meta = {"name": rel["name"]}  # only helm 4 says how the release was applied
+        if helm_version.startswith("v4"):
+            meta["applyMethod"] = rel.get("apply_method", "ssa")
         raise Exit(0, json.dumps(meta))
     if "force_conflicts" in opts and not helm_version.startswith("v4"):
         raise Exit(1, err="Error: unknown flag: --force-conflicts\n")
