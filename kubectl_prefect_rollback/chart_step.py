@@ -3,7 +3,7 @@ first), then the replicas the operator had put back where the chart leaves our z
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kubectl_prefect_rollback import children, helm, interrupt, kube, pending, proc
 from kubectl_prefect_rollback.errors import HelmUpgradeFailed, RollbackError
@@ -12,10 +12,25 @@ from kubectl_prefect_rollback.plan import Plan
 if TYPE_CHECKING:
     from kubectl_prefect_rollback.rollback import Run
 
+# the scale-down wait's bound and the Jobs' creation and log drain, beyond --job-timeout: a run slower
+# than that to reach helm only writes the record before helm, as when nothing was written ahead
+BEFORE_HELM = 300.0 + 60.0
+
 
 def done(p: Plan) -> bool:
     """The release as this run found it (nothing before the chart step changes it)."""
     return p.release.status == "deployed" and p.release.version == p.to_version
+
+
+def planned(run: Run) -> dict[str, Any] | None:
+    """The chart step's record as the lock step writes it ahead: bounded by every step before helm at
+    its bound, then helm's own. None where the chart step writes its own (nothing to upgrade, or our
+    interrupted upgrade to settle first)."""
+    p = run.plan
+    if done(p) or p.release.pending:
+        return None
+    ahead = BEFORE_HELM + run.opts.job_timeout + run.opts.helm_timeout + helm.UPGRADE_GRACE
+    return pending.record(p.release.revision, p.to_version, ahead, planned=True)
 
 
 def step(run: Run) -> tuple[str, str]:
@@ -31,14 +46,22 @@ def step(run: Run) -> tuple[str, str]:
             return "done", f"the interrupted run's helm upgrade to {p.release.chart} {p.to_version} finished"
         after = now.revision
     # Before helm starts: a re-run that finds the release pending-upgrade knows the upgrade was ours and
-    # until when helm may still be running it (the helm child of a SIGKILLed run goes on).
-    run.keeper.save("chart", pending.record(after, p.to_version, run.opts.helm_timeout + helm.UPGRADE_GRACE))
+    # until when helm may still be running it (the helm child of a SIGKILLed run goes on). The lock step
+    # wrote a record ahead; while it still covers helm's whole bound, helm starts at once and the exact
+    # record is written beside it: the write costs the window nothing.
+    record = pending.record(after, p.to_version, run.opts.helm_timeout + helm.UPGRADE_GRACE)
+    ahead = pending.covers(run.keeper.state("chart"), record)
+    if not ahead:
+        run.keeper.save("chart", record)
     run.out.progress(
         "helm upgrade to "
         + f"{p.release.chart} {p.to_version}"
         + (" (waiting for pods)" if "--wait" in p.helm_argv else "")
     )
-    _upgrade(run)
+    if ahead:  # helm first: its failure is the one told (gather raises the first, after both ended)
+        proc.gather(lambda: _upgrade(run), lambda: run.keeper.save("chart", record))
+    else:
+        _upgrade(run)
     restore_replicas(run)
     return "done", f"helm upgrade to {p.release.chart} {p.to_version}"
 

@@ -46,16 +46,34 @@ class Clock:
 clock = Clock()
 
 
-def record(after_revision: int, version: str, bound: float, at: dt.datetime | None = None) -> dict[str, Any]:
+def record(
+    after_revision: int, version: str, bound: float, at: dt.datetime | None = None, *, planned: bool = False
+) -> dict[str, Any]:
     """What the lease says before helm starts: enough for a re-run to know the upgrade was ours, and
-    until when helm may still be running it."""
+    until when helm may still be running it. `planned`: written ahead (with the lock), so `started` is
+    when it was written, not when helm started."""
     start = at or leases.now()
-    return {
+    doc: dict[str, Any] = {
         "started": leases.micro_time(start),
         "until": leases.micro_time(start + dt.timedelta(seconds=bound)),
         "after-revision": after_revision,
         "version": version,
     }
+    return {**doc, "planned": True} if planned else doc
+
+
+def covers(written: dict[str, Any] | None, wanted: dict[str, Any]) -> bool:
+    """Does a record already on the lease speak for the upgrade `wanted` describes: the same revision
+    and version, and an end no earlier? Then helm may start before `wanted` is written."""
+    if not written or written.get("after-revision") != wanted["after-revision"]:
+        return False
+    until, need = leases.parse_time(written.get("until")), leases.parse_time(wanted["until"])
+    return (
+        written.get("version") == wanted["version"]
+        and until is not None
+        and need is not None
+        and until >= need
+    )
 
 
 def settle(t: Target, rel: Release, chart: dict[str, Any], out: Output) -> Release:
@@ -77,7 +95,8 @@ def settle(t: Target, rel: Release, chart: dict[str, Any], out: Output) -> Relea
         if not said:
             out.progress(
                 f"release {rel.name} is {current.status} (revision {current.revision}): the helm upgrade "
-                f"of the interrupted run started {chart.get('started', '?')[:19]}Z may still be running; "
+                f"of the interrupted run {'planned' if chart.get('planned') else 'started'} "
+                f"{str(chart.get('started', '?'))[:19]}Z may still be running; "
                 f"waiting up to {left:.0f}s (until {chart.get('until', '?')[:19]}Z, its --helm-timeout "
                 "+ grace), never racing it"
             )

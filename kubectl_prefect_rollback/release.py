@@ -57,8 +57,8 @@ def refuse_pending(t: Target, rel: Release, to: str | None = None) -> None:
 def not_ours(lease: Any, rel: Release, to: str | None) -> str:
     """Why this pending release is not our own upgrade to the target ("" when it is).
 
-    Ours means: the lock lease says this rollback's chart step started (it records that before
-    starting helm, with the revision the release had then), the pending revision is newer than that
+    Ours means: the lock lease holds this rollback's chart record (written with the lock, or just
+    before helm starts, with the revision the release had then), the pending revision is newer than that
     one, it is a pending-upgrade, and it runs the target chart version. helm writes the pending record
     with the description "Preparing upgrade", so the description cannot tell."""
     chart = lease.state("chart") if lease is not None else None

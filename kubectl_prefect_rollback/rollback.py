@@ -140,6 +140,9 @@ def _lock(run: Run) -> tuple[str, str]:
         "started-by": run.keeper.identity,  # for `status`; a takeover keeps the first run's
         "chart-source": p.chart,  # for the resume command `status` prints
     }
+    ahead = chart_step.planned(run)
+    if ahead is not None:  # the chart step's record, written ahead: helm starts without a lease write
+        state["chart"] = ahead
 
     def acquire() -> bool:
         return run.keeper.acquire(p.lease, force_unlock=run.opts.force_unlock, state=state, resume=p.resumed)
@@ -217,7 +220,7 @@ def _downgrade(run: Run) -> tuple[str, str]:
     results = downgrades.run_jobs(
         run.t, p.downgrades, run.out, retry=run.opts.retry, timeout=run.opts.job_timeout, seen=run.jobs_seen
     )
-    # Written with the chart step's record, the one lease write before helm starts. A run stopped before
+    # Written with the chart step's exact record (beside helm, or just before it). A run stopped before
     # it resumes here all the same: every Job is found succeeded and skipped.
     run.keeper.stage("downgrade", "done")
     return "done", "downgrade: " + results

@@ -8,6 +8,8 @@ import datetime as dt
 import gzip
 import json
 
+import pytest
+
 from kubectl_prefect_rollback import leases, pending
 from tests.test_lock import NAME, put_lease
 
@@ -131,6 +133,37 @@ def test_our_pending_upgrade_still_in_its_time_is_waited_for_never_raced(fake, m
     replace_at = next(i for i, c in enumerate(fake.calls()) if c["argv"][0] == "get" and RECORD in c["argv"])
     assert replace_at < upgrade_at
     assert clock.now() >= until  # it repaired only once the deadline had passed
+
+
+def test_a_record_written_ahead_by_the_lock_is_waited_for_like_helms_own(fake, monkeypatch) -> None:
+    """SIGKILL between helm's start and the exact record's write: the lock's record, written ahead, is
+    what the re-run finds. It names our upgrade and a later end: waited for, then repaired."""
+    clock = JumpingClock()
+    monkeypatch.setattr(pending, "clock", clock)
+    at = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=30)
+    ahead = pending.record(3, "1.2.0", 90, at=at, planned=True)
+    _interrupted_upgrade(fake, until_seconds=0, chart=ahead)
+    result = fake.cli("rollback", "--to", "1.2.0", "--yes")
+    assert result.exit_code == 0, result.stderr
+    assert "of the interrupted run planned " in result.stderr and "may still be running" in result.stderr
+    assert clock.now() >= leases.parse_time(ahead["until"])  # not repaired before its end
+    assert "revision 4 marked failed" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("written", "covers"),
+    [
+        ({"after-revision": 3, "version": "1.2.0", "until": "2030-01-01T00:10:00.000000Z"}, True),
+        ({"after-revision": 3, "version": "1.2.0", "until": "2030-01-01T00:09:59.999999Z"}, False),
+        ({"after-revision": 2, "version": "1.2.0", "until": "2031-01-01T00:00:00.000000Z"}, False),
+        ({"after-revision": 3, "version": "1.3.0", "until": "2031-01-01T00:00:00.000000Z"}, False),
+        ({"after-revision": 3, "version": "1.2.0", "until": "soon"}, False),
+        (None, False),
+    ],
+)
+def test_a_written_record_covers_only_the_same_upgrade_ending_no_earlier(written, covers: bool) -> None:
+    wanted = pending.record(3, "1.2.0", 600, at=dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc))
+    assert pending.covers(written, wanted) is covers
 
 
 def test_record_changed_meanwhile_is_refused_not_overwritten(fake) -> None:

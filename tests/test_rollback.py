@@ -357,8 +357,8 @@ def test_the_record_step_writes_from_the_plans_read_and_a_change_since_is_kept(f
     assert len(gets) == 2 and f"lease/{LEASE}" in gets[0]
 
 
-def _when_called(fake, called, look):
-    """Runs `look()` from a thread the moment a kubectl call for which `called(call)` holds is logged
+def _when_called(fake, called, look, prog: str = "kubectl"):
+    """Runs `look()` from a thread the moment a `prog` call for which `called(call)` holds is logged
     (a fake logs its call as it starts), then releases the test's holds; returns its answers and a
     function that stops watching."""
     import threading
@@ -368,7 +368,7 @@ def _when_called(fake, called, look):
 
     def watch() -> None:
         while not stop.is_set() and not seen:
-            if any(called(c) for c in fake.calls("kubectl")):
+            if any(called(c) for c in fake.calls(prog)):
                 seen.append(look())
                 fake.release()
             time.sleep(0.01)
@@ -402,6 +402,43 @@ def test_the_records_are_written_while_the_servers_scale_down(fake) -> None:
     done()
     assert result.exit_code == 0, result.stderr
     assert seen == [3]  # written while the held scale-down had not happened yet
+
+
+def _chart_record(fake) -> dict | None:
+    lease = fake.obj("lease", LEASE) or {}
+    text = ((lease.get("metadata") or {}).get("annotations") or {}).get("prefect-rollback/chart")
+    return json.loads(text) if text else None
+
+
+def _upgrade_started(call) -> bool:
+    return call["argv"][:1] == ["upgrade"]
+
+
+def test_helm_starts_beside_the_chart_records_write_when_the_lock_wrote_one_ahead(fake) -> None:
+    fake.hold("kubectl", r"^replace ", 30, released=True)  # the lease's exact chart record
+    seen, done = _when_called(fake, _upgrade_started, lambda: _chart_record(fake), prog="helm")
+    result = rollback(fake)
+    done()
+    assert result.exit_code == 0, result.stderr
+    assert len(seen) == 1 and seen[0] is not None, seen  # helm started while the held write had not landed
+    assert seen[0]["planned"] is True and seen[0]["version"] == "1.2.0" and seen[0]["after-revision"] == 3
+    assert sum(a[:2] == ["kubectl", "replace"] for a in fake.argvs()) == 1  # the exact record, beside helm
+
+
+def test_a_record_written_ahead_that_no_longer_covers_helm_is_replaced_before_helm_starts(
+    fake, monkeypatch
+) -> None:
+    from kubectl_prefect_rollback import chart_step
+
+    # the run reached helm later than the lock's record allowed for: helm may not outlive what it says
+    monkeypatch.setattr(chart_step, "BEFORE_HELM", -4000.0 - 3600.0)
+    fake.hold("kubectl", r"^replace ", 0.5)  # helm started beside it would find the record written ahead
+    seen, done = _when_called(fake, _upgrade_started, lambda: _chart_record(fake), prog="helm")
+    result = rollback(fake)
+    done()
+    assert result.exit_code == 0, result.stderr
+    assert len(seen) == 1 and seen[0] is not None and "planned" not in seen[0], seen  # the exact one, first
+    assert seen[0]["after-revision"] == 3 and seen[0]["version"] == "1.2.0"
 
 
 def deployment_reads(fake) -> int:
