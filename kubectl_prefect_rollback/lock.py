@@ -232,5 +232,6 @@ class Keeper:
 
     def delete(self) -> None:
         self._stop_renewing()
-        kube.delete(self.t, "lease", lease_name(self.release))
+        # a Lease has no finalizers of ours: gone when the delete returns, no wait (one round trip)
+        kube.delete(self.t, "lease", lease_name(self.release), wait=False)
         self._obj = None

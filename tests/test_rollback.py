@@ -108,7 +108,7 @@ EXPECTED = [
     K + ["logs", *NS, POD, "--container", "orion", "--follow"],
     K + ["get", *KNS, "pod", POD, *GET],
     K + ["replace", *KNS, *OWN],  # the lease: "downgrade done" and "chart step started", before helm
-    K + ["delete", *KNS, "lease", LEASE, "--ignore-not-found", "--wait=true", "--timeout=30s"],
+    K + ["delete", *KNS, "lease", LEASE, "--ignore-not-found", "--wait=false"],
     # no list of leftover probe pods of ours: the plan's pod list showed none
 ]
 STEP_ORDER = [  # each step's characteristic call, in the order the steps must run
