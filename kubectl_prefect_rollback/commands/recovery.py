@@ -144,9 +144,9 @@ def _abort_plan(cfg: Config, opts: abortplan.Options) -> abortplan.AbortPlan:
     try:
         p = abortplan.build(cfg.target, replace(opts, release=cfg.release))
     except interrupt.Stopped:
-        common.warn_probes(cfg.out)
         raise Interrupted("Interrupted while planning the abort: nothing was changed.") from None
-    common.warn_probes(cfg.out)
+    finally:  # a refused plan too: its probe pod's delete is joined and a failure said
+        common.warn_probes(cfg.out)
     return p
 
 

@@ -92,9 +92,9 @@ def _plan(cfg: Config, opts: plan.Options, force_unlock: bool) -> plan.Plan:
     try:
         p = planning.build(cfg, replace(opts, lock_check=True, force_unlock=force_unlock), for_rollback=True)
     except interrupt.Stopped:
-        common.warn_probes(cfg.out)
         raise Interrupted("Interrupted while planning: nothing was changed.") from None
-    common.warn_probes(cfg.out)
+    finally:  # a refused plan too: its probe pod's delete is joined and a failure said
+        common.warn_probes(cfg.out)
     return p
 
 
