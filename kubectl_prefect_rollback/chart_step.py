@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from kubectl_prefect_rollback import children, helm, interrupt, kube, pending, proc
+from kubectl_prefect_rollback import children, helm, interrupt, kube, leases, pending, proc
 from kubectl_prefect_rollback.errors import HelmUpgradeFailed, RollbackError
 from kubectl_prefect_rollback.plan import Plan
 
 if TYPE_CHECKING:
     from kubectl_prefect_rollback.rollback import Run
 
-# the scale-down wait's bound and the Jobs' creation and log drain, beyond --job-timeout: a run slower
-# than that to reach helm only writes the record before helm, as when nothing was written ahead
-BEFORE_HELM = 300.0 + 60.0
+# beyond helm's own bound, the record written ahead allows for one lease renewal to come: it is written
+# again with each renewal, so a helm started before the next one is due stays within it
+AHEAD = float(leases.RENEW_EVERY)
 
 
 def done(p: Plan) -> bool:
@@ -23,18 +23,19 @@ def done(p: Plan) -> bool:
 
 
 def planned(run: Run) -> dict[str, Any] | None:
-    """The chart step's record as the lock step writes it ahead: bounded by every step before helm at
-    its bound, then helm's own. None where the chart step writes its own (nothing to upgrade, or our
-    interrupted upgrade to settle first)."""
+    """The chart step's record as written ahead: with the lock, then again with each lease renewal
+    until the chart step begins. None where the chart step writes its own before helm (nothing to
+    upgrade, or our interrupted upgrade to settle first)."""
     p = run.plan
     if done(p) or p.release.pending:
         return None
-    ahead = BEFORE_HELM + run.opts.job_timeout + run.opts.helm_timeout + helm.UPGRADE_GRACE
-    return pending.record(p.release.revision, p.to_version, ahead, planned=True)
+    bound = AHEAD + run.opts.helm_timeout + helm.UPGRADE_GRACE
+    return pending.record(p.release.revision, p.to_version, bound, planned=True)
 
 
 def step(run: Run) -> tuple[str, str]:
     p = run.plan
+    run.keeper.stop_refreshing()  # from here on the chart record is this step's own
     if done(p):
         restore_replicas(run)  # an earlier run may have stopped between the upgrade and the restore
         return "skipped", f"release already deployed at {p.release.chart} {p.to_version}"

@@ -25,7 +25,12 @@ from kubectl_prefect_rollback.cli_options import (
     help="Also show the recorded heads of this chart version.",
     shell_complete=complete_versions,
 )
-@click.option("--save", is_flag=True, help="Record the current heads in the records ConfigMap.")
+@click.option(
+    "--save",
+    is_flag=True,
+    help="Record the current heads, and whether the image's downgrade CLI needs -y, in the records ConfigMap"
+    " (a later rollback from this version then needn't ask it).",
+)
 @click.option("-o", "--output", "fmt", type=OUTPUTS, default="table", show_default=True)
 @click.option("--pod", callback=name("subdomain"), help="Server pod to read.")
 @click.option("--selector", "-l", callback=not_empty, help="Label selector for the server pods.")

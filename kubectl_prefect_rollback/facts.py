@@ -25,7 +25,12 @@ from kubectl_prefect_rollback import (
     resume,
     versions,
 )
-from kubectl_prefect_rollback.constants import DATABASES, DEFAULT_CHART, HELM_TIMEOUT
+from kubectl_prefect_rollback.constants import (
+    DATABASES,
+    DEFAULT_CHART,
+    HELM_TIMEOUT,
+    OURS_SELECTOR,
+)
 from kubectl_prefect_rollback.deployed import chart_replicas, deployed_texts, migration_jobs
 from kubectl_prefect_rollback.errors import BadInput, RollbackError
 from kubectl_prefect_rollback.helm import Release
@@ -106,11 +111,12 @@ def gather(t: Target, opts: Options) -> Facts:
         preflight.check_values_file(f)
     # a local chart is read now: a broken --chart is a usage error before any process starts
     chart_meta = charts.read_local_chart_yaml(chart) if helm.is_local(chart) else None
-    rel, pods, live = _release(t, opts, to)
+    rel, pods, live, ours = _release(t, opts, to)
+    recorded = records.seen(next((c for c in ours if c["metadata"]["name"] == records.name(rel.name)), None))
     server = dict(selector=opts.selector, pod=opts.pod, container=opts.container, pods=pods)
     chain, (listing, current_source), texts, ssa = proc.gather(
-        lambda: _chain(t, rel, to, chart, flags, opts, chart_meta),
-        lambda: heads.from_server(t, rel, **server),
+        lambda: _chain(t, rel, to, chart, flags, opts, chart_meta, recorded),
+        lambda: heads.from_server(t, rel, **server, recorded=recorded.entries),
         lambda: deployed_texts(t, rel.name, rel.revision),
         lambda: helm.server_side_apply(t, rel.name),
     )
@@ -147,22 +153,27 @@ def gather(t: Target, opts: Options) -> Facts:
     )
 
 
-def _release(t: Target, opts: Options, to: str) -> tuple[Release, list[dict[str, Any]], list[dict[str, Any]]]:
+def _release(
+    t: Target, opts: Options, to: str
+) -> tuple[Release, list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
     """The release (pending-* refused), with what needs no release name read beside `helm list`: the
-    namespace's pods (the server execs start as soon as the release is known) and Deployments."""
+    namespace's pods (the server execs start as soon as the release is known), its Deployments, and our
+    records ConfigMaps (by label: the listing exec already knows whether the image's -y answer is kept)."""
+    ours = lambda: kube.list_(t, "configmaps", OURS_SELECTOR)  # noqa: E731
     if opts.selector:  # the server pods stay filtered by the operator's selector: two lists
-        rel, pods, live = proc.gather(
+        rel, pods, live, cms = proc.gather(
             lambda: release.resolve(t, opts.release),
             lambda: kube.list_(t, "pods", opts.selector),
             lambda: kube.list_(t, "deployments"),
+            ours,
         )
     else:  # one kubectl for both: each start-up costs ~0.1 s of CPU on the plan's busiest moment
-        rel, both = proc.gather(
-            lambda: release.resolve(t, opts.release), lambda: kube.list_(t, "pods,deployments")
+        rel, both, cms = proc.gather(
+            lambda: release.resolve(t, opts.release), lambda: kube.list_(t, "pods,deployments"), ours
         )
         pods, live = kube.by_kind(both, "Pod"), kube.by_kind(both, "Deployment")
     release.refuse_pending(t, rel, to)  # our own interrupted upgrade passes: the chart step repairs it
-    return rel, pods, live
+    return rel, pods, live, cms
 
 
 def _origin(rel: Release, chain: _Chain) -> tuple[str, int, Mapping[str, Mapping[str, str | None]] | None]:
@@ -181,12 +192,14 @@ def _chain(
     flags: dict[str, str],
     opts: Options,
     chart_meta: dict[str, Any] | None,
+    recorded: records.Seen,
 ) -> _Chain:
-    """The reads that depend on each other, run beside the others: lease, history and records at once,
-    then the target chart, its values and its rendering, then the target heads."""
-    (lease, recorded), history = proc.gather(
-        lambda: _lease_and_records(t, rel.name), lambda: helm.history(t, rel.name)
+    """The reads that depend on each other, run beside the others: lease and history at once, then the
+    target chart, its values and its rendering, then the target heads."""
+    lease_obj, history = proc.gather(
+        lambda: kube.get(t, "lease", leases.lease_name(rel.name)), lambda: helm.history(t, rel.name)
     )
+    lease = leases.LeaseView(lease_obj) if lease_obj else None
     if opts.lock_check and lease is not None:  # a live holder is refused before anything is created
         leases.check_takeover(lease, to, force_unlock=opts.force_unlock, at=leases.now())
     # A run that stopped half way left its facts on the lease: the servers may be gone by now.
@@ -201,13 +214,6 @@ def _chain(
     rendered = preflight.render_target(t, rel, chart, to, values.text, values.files)
     target = None if resumed else target_heads(t, rel, to, chart, rendered, flags, recorded.entries)
     return _Chain(lease, history, recorded, resumed, values, target, rendered)
-
-
-def _lease_and_records(t: Target, name: str) -> tuple[leases.LeaseView | None, records.Seen]:
-    """The lock lease and the records ConfigMap in one `kubectl get` (either may be absent). The
-    ConfigMap keeps the resourceVersion it was read at: the record step writes from it."""
-    lease, cm = kube.get_each(t, ("lease", leases.lease_name(name)), ("configmap", records.name(name)))
-    return (leases.LeaseView(lease) if lease else None), records.seen(cm)
 
 
 def target_values(t: Target, name: str, history: list[Release], to: str, files: tuple[str, ...]) -> Values:

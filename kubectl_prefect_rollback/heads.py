@@ -7,11 +7,11 @@ import contextlib
 import logging
 import posixpath
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
-from kubectl_prefect_rollback import costs, durations, kube, listing, migrations, proc, servers
+from kubectl_prefect_rollback import costs, durations, kube, listing, migrations, proc, records, servers
 from kubectl_prefect_rollback.errors import ParseError
 from kubectl_prefect_rollback.helm import Release
 from kubectl_prefect_rollback.migrations import Chain
@@ -42,6 +42,7 @@ class Listing:
     chains: dict[str, Chain | None]
     yes_flag: bool | None = None  # None: not asked
     via: str = ""  # which way listed (sh+awk, sh+python …, python …)
+    cli: records.Cli | None = None  # a server pod's image and its -y answer: the record step keeps it
 
 
 def split(text: str, with_help: bool, source: str) -> Listing:
@@ -139,7 +140,10 @@ def read_chains(
             ways(server.command, with_help),
             lambda argv: kube.exec_(t, server.name, server.container, argv, timeout=timeout, bound=bound),
         )
-    return split(out, with_help, source=f"kubectl exec {server.name} --container {server.container}")
+    listed = split(out, with_help, source=f"kubectl exec {server.name} --container {server.container}")
+    if listed.yes_flag is None or not server.image_id:
+        return listed
+    return replace(listed, cli=records.Cli(server.image, server.image_id, listed.yes_flag))
 
 
 def _exec_bound(timeout: float | None, bound: str) -> tuple[float, str]:
@@ -160,11 +164,22 @@ def from_server(
     pod: str | None,
     container: str | None,
     pods: list[dict[str, Any]] | None = None,
+    recorded: Mapping[str, dict[str, Any]] | None = None,
 ) -> tuple[Listing | None, str]:
     """Chains from a running server pod, or (None, "") when none runs (an earlier attempt scaled it down).
-    `pods`: the namespace's pods (of `selector`) as already listed; else they are listed here."""
+    `pods`: the namespace's pods (of `selector`) as already listed; else they are listed here.
+    `recorded`: the records ConfigMap's entries; the -y answer kept there for this very image (by its
+    digest) spares the exec the CLI's start-up, the long pole of a plan."""
     pods = kube.list_(t, "pods", selector) if pods is None else pods
     server = servers.find_server_pod(pods, rel.name, pod=pod, container=container)
     if server is None:
         return None, ""
-    return read_chains(t, server, with_help=True), f"pod {server.name}, container {server.container}"
+    source = f"pod {server.name}, container {server.container}"
+    known = records.cli_answer(dict(recorded or {}), rel.version, server.image, server.image_id)
+    if known is None:
+        return read_chains(t, server, with_help=True), source
+    log.debug(
+        f"-y: {server.image} ({server.image_id}) answered {known} before (records configmap); not asked"
+    )
+    cli = records.Cli(server.image, server.image_id, known)
+    return replace(read_chains(t, server), yes_flag=known, cli=cli), source

@@ -73,26 +73,6 @@ def get(t: Target, kind: str, name: str) -> dict[str, Any] | None:
     return _object(_json(out, f"get {kind} {name}"), f"get {kind} {name}") if out.strip() else None
 
 
-def get_each(t: Target, *refs: tuple[str, str]) -> list[dict[str, Any] | None]:
-    """Several named objects, (kind, name) each, in one `kubectl get kind/name …` (one process, not one
-    per object); None for each that is absent. kubectl prints a List of those it found (nothing when
-    none is there), so they are matched by kind and name, never by position."""
-    args = [f"{kind}/{name}" for kind, name in refs]
-    what = "get " + " ".join(args)
-    out = _kubectl(t, "get", *args, "--ignore-not-found", "--output", "json")
-    if not out.strip():
-        return [None] * len(refs)
-    doc = _json(out, what)
-    items = doc.get("items") if isinstance(doc, dict) and doc.get("kind") == "List" else [doc]
-    if not isinstance(items, list):
-        raise ParseError(f"kubectl {what} printed no list of items")
-    found = {}
-    for item in items:
-        obj = _object(item, what)
-        found[(str(obj.get("kind", "")).lower(), obj["metadata"]["name"])] = obj
-    return [found.get((kind.lower(), name)) for kind, name in refs]
-
-
 def by_kind(items: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     """The items of one kind ("Pod") from a list of several (`kubectl get pods,deployments`)."""
     return [item for item in items if item.get("kind") == kind]

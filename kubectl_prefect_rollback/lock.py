@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from kubectl_prefect_rollback import kube
@@ -54,6 +55,9 @@ class Keeper:
         self._thread: threading.Thread | None = None
         self.lost: str | None = None
         self.taken = False  # this run created or took over the lease: the cluster has changed
+        # state each renewal writes afresh (a record whose deadline moves on with the run), until
+        # stop_refreshing; {} writes nothing
+        self.refresh: Callable[[], dict[str, Any]] | None = None
 
     # -- taking it --------------------------------------------------------------------------
     def acquire(
@@ -142,7 +146,7 @@ class Keeper:
         renewed = time.monotonic()
         while not self._stop.wait(RENEW_EVERY):
             try:
-                self._update(lambda obj: None)
+                self._update(lambda obj: None, renewal=True)
                 renewed = time.monotonic()
             except KeyboardInterrupt:  # a signal: the main thread releases the lease
                 return
@@ -154,12 +158,13 @@ class Keeper:
                     self.lost = f"not renewed for {DURATION}s: {e}"
                     return
 
-    def _update(self, change: Any) -> None:
+    def _update(self, change: Any, *, renewal: bool = False) -> None:
         with self._mutex:
             assert self._obj is not None
             obj = json.loads(json.dumps(self._obj))
             ann = obj["metadata"].setdefault("annotations", {})
-            ann.update({PREFIX + k: json.dumps(v) for k, v in self._staged.items()})
+            fresh = self.refresh() if renewal and self.refresh else {}
+            ann.update({PREFIX + k: json.dumps(v) for k, v in {**fresh, **self._staged}.items()})
             change(obj)
             obj["spec"]["renewTime"] = micro_time(now())
             self._obj = self._write(kube.replace, obj)
@@ -175,6 +180,11 @@ class Keeper:
         in a write of its own: for a fact a re-run would find out from the cluster anyway."""
         with self._mutex:
             self._staged[key] = value
+
+    def stop_refreshing(self) -> None:
+        """No renewal writes `refresh`'s state any more (one in flight has written it before this returns)."""
+        with self._mutex:
+            self.refresh = None
 
     def save(self, key: str, value: Any) -> None:
         self._update(

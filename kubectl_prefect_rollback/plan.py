@@ -54,6 +54,7 @@ class Plan:
     records: records.Seen | None = None  # the records ConfigMap as seen: the record step writes from it
     resumed: bool = False
     yes_flag: bool = False  # the image's downgrade asks for confirmation unless given -y
+    current_cli: records.Cli | None = None  # the server image asked about -y: the record step keeps it
     checked_at: int = 0  # where the dry-run's warnings go among the others (preflight.check_plan)
     leftovers: tuple[dict[str, Any], ...] | None = None  # probe/backup pods of ours the plan saw (Facts)
     chart_replicas: Mapping[str, int] = field(default_factory=dict)  # Deployments the chart scales itself
@@ -115,6 +116,7 @@ def assemble(f: Facts, opts: Options) -> Plan:
         records=f.records_seen,
         resumed=f.resumed,
         yes_flag=yes_flag,
+        current_cli=None if f.resumed or f.listing is None else f.listing.cli,
         checked_at=checked_at,
         leftovers=f.leftovers,
         chart_replicas=f.chart_replicas,

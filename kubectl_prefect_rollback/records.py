@@ -91,6 +91,33 @@ def read(t: Target, release: str) -> dict[str, dict[str, Any]]:
     return read_seen(t, release).entries
 
 
+class Cli(NamedTuple):
+    """What an image's downgrade CLI said about -y (heads.py asks it), and the image it was asked in:
+    its reference and the digest the kubelet reports for it (a re-pushed tag has another)."""
+
+    image: str
+    image_id: str
+    yes: bool
+
+    def doc(self) -> dict[str, Any]:
+        return {"image": self.image, "imageID": self.image_id, "yes": self.yes}
+
+
+class Entry(NamedTuple):
+    heads: dict[str, str | None]
+    source: str
+    cli: Cli | None = None  # the version's server image and its -y answer, when this run knows them
+
+
+def cli_answer(records: dict[str, dict[str, Any]], version: str, image: str, image_id: str) -> bool | None:
+    """The -y answer recorded for `version`, if it was asked in this very image (same reference and
+    digest); None: ask the image. Without a digest to compare nothing is trusted."""
+    got = (records.get(key(version)) or {}).get("cli")
+    if not image_id or not isinstance(got, dict) or not isinstance(got.get("yes"), bool):
+        return None
+    return got["yes"] if (got.get("image"), got.get("imageID")) == (image, image_id) else None
+
+
 def heads(records: dict[str, dict[str, Any]], version: str) -> dict[str, str | None] | None:
     entry = records.get(key(version))
     if not entry:
@@ -98,10 +125,11 @@ def heads(records: dict[str, dict[str, Any]], version: str) -> dict[str, str | N
     return {db: entry["heads"].get(db) for db in migrations.DATABASES}
 
 
-def write(
-    t: Target, release: str, entries: dict[str, tuple[dict[str, str | None], str]], seen: Seen | None = None
-) -> bool:
-    """Store {version: (heads, source)}; False when every one of them is already recorded as is.
+Entries = dict[str, Entry | tuple[dict[str, str | None], str]]
+
+
+def write(t: Target, release: str, entries: Entries, seen: Seen | None = None) -> bool:
+    """Store {version: (heads, source[, cli])}; False when every one is already recorded as is.
 
     From `seen` (what the plan read) when given: no read of its own. If the ConfigMap changed since (a
     backup recorded in between, another run), the write conflicts and is done once more from a fresh read."""
@@ -116,7 +144,7 @@ def write(
 def record(
     t: Target,
     release: str,
-    entries: dict[str, tuple[dict[str, str | None], str]],
+    entries: Entries,
     seen: Seen | None,
     *,
     warn: Callable[[str], None],
@@ -138,18 +166,25 @@ def record(
     return "done", f"heads recorded in configmap {cm}"
 
 
-def _write(
-    t: Target, release: str, entries: dict[str, tuple[dict[str, str | None], str]], seen: Seen
-) -> bool:
-    todo = {v: e for v, e in entries.items() if heads(seen.entries, v) != e[0]}
+def _write(t: Target, release: str, entries: Entries, seen: Seen) -> bool:
+    todo = {v: e for v, e in ((v, Entry(*e)) for v, e in entries.items()) if _changes(seen.entries, v, e)}
     if not todo:
         return False
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    data = {
-        key(v): json.dumps({"heads": h, "source": src, "recorded": stamp}) for v, (h, src) in todo.items()
-    }
+    data = {key(v): json.dumps(_doc(e, stamp)) for v, e in todo.items()}
     _store(t, release, seen.obj, data)
     return True
+
+
+def _changes(records: dict[str, dict[str, Any]], version: str, e: Entry) -> bool:
+    if heads(records, version) != e.heads:
+        return True
+    return e.cli is not None and (records.get(key(version)) or {}).get("cli") != e.cli.doc()
+
+
+def _doc(e: Entry, stamp: str) -> dict[str, Any]:
+    doc: dict[str, Any] = {"heads": e.heads, "source": e.source, "recorded": stamp}
+    return {**doc, "cli": e.cli.doc()} if e.cli else doc
 
 
 def _store(t: Target, release: str, cm: dict[str, Any] | None, data: dict[str, str]) -> None:

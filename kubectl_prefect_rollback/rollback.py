@@ -143,6 +143,7 @@ def _lock(run: Run) -> tuple[str, str]:
     ahead = chart_step.planned(run)
     if ahead is not None:  # the chart step's record, written ahead: helm starts without a lease write
         state["chart"] = ahead
+        run.keeper.refresh = lambda: {"chart": chart_step.planned(run)}  # its deadline moves on
 
     def acquire() -> bool:
         return run.keeper.acquire(p.lease, force_unlock=run.opts.force_unlock, state=state, resume=p.resumed)
@@ -177,9 +178,9 @@ def _recording(
 def _record(run: Run) -> tuple[str, str]:
     """From the ConfigMap the plan read; a failure warns and the rollback goes on (records.record)."""
     p = run.plan
-    entries = {p.from_version: (p.heads("current"), p.current_source)}
+    entries = {p.from_version: records.Entry(p.heads("current"), p.current_source, p.current_cli)}
     if "probe" in p.target_source:
-        entries[p.to_version] = (p.heads("target"), p.target_source)
+        entries[p.to_version] = records.Entry(p.heads("target"), p.target_source)
     return records.record(run.t, p.release.name, entries, p.records, warn=run.out.warn)
 
 

@@ -26,6 +26,7 @@ class ServerPod:
     container: str
     image: str
     command: tuple[str, ...] = ()  # the container's command (a Python there runs a shell-less listing)
+    image_id: str = ""  # the digest the kubelet reports for the container's image ("" before it runs)
 
 
 def image_path(image: str) -> str:
@@ -114,9 +115,11 @@ def find_server_pod(
             )
         return None
     _, _, name, (cname, image) = min(candidates)
-    spec = next(p for p in pods if p["metadata"]["name"] == name)["spec"]
-    command = next((c.get("command") or [] for c in spec.get("containers") or [] if c["name"] == cname), [])
-    return ServerPod(name, cname, image, tuple(command))
+    chosen = next(p for p in pods if p["metadata"]["name"] == name)
+    containers = chosen["spec"].get("containers") or []
+    command = next((c.get("command") or [] for c in containers if c["name"] == cname), [])
+    image_id = str((statuses(chosen).get(cname) or {}).get("imageID") or "")
+    return ServerPod(name, cname, image, tuple(command), image_id)
 
 
 def _check_container(pods: list[dict[str, Any]], container: str | None) -> None:

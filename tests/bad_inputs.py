@@ -277,7 +277,7 @@ def catalogue() -> list[Case]:
         Case('records-entry-garbage', 'tool-output', (), 1, "key '1.2.0' is not what kubectl-prefect-rollback wrote", _records({'1.2.0': '{not json'})),
         Case('records-head-hostile', 'tool-output', (), 1, "key '1.2.0' is not what kubectl-prefect-rollback wrote", _records({'1.2.0': json.dumps({'heads': {'nebula': '$(reboot)'}})})),
         Case('records-data-list', 'tool-output', (), 1, 'has a data that is not a mapping', _records(['1.2.0'])),
-        Case('kubectl-configmap-empty-object', 'tool-output', (), 1, 'metadata is not a mapping', _fail('kubectl', '^get .*configmap/', code=0, stdout='{}')),
+        Case('kubectl-configmap-empty-object', 'tool-output', (), 1, 'metadata is not a mapping', _fail('kubectl', '^get .* configmaps --selector', code=0, stdout='{"kind": "List", "items": [{}]}')),
         # hostile names from the cluster: never an argv word
         Case('release-named-flag', 'names', (), 1, "helm list printed a release named '-rf'", _rename_release('-rf'), command=('rollback', '--to', '1.2.0', '--yes')),
         Case('release-named-space', 'names', (), 1, "a release named 'a b'", _rename_release('a b')),

@@ -28,6 +28,7 @@ def world(fake):
                 "name": "customer-managed-prefect-rollback-revisions",
                 "namespace": "customer-managed",
                 "resourceVersion": "3",
+                "labels": {"app.kubernetes.io/managed-by": "kubectl-prefect-rollback"},  # as records writes
             },
             "data": {"1.2.0": json.dumps({"heads": target, "source": "test"})},
         }

@@ -330,27 +330,42 @@ def cli_on_a_tty(*args: str):
     return CliRunner().invoke(cli, list(args), color=True, prog_name="kubectl-prefect_rollback")
 
 
-def test_a_run_killed_before_the_one_lease_write_ahead_of_helm_resumes_skipping_the_jobs(fake) -> None:
-    """ "downgrade done" and the chart step's record go to the lease in one write before helm starts: a
-    run killed after its Jobs succeeded but before that write leaves neither, and a re-run finds the
-    Jobs succeeded in the cluster, skips them and upgrades once."""
+def test_a_run_killed_while_the_chart_record_is_written_beside_helm_resumes_skipping_the_jobs(
+    fake, monkeypatch
+) -> None:
+    """The lock wrote the chart step's record ahead; "downgrade done" and the exact record go to the
+    lease beside helm. A run killed (helm with it) before that write lands leaves the record written
+    ahead and no "downgrade done": a re-run finds the Jobs succeeded in the cluster and skips them,
+    settles the upgrade helm may have begun within that record's deadline (on a clock that jumps
+    here), and upgrades once."""
+    from kubectl_prefect_rollback import pending
+    from tests.test_pending import JumpingClock
+
     three_jobs(fake)
     with fake.edit() as st:
         st["job"]["running"] = False
+        st["upgrade_hold"] = 30  # helm is half way when the kill comes: the release stays pending-upgrade
     fake.fail("kubectl", r"^replace ", sleep=5)  # the write never lands; the plugin is killed meanwhile
     p = start(fake)
     wait_for(lambda: any(c["argv"][0] == "replace" for c in fake.calls("kubectl")), "the lease write")
+    wait_for(lambda: fake.state.get("helm_listening"), "helm half way")
     os.killpg(p.pid, signal.SIGKILL)
     p.communicate(timeout=10)
-    lease = fake.obj("lease", LEASE)
-    assert not {"prefect-rollback/downgrade", "prefect-rollback/chart"} & set(
-        lease["metadata"]["annotations"]
-    )
+    ann = fake.obj("lease", LEASE)["metadata"]["annotations"]
+    assert "prefect-rollback/downgrade" not in ann
+    ahead = json.loads(ann["prefect-rollback/chart"])
+    assert ahead["planned"] is True and (ahead["after-revision"], ahead["version"]) == (3, "1.2.0")
     assert all(fake.obj("job", f"{JOB}-{db}")["status"]["conditions"][0]["type"] == "Complete" for db in DBS)
-    assert not [c for c in fake.calls("helm") if c["argv"][0] == "upgrade"]
+    assert (
+        fake.state["releases"]["customer-managed/customer-managed"]["history"][-1]["status"]
+        == "pending-upgrade"
+    )
     fake.clear_failures()
+    with fake.edit() as st:
+        st["upgrade_hold"] = 0
     _age_lease(fake, 40)  # the killed run's lease has expired: a plain re-run takes it over
     fake.reset_calls()
+    monkeypatch.setattr(pending, "clock", JumpingClock())
 
     again = fake.cli(*ARGS)
 
@@ -359,5 +374,7 @@ def test_a_run_killed_before_the_one_lease_write_ahead_of_helm_resumes_skipping_
     for db in DBS:
         assert f"skipping: job/{JOB}-{db} already succeeded" in again.stderr
     assert fake.jobs_created() == 0
+    assert "of the interrupted run planned " in again.stderr  # waited for within the record ahead
+    assert "revision 4 marked failed" in again.stderr
     assert len([c for c in fake.calls("helm") if c["argv"][0] == "upgrade"]) == 1
     assert_rolled_back(fake)

@@ -48,3 +48,57 @@ def test_parse_refuses_entries_we_did_not_write(value: str) -> None:
     with pytest.raises(ParseError, match="key '1.3.0' is not what kubectl-prefect-rollback wrote") as e:
         records.parse(cm)
     assert "kubectl edit configmap r-prefect-rollback-revisions -n ns" in e.value.format_message()
+
+
+CLI = {"image": "reg/prefect/server:1.3.0", "imageID": "reg/prefect/server@sha256:ab12", "yes": True}
+
+
+@pytest.mark.parametrize(
+    ("image", "image_id", "answer"),
+    [
+        ("reg/prefect/server:1.3.0", "reg/prefect/server@sha256:ab12", True),  # the very image
+        ("reg/prefect/server:1.3.0", "reg/prefect/server@sha256:cd34", None),  # the tag was pushed again
+        ("reg/prefect/server:1.3.1", "reg/prefect/server@sha256:ab12", None),  # another reference
+        ("reg/prefect/server:1.3.0", "", None),  # no digest to compare: nothing is trusted
+    ],
+    ids=["same-image", "re-pushed-tag", "other-reference", "no-digest"],
+)
+def test_the_recorded_y_answer_counts_only_for_the_image_it_was_asked_in(image, image_id, answer) -> None:
+    entries = records.parse({"data": {"1.3.0": json.dumps({"heads": {}, "cli": CLI})}})
+    assert records.cli_answer(entries, "1.3.0", image, image_id) is answer
+    assert records.cli_answer(entries, "1.2.0", CLI["image"], CLI["imageID"]) is None  # another version
+
+
+def test_a_recorded_y_answer_of_another_shape_is_not_trusted() -> None:
+    for cli in ({**CLI, "yes": "true"}, ["reg/prefect/server:1.3.0"], None):
+        entries = records.parse({"data": {"1.3.0": json.dumps({"heads": {}, "cli": cli})}})
+        assert records.cli_answer(entries, "1.3.0", CLI["image"], CLI["imageID"]) is None
+
+
+def _written(monkeypatch, cm) -> list[dict]:
+    stored: list[dict] = []
+    monkeypatch.setattr(records, "_store", lambda t, release, obj, data: stored.append(data))
+    records.write(None, "r", WRITE, records.seen(cm))  # type: ignore[arg-type]
+    return [{k: json.loads(v) for k, v in d.items()} for d in stored]
+
+
+HEADS = {"nebula": "3fab1acc05c0", "orion": "5be81c0d2f34", "events": None}
+ANSWER = records.Cli(CLI["image"], CLI["imageID"], True)
+WRITE = {"1.3.0": records.Entry(HEADS, "pod p", ANSWER)}
+
+
+def test_the_y_answer_is_written_with_the_heads_and_an_entry_gains_it_once(monkeypatch) -> None:
+    [first] = _written(monkeypatch, None)
+    assert first["1.3.0"]["heads"] == HEADS and first["1.3.0"]["cli"] == CLI
+    # heads recorded before without the answer: written again, now with it
+    before = {
+        "metadata": {"name": "r-prefect-rollback-revisions"},
+        "data": {"1.3.0": json.dumps({"heads": HEADS})},
+    }
+    assert [d["1.3.0"]["cli"] for d in _written(monkeypatch, before)] == [CLI]
+    # both recorded as they are: nothing written
+    same = {
+        "metadata": {"name": "r-prefect-rollback-revisions"},
+        "data": {"1.3.0": json.dumps(first["1.3.0"])},
+    }
+    assert _written(monkeypatch, same) == []

@@ -83,9 +83,10 @@ EXPECTED = [
     ],
     # helm 3.17 here: its `get metadata` names no applyMethod, so no server-side apply (no `helm version`)
     H + ["get", "metadata", "customer-managed", "--output", "json", *NS],
-    # once, both in one call: the lock step takes the lease the plan saw, the record step writes from
-    # the plan's read of the ConfigMap
-    K + ["get", *KNS, f"lease/{LEASE}", f"configmap/{RECORDS}", *GET],
+    # once each: the lock step takes the lease the plan saw, the record step writes from the plan's read
+    # of the ConfigMap, listed by our label beside `helm list` (the listing exec starts knowing it)
+    K + ["get", *KNS, "lease", LEASE, *GET],
+    K + ["get", *KNS, "configmaps", "--selector", LEFTOVERS, "--output", "json"],
     K + ["get", *KNS, "pods,deployments", "--output", "json"],  # the plan's: one call for both
     # the scale-down wait, with the Jobs' state for the downgrade step: one call for both
     K + ["get", *KNS, "deployments,jobs", "--output", "json"],
@@ -185,6 +186,61 @@ def test_downgrade_job_as_applied(fake) -> None:
     assert cmds["orion"][:6] == ["prefect-cloud", "orion", "database", "downgrade", "-r", "5be81c0d2f34"]
     assert spec["containers"][0]["envFrom"] == [{"secretRef": {"name": "nebula-db"}}]  # kept untouched
     assert all(c["image"] == "registry.local/cloud/server:1.3.0" for c in spec["containers"])
+
+
+SERVER_1_3 = "registry.local/cloud/server:1.3.0"
+
+
+def _listings(fake) -> list[str]:
+    return [
+        c["argv"][-1]
+        for c in fake.calls("kubectl")
+        if c["argv"][0] == "exec" and migrations.HEADER in c["argv"][-1]
+    ]
+
+
+def _job_has_yes(fake) -> bool:
+    containers = fake.obj("job", JOB)["spec"]["template"]["spec"]["containers"]
+    return all("-y" in c["command"] for c in containers)
+
+
+def _recorded_cli(fake, version: str = "1.3.0") -> dict | None:
+    return json.loads(fake.obj("configmap", RECORDS)["data"][version]).get("cli")
+
+
+def test_a_rollback_records_the_images_y_answer_beside_the_heads(fake) -> None:
+    assert rollback(fake).exit_code == 0
+    assert _recorded_cli(fake) == {"image": SERVER_1_3, "imageID": f"fake://{SERVER_1_3}", "yes": True}
+
+
+def test_the_y_answer_recorded_for_this_image_spares_the_plan_asking_the_cli(fake) -> None:
+    saved = fake.cli("revisions", "--save")  # while 1.3.0 runs, as after its upgrade
+    assert saved.exit_code == 0 and "heads of 1.3.0 and its image's -y answer recorded" in saved.stderr
+    assert [HELP in a for a in _listings(fake)] == [True]
+    fake.reset_calls()
+    result = rollback(fake, "-v")
+    assert result.exit_code == 0, result.stderr
+    assert [HELP in a for a in _listings(fake)] == [False, False]  # the plan's listing and verify's
+    assert "answered True before (records configmap); not asked" in result.stderr
+    assert _job_has_yes(fake)
+
+
+def test_a_y_answer_recorded_for_another_digest_is_asked_again_and_replaced(fake) -> None:
+    assert fake.cli("revisions", "--save").exit_code == 0
+    with fake.edit() as st:  # the tag 1.3.0 was pushed again since: another digest
+        cm = st["objects"][f"customer-managed/configmap/{RECORDS}"]
+        entry = json.loads(cm["data"]["1.3.0"])
+        entry["cli"] = {
+            **entry["cli"],
+            "imageID": "fake://registry.local/cloud/server@sha256:0ld",
+            "yes": False,
+        }
+        cm["data"]["1.3.0"] = json.dumps(entry)
+    fake.reset_calls()
+    assert rollback(fake).exit_code == 0
+    assert [HELP in a for a in _listings(fake)] == [True, False]
+    assert _job_has_yes(fake)  # what the image says now, not what was recorded for the other one
+    assert _recorded_cli(fake) == {"image": SERVER_1_3, "imageID": f"fake://{SERVER_1_3}", "yes": True}
 
 
 def test_values_only_on_stdin(fake) -> None:
@@ -348,13 +404,13 @@ def test_the_record_step_writes_from_the_plans_read_and_a_change_since_is_kept(f
     assert result.exit_code == 0, result.stderr
     data = fake.obj("configmap", RECORDS)["data"]
     assert set(data) == {"latest-backup", "1.3.0", "1.2.0"}
-    gets = [
+    reads = [
         c["argv"]
         for c in fake.calls("kubectl")
-        if c["argv"][0] == "get" and any(RECORDS in a for a in c["argv"])
+        if c["argv"][0] == "get" and ("configmaps" in c["argv"] or any(RECORDS in a for a in c["argv"]))
     ]
-    # the plan's (with the lease's), and the one after the conflict
-    assert len(gets) == 2 and f"lease/{LEASE}" in gets[0]
+    # the plan's (ours, by label), and the one by name after the conflict
+    assert len(reads) == 2 and "--selector" in reads[0] and RECORDS in reads[1], reads
 
 
 def _when_called(fake, called, look, prog: str = "kubectl"):
@@ -383,7 +439,9 @@ def test_the_leftover_pods_are_listed_while_the_lease_is_written(fake) -> None:
     _probe_pod(fake, "customer-managed-probe-1-2-0-busy33", phase="Running", age=5)
     fake.hold("kubectl", r"^create ", 30, nth=2, released=True)  # the lease (the probe pod is the 1st create)
     seen, done = _when_called(
-        fake, lambda c: c["argv"][0] == "get" and LEFTOVERS in c["argv"], lambda: fake.obj("lease", LEASE)
+        fake,
+        lambda c: c["argv"][0] == "get" and LEFTOVERS in c["argv"] and "pods" in c["argv"],
+        lambda: fake.obj("lease", LEASE),
     )
     result = rollback(fake)
     done()
@@ -431,7 +489,7 @@ def test_a_record_written_ahead_that_no_longer_covers_helm_is_replaced_before_he
     from kubectl_prefect_rollback import chart_step
 
     # the run reached helm later than the lock's record allowed for: helm may not outlive what it says
-    monkeypatch.setattr(chart_step, "BEFORE_HELM", -4000.0 - 3600.0)
+    monkeypatch.setattr(chart_step, "AHEAD", -4000.0)
     fake.hold("kubectl", r"^replace ", 0.5)  # helm started beside it would find the record written ahead
     seen, done = _when_called(fake, _upgrade_started, lambda: _chart_record(fake), prog="helm")
     result = rollback(fake)
@@ -742,11 +800,11 @@ def test_the_lock_step_lists_our_pods_only_if_the_plans_pod_list_showed_one_or_w
     the server pods, so the lock step lists ours as before."""
     leftovers = [K + ["get", *KNS, "pods", "--selector", LEFTOVERS, "--output", "json"]]
     assert rollback(fake).exit_code == 0
-    assert [a for a in fake.argvs() if LEFTOVERS in a] == []
+    assert [a for a in fake.argvs() if LEFTOVERS in a and "pods" in a] == []  # ("configmaps": the plan's)
     _probe_pod(fake, "customer-managed-probe-1-2-0-done00", phase="Failed", age=3)
     fake.reset_calls()
     result = rollback(fake, "--force")  # at 1.2.0 already: --force rolls back "again"
-    assert [a for a in fake.argvs() if LEFTOVERS in a] == leftovers, result.stderr
+    assert [a for a in fake.argvs() if LEFTOVERS in a and "pods" in a] == leftovers, result.stderr
     assert "deleted leftover probe pod(s) customer-managed-probe-1-2-0-done00" in result.stderr
 
 
@@ -762,7 +820,7 @@ def test_with_a_selector_the_lock_step_lists_our_pods_itself(fake) -> None:
         "--output",
         "json",
     ] in (fake.argvs())
-    assert [a for a in fake.argvs() if LEFTOVERS in a] == [
+    assert [a for a in fake.argvs() if LEFTOVERS in a and "pods" in a] == [
         K + ["get", *KNS, "pods", "--selector", LEFTOVERS, "--output", "json"]
     ]
 

@@ -49,11 +49,15 @@ def revisions(
             f"no Running server pod of {rel.name} in namespace {t.namespace}",
             hint="Pass --pod NAME (and --container) to read a specific pod.",
         )
-    chains = heads.read_chains(t, server).chains
+    # --save also asks the image's CLI about -y: a later rollback from this version then needn't
+    listing = heads.read_chains(t, server, with_help=save)
+    chains = listing.chains
     target = (to, _target_heads(cfg, rel, to)) if to else None
     if save:
-        records.write(t, rel.name, {rel.version: (heads.heads_of(chains), f"pod {server.name}")})
-        cfg.out.ok(f"heads of {rel.version} recorded in configmap {records.name(rel.name)}")
+        entry = records.Entry(heads.heads_of(chains), f"pod {server.name}", listing.cli)
+        records.write(t, rel.name, {rel.version: entry})
+        said = " and its image's -y answer" if listing.cli else ""
+        cfg.out.ok(f"heads of {rel.version}{said} recorded in configmap {records.name(rel.name)}")
     source = (server.name, server.container)
     doc = show_revisions.revisions_doc(rel, t.namespace, source, chains, full=full, target=target)
     if fmt != "table":

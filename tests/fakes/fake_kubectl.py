@@ -149,8 +149,14 @@ def sync_pods(st: dict[str, Any], ns: str, deploy: dict[str, Any]) -> None:
             "status": {
                 "phase": "Running",
                 "conditions": [{"type": "Ready", "status": "True"}],
-                "containerStatuses": [
-                    {"name": c["name"], "ready": True, "state": {"running": {}}} for c in containers
+                "containerStatuses": [  # the kubelet's imageID: what the image's -y answer is recorded for
+                    {
+                        "name": c["name"],
+                        "ready": True,
+                        "state": {"running": {}},
+                        "imageID": f"fake://{c['image']}",
+                    }
+                    for c in containers
                 ],
             },
         }
