@@ -51,6 +51,24 @@ def test_create(fake) -> None:
     assert fake.obj("lease", NAME) is None
 
 
+def test_each_renewal_writes_the_refreshed_state_until_refreshing_stops(fake) -> None:
+    """The chart record written ahead moves on with each renewal; once the chart step writes its own,
+    no renewal may put the one written ahead back."""
+    keeper = lock.Keeper(T, "customer-managed", "1.2.0")
+    keeper.acquire(None, force_unlock=False, state={"chart": {"n": 0}})
+    counter = iter(range(1, 100))
+    keeper.refresh = lambda: {"chart": {"n": next(counter)}}
+    keeper._update(lambda obj: None, renewal=True)  # what the renewal thread does every RENEW_EVERY
+    assert leases.read(T, "customer-managed").state("chart") == {"n": 1}
+    keeper.save("downgrade", "done")  # a save is no renewal: the record stays as it was
+    assert leases.read(T, "customer-managed").state("chart") == {"n": 1}
+    keeper.stop_refreshing()
+    keeper.save("chart", {"exact": True})
+    keeper._update(lambda obj: None, renewal=True)
+    assert leases.read(T, "customer-managed").state("chart") == {"exact": True}
+    keeper.delete()
+
+
 def test_live_lease_refused_naming_holder(fake) -> None:
     put_lease(fake, holder="alice@bastion/1a2b3c4d", target="1.2.0", age=3)
     view = leases.read(T, "customer-managed")
