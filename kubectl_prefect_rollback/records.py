@@ -195,6 +195,9 @@ def _store(t: Target, release: str, cm: dict[str, Any] | None, data: dict[str, s
         return
     cm = {k: v for k, v in cm.items() if k != "status"}
     cm["data"] = {**(cm.get("data") or {}), **data}
+    meta = cm["metadata"] = dict(cm.get("metadata") or {})
+    # our labels put back if they were edited away: plans list this ConfigMap by them
+    meta["labels"] = {**(meta.get("labels") or {}), **LABELS, INSTANCE_LABEL: release}
     kube.replace(t, cm)
 
 

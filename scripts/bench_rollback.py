@@ -238,7 +238,8 @@ def main() -> None:
     ap.add_argument(
         "--saved-heads",
         action="store_true",
-        help="run `revisions --save` while 1.2.0 is deployed (untimed), so the rollback needs no probe pod",
+        help="run `revisions --save` after each install (untimed), as after each upgrade: the rollback then"
+        " needs no probe pod (1.2.0's heads) and no -y question (1.3.0's image answered it)",
     )
     args = ap.parse_args()
     kubectl, helm = find_tool("kubectl", args.kubectl), find_tool("helm", args.helm)
@@ -258,6 +259,8 @@ def main() -> None:
                     if args.saved_heads:
                         app.plugin("revisions", "--save")
                     app.install("1.3.0", **CHARTS[chart])
+                    if args.saved_heads:
+                        app.plugin("revisions", "--save")
                     app.values_file(TO, **CHARTS[chart])
                     cluster.sim.set_latency(latency / 1000)
                     r = run_plugin(app, cluster) if method == "plugin" else run_seed(app, cluster)
@@ -273,7 +276,7 @@ def main() -> None:
 
 
 def print_tables(results: dict, cluster: Cluster, args: argparse.Namespace) -> None:
-    heads = ", heads saved before the upgrade" if args.saved_heads else ""
+    heads = ", `revisions --save` after each install" if args.saved_heads else ""
     print(f"Medians of {args.runs} alternating runs, kubectl {args.kubectl}, helm {args.helm}{heads}.\n")
     print(SUMMARY_HEAD)
     for (chart, latency, method), runs in results.items():

@@ -411,6 +411,9 @@ def test_the_record_step_writes_from_the_plans_read_and_a_change_since_is_kept(f
     ]
     # the plan's (ours, by label), and the one by name after the conflict
     assert len(reads) == 2 and "--selector" in reads[0] and RECORDS in reads[1], reads
+    # written unlabelled in between: our labels are put back, so the next plan lists it
+    labels = fake.obj("configmap", RECORDS)["metadata"]["labels"]
+    assert labels["app.kubernetes.io/managed-by"] == "kubectl-prefect-rollback"
 
 
 def _when_called(fake, called, look, prog: str = "kubectl"):
