@@ -37,6 +37,10 @@ log = logging.getLogger("kubectl_prefect_rollback.proc")  # -v shows it
 _YES = re.compile(r"(^|[\s,\[(])(-y|--yes)\b", re.MULTILINE)
 
 
+class UnclearHelp(ParseError):
+    """The image's CLI gave no usage text we can read: whether its downgrade needs -y is unknown."""
+
+
 @dataclass(frozen=True)
 class Listing:
     chains: dict[str, Chain | None]
@@ -62,7 +66,7 @@ def _yes_flag(help_text: str, source: str) -> bool:
     """Guessing "no -y" from an empty or garbled answer would make every downgrade Job abort at its
     "Are you sure?" prompt, after the servers went down: refuse instead."""
     if not re.search(r"(?i)usage|--revision", help_text):
-        raise ParseError(
+        raise UnclearHelp(
             f"{source} printed no usage text for `prefect-cloud nebula database downgrade --help`: "
             "cannot tell whether the image's CLI needs -y"
         )

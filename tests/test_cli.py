@@ -253,6 +253,19 @@ def test_revisions_save_then_to(fake) -> None:
     assert fake.cli("rollback", "--to", "1.2.0", "--dry-run").exit_code == 0  # the probe records nothing
 
 
+def test_revisions_save_records_the_heads_even_when_the_cli_gives_no_usage_text(fake) -> None:
+    with fake.edit() as st:
+        st["downgrade_help"] = "sh: prefect-cloud: not found\n"
+    result = fake.cli("revisions", "--save")
+    assert result.exit_code == 0, result.stderr
+    assert (
+        "cannot tell whether the image's CLI needs -y; the heads are recorded without that answer"
+        in result.stderr
+    )
+    entry = json.loads(fake.obj("configmap", "customer-managed-prefect-rollback-revisions")["data"]["1.3.0"])
+    assert entry["heads"]["nebula"] == "3fab1acc05c0" and "cli" not in entry
+
+
 def test_history(fake) -> None:
     result = fake.cli("history", "-o", "json")
     assert result.exit_code == 0, result.stderr

@@ -50,7 +50,11 @@ def revisions(
             hint="Pass --pod NAME (and --container) to read a specific pod.",
         )
     # --save also asks the image's CLI about -y: a later rollback from this version then needn't
-    listing = heads.read_chains(t, server, with_help=save)
+    try:
+        listing = heads.read_chains(t, server, with_help=save)
+    except heads.UnclearHelp as e:  # the heads are still worth keeping; a rollback asks again
+        cfg.out.warn(f"{e.message}; the heads are recorded without that answer")
+        listing = heads.read_chains(t, server)
     chains = listing.chains
     target = (to, _target_heads(cfg, rel, to)) if to else None
     if save:
