@@ -81,6 +81,37 @@ def test_happy_path(make_app, kubectl: str, helm: str) -> None:
     assert all(s["status"] == "done" for s in report["steps"])
 
 
+def test_saved_after_each_upgrade_the_rollback_needs_no_probe_and_no_cli_question(make_app) -> None:
+    """`revisions --save` after each install, as after each upgrade: the records ConfigMap then holds
+    1.2.0's heads (no probe pod) and 1.3.0's image's -y answer for its digest (the plan's exec does not
+    start the CLI); the downgrade still runs with -y, and the rollback completes."""
+    app = make_app()
+    app.install("1.2.0")
+    tables_120 = installed_tables(app, "1.2.0")
+    app.plugin("revisions", "--save")
+    app.install("1.3.0")
+    saved = app.plugin("revisions", "--save")
+    assert "heads of 1.3.0 and its image's -y answer recorded" in saved.stderr
+    records = json.loads(
+        app.kubectl("get", "configmap", f"{RELEASE}-prefect-rollback-revisions", "-o", "json").stdout
+    )
+    cli = json.loads(records["data"]["1.3.0"])["cli"]
+    assert cli["image"] == fixture.server_ref("1.3.0") and cli["imageID"] and cli["yes"] is True
+
+    proc = rollback(app, "-v")
+
+    assert "not asked" in proc.stderr and "#downgrade-help" not in proc.stderr  # no CLI question
+    assert not [ln for ln in proc.stderr.splitlines() if ln.startswith("$ kubectl") and "-probe-" in ln]
+    job = json.loads(app.kubectl("get", "job", "-o", "json").stdout)["items"]
+    downgrade = [j for j in job if j["metadata"]["name"].startswith(f"{RELEASE}-downgrade-to-")]
+    assert downgrade and all(
+        "-y" in " ".join([*c.get("command", []), *c.get("args", [])])
+        for j in downgrade
+        for c in j["spec"]["template"]["spec"]["containers"]
+    )
+    assert_rolled_back(app, tables_120)
+
+
 def test_postgresql(make_app) -> None:
     app = make_app(pg=True)
     app.install("1.2.0")
