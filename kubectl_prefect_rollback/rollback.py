@@ -110,7 +110,12 @@ def execute(run: Run) -> Run:
     try:
         run.step("lock", lambda: _lock(run))
         recorded: list[tuple[str, str]] = []  # the record write rides along with the scale-down
-        run.step("scale-down", lambda: _recording(run, recorded, lambda: _scale_down(run)))
+        try:
+            run.step("scale-down", lambda: _recording(run, recorded, lambda: _scale_down(run)))
+        except BaseException:
+            if recorded:  # it ended beside the failed scale-down: counted, before the step that failed
+                run.steps.insert(len(run.steps) - 1, StepResult("record", *_status_only(recorded[0])))
+            raise
         run.step("record", lambda: recorded[0])
         run.step("downgrade", lambda: _downgrade(run))
         run.step("chart", lambda: chart_step.step(run))
@@ -170,9 +175,18 @@ def _recording(
 ) -> tuple[str, str]:
     """`step` with the record write beside it: the lease holds both heads (a resume needs nothing
     more), so the ConfigMap, kept for later plans and `history`, costs the window no time."""
-    done, recorded = proc.gather(step, lambda: _record(run))
-    result.append(recorded)
+
+    def record() -> tuple[str, str]:
+        result.append(_record(run))  # kept even when the scale-down fails
+        return result[-1]
+
+    done, _ = proc.gather(step, record)
     return done
+
+
+def _status_only(recorded: tuple[str, str]) -> tuple[str, float, str]:
+    status, detail = recorded
+    return status, 0.0, detail
 
 
 def _record(run: Run) -> tuple[str, str]:
