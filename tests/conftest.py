@@ -25,3 +25,19 @@ def plugin_handlers():
         for sig, handler in saved.items():
             signal.signal(sig, handler)
         interrupt.reset()
+
+
+@pytest.fixture(autouse=True)
+def probe_deletes_joined():
+    """Every command joins the probe-pod deletes it left running behind its plan (warn_probes): one
+    left running would outlive its test, and a failed delete would go unsaid."""
+    yield
+    import sys
+
+    probe = sys.modules.get("kubectl_prefect_rollback.probe")
+    if probe is None:
+        return
+    left = [t.name for t in probe._deleting]
+    probe.settle()
+    probe.undeleted.clear()
+    assert not left, f"left running after the command: {left}"

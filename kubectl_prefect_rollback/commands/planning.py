@@ -72,7 +72,10 @@ def plan_command(cfg: Config, *, fmt: str, **flags: Any) -> None:
 
 def render(cfg: Config, **flags: Any) -> None:
     opts = options(cfg, **flags)
-    p = build(cfg, opts)
+    try:
+        p = build(cfg, opts)
+    finally:  # the probe pod's delete runs behind the plan: joined, and a failure said
+        warn_probes(cfg.out)
     if not p.jobs:
         cfg.out.say("nothing to revert: every database is already at the target revision")
         return
