@@ -66,6 +66,19 @@ def test_stdin_argv0_environment_and_cwd_are_the_callers(any_fake, tmp_path) -> 
     assert shown.returncode == 0 and "version: 9.9.9" in shown.stdout, shown.stderr
 
 
+def test_a_variable_the_call_before_had_is_gone_from_the_next_and_back_after(any_fake) -> None:
+    """The zygote keeps the last call's environment between calls: a call with another one must not
+    see what the one before had set, nor miss it when it brings it again."""
+    seen = []
+    for ns in ("first", None, "first"):
+        env = {k: v for k, v in os.environ.items() if k != "HELM_NAMESPACE"}
+        env.update({"HELM_NAMESPACE": ns} if ns else {})
+        argv = ["kubectl", "get", "pods", "-n", "customer-managed", "-o", "json"]
+        subprocess.run(argv, env=env, capture_output=True, check=True)
+        seen.append(any_fake.calls("kubectl")[-1]["env"].get("HELM_NAMESPACE"))
+    assert seen == ["first", None, "first"]
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 def test_a_signal_to_the_child_ends_the_fake_and_the_child_dies_of_it(any_fake, sig) -> None:
     any_fake.hold("kubectl", r"^get ", 30)
