@@ -119,6 +119,7 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C stops pytest, which closes our stdin
     for mod in pkgutil.walk_packages(kubectl_prefect_rollback.__path__, "kubectl_prefect_rollback."):
         importlib.import_module(mod.name)  # what a run imports, once: each child starts with it
+    importlib.import_module("concurrent.futures.thread")  # and what its first gather would (proc.gather)
     server = Server(sys.argv[1], float(sys.argv[2]))
     # what is here now outlives every child: kept out of their collections, which would otherwise write
     # to (and so copy) each page of it in each child; a forked run costs ~25% less CPU for it
