@@ -83,7 +83,8 @@ def gather(*calls: Callable[[], Any]) -> list[Any]:
 
 
 def _echo(cmd: Sequence[str], stdin_note: str = "") -> None:
-    log.debug("$ %s%s", shlex.join(redact_argv(cmd)), stdin_note)
+    if log.isEnabledFor(logging.DEBUG):  # redacting argv is five regex passes per argument: only to show
+        log.debug("$ %s%s", shlex.join(redact_argv(cmd)), stdin_note)
 
 
 @dataclass

@@ -10,6 +10,8 @@ command reads a kubeconfig); composing stays in Python, where aliases and depth 
 
 from __future__ import annotations
 
+import functools
+import marshal
 from typing import Any
 
 import yaml
@@ -71,7 +73,30 @@ class Loader(Guard, _Base):  # type: ignore[misc,valid-type]
 
 
 def load(text: str | bytes, *, what: str) -> Any:
-    """One YAML document (None when empty); a ParseError saying `what` could not be read otherwise."""
+    """One YAML document (None when empty); a ParseError saying `what` could not be read otherwise.
+
+    A text read before is not parsed again: a run reads the same chart documents from `helm template`,
+    `helm get hooks` and the target chart. Each caller gets its own copy (marshal: several times
+    cheaper than parsing); a document holding what marshal cannot copy (a timestamp) is parsed anew."""
+    blob = _parsed(text)
+    if blob is None:
+        return _load(text, what)
+    return marshal.loads(blob)
+
+
+@functools.lru_cache(maxsize=128)
+def _parsed(text: str | bytes) -> bytes | None:
+    """The document marshalled, or None when it does not marshal. Errors are not kept: load() raises
+    them again, naming the `what` of each caller."""
+    try:
+        return marshal.dumps(_load(text, "a document"))
+    except ParseError:
+        return None
+    except ValueError:  # unmarshallable: a datetime (YAML timestamp)
+        return None
+
+
+def _load(text: str | bytes, what: str) -> Any:
     loader = None
     try:
         loader = Loader(text)  # reading starts here: undecodable bytes fail already

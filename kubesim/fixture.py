@@ -13,10 +13,12 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
-from .harness import KubeSim
+if TYPE_CHECKING:  # imported when a test takes the fixture: aiohttp is no cost of a run without one
+    from .harness import KubeSim
 
 _counter = itertools.count(1)
 KUBESIM_FIXTURES = {"kubesim", "kubesim_server"}
@@ -34,6 +36,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def kubesim_server() -> Iterator[KubeSim]:
+    from .harness import KubeSim
+
     with KubeSim(tls=True) as sim:
         yield sim
 

@@ -81,3 +81,44 @@ def test_the_pure_python_parser_under_the_guard_refuses_alike(text, message):
         yaml.YAMLError, match=message.replace("(", r"\(").replace(")", r"\)").replace("*", r"\*")
     ):
         _PurePython(text).get_single_data()
+
+
+def _counting_parses(monkeypatch) -> list[str]:
+    parsed: list[str] = []
+    real = yamlsafe.Loader
+
+    def loader(text):
+        parsed.append(text)
+        return real(text)
+
+    yamlsafe._parsed.cache_clear()
+    monkeypatch.setattr(yamlsafe, "Loader", loader)
+    return parsed
+
+
+def test_a_text_read_again_is_not_parsed_again_and_each_caller_gets_its_own_copy(monkeypatch):
+    parsed = _counting_parses(monkeypatch)
+    text = "kind: Job\nspec:\n  containers: [{name: a, args: [x]}]\n"
+    first = yamlsafe.load(text, what="helm template")
+    first["spec"]["containers"][0]["args"].append("changed by its caller")
+    second = yamlsafe.load(text, what="the target chart")
+    assert second == {"kind": "Job", "spec": {"containers": [{"name": "a", "args": ["x"]}]}}
+    assert parsed == [text]
+
+
+def test_a_bad_text_read_again_names_each_callers_source(monkeypatch):
+    _counting_parses(monkeypatch)
+    for what in ("values file a.yaml", "values file b.yaml"):
+        with pytest.raises(ParseError) as e:
+            yamlsafe.load("a: *nope\n", what=what)
+        assert e.value.message.startswith(f"{what} is not valid YAML")
+
+
+def test_a_document_marshal_cannot_copy_is_parsed_anew_each_time(monkeypatch):
+    import datetime
+
+    parsed = _counting_parses(monkeypatch)
+    text = "at: 2026-02-01 10:00:00\n"
+    for _ in range(2):
+        assert yamlsafe.load(text, what="x") == {"at": datetime.datetime(2026, 2, 1, 10, 0)}
+    assert len(parsed) == 3  # the try to keep it, then each load

@@ -7,6 +7,7 @@ points the Deployments at the new images and re-syncs their pods.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tarfile
@@ -161,6 +162,11 @@ def _deploy(st: dict[str, Any], ns: str, name: str, entry: dict[str, Any]) -> No
 
 def chart_replicas(manifest: str) -> dict[str, int]:
     """The replicas a chart's manifest sets, by Deployment (a chart may leave them out)."""
+    return dict(_replicas(manifest))
+
+
+@functools.lru_cache(maxsize=16)  # a run's few chart versions, parsed once per process (pure-Python YAML)
+def _replicas(manifest: str) -> dict[str, int]:
     import yaml
 
     docs = [d for d in yaml.safe_load_all(manifest) if isinstance(d, dict) and d.get("kind") == "Deployment"]

@@ -13,6 +13,7 @@ then, when the run ended, "exit N\n" or "signal N\n". Single-threaded: it forks.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import os
@@ -118,7 +119,12 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C stops pytest, which closes our stdin
     for mod in pkgutil.walk_packages(kubectl_prefect_rollback.__path__, "kubectl_prefect_rollback."):
         importlib.import_module(mod.name)  # what a run imports, once: each child starts with it
-    Server(sys.argv[1], float(sys.argv[2])).serve()
+    importlib.import_module("concurrent.futures.thread")  # and what its first gather would (proc.gather)
+    server = Server(sys.argv[1], float(sys.argv[2]))
+    # what is here now outlives every child: kept out of their collections, which would otherwise write
+    # to (and so copy) each page of it in each child; a forked run costs ~25% less CPU for it
+    gc.freeze()
+    server.serve()
 
 
 # -- the test's side ------------------------------------------------------------------------------------

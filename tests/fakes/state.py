@@ -61,6 +61,9 @@ class Exit(Exception):
 # path -> (the state file's text, its object marshalled) as this process last read it: a call finds
 # the text unchanged most of the time, and marshal.loads is several times cheaper than json.loads
 _seen: dict[str, tuple[str, bytes]] = {}
+# marshal format 2 has no back-references, so equal objects marshal to equal bytes; 3 and later mark
+# objects by their reference counts, and a state read back unchanged would seldom compare equal
+MARSHAL = 2
 
 
 @contextmanager
@@ -74,10 +77,11 @@ def locked(path: str) -> Iterator[dict[str, Any]]:
             with open(path) as f:
                 text = f.read()
             seen = _seen.pop(path, None)
-            blob = seen[1] if seen is not None and seen[0] == text else marshal.dumps(json.loads(text))
+            fresh = seen is None or seen[0] != text
+            blob = marshal.dumps(json.loads(text), MARSHAL) if fresh else seen[1]  # type: ignore[index]
             st = marshal.loads(blob)  # a fresh object each time: nothing a caller kept can leak in
             yield st
-            if marshal.dumps(st) == blob:  # unchanged, without encoding it
+            if marshal.dumps(st, MARSHAL) == blob:  # unchanged, without encoding it
                 _seen[path] = (text, blob)
                 return
             new = json.dumps(st)
@@ -128,46 +132,67 @@ def _fire(st: dict[str, Any], prog: str, argv: list[str], kind: str | None = Non
 
 
 def main(prog: str, handle: Callable[[dict[str, Any], list[str], str | None], None]) -> None:
-    """Run one fake invocation: log it, maybe fail as a rule says, else let `handle` act on the state."""
+    """Run one fake invocation: log it, maybe fail as a rule says, else let `handle` act on the state.
+    One lock for all of it, unless a rule holds the call: then it is logged at once, waits outside the
+    lock and takes the lock again to do its work."""
     path = os.environ["FAKE_STATE"]
     argv = sys.argv[1:]
     stdin = read_stdin()
-    result = Exit()
-    hold, until_released = 0.0, False
     with locked(path) as st:
-        call = {
-            "prog": prog,
-            "argv": argv,
-            "env": {k: os.environ[k] for k in ENV_KEYS if k in os.environ},
-            "stdin": stdin is not None and stdin != "",
-            "argv0": sys.argv[0],
-            "stdin_sha": hashlib.sha256(stdin.encode()).hexdigest()[:16] if stdin else None,
-        }
-        if stdin and stdin.lstrip().startswith("{"):
-            try:  # which kind a create/apply sent: tests tell probe pods from real writes
-                call["stdin_kind"] = json.loads(stdin).get("kind")
-            except (ValueError, AttributeError):
-                pass
-        if st.get("record_stdin") and stdin:
-            call["stdin_text"] = stdin
+        call = _call(prog, argv, stdin, bool(st.get("record_stdin")))
         with open(os.environ["FAKE_CALLS"], "a") as log:
             log.write(json.dumps(call) + "\n")
         rule = _fire(st, prog, argv, call.get("stdin_kind"))
-        if rule is not None and rule.get("hold"):  # a slow call: wait first, then do the real work
-            hold, until_released, rule = float(rule["hold"]), bool(rule.get("release")), None
-    if hold:
+        held = rule is not None and bool(rule.get("hold"))
+        if not held:
+            result, delay = _act(st, rule, handle, argv, stdin)
+    if held:  # a slow call: wait first, then do the real work
         detach()
-        wait(hold, released if until_released else lambda: False)
-    with locked(path) as st:
-        if rule is not None:
-            result = Exit(rule.get("code", 1), rule.get("stdout", ""), rule.get("stderr", ""))
-            delay = rule.get("sleep", 0)
-        else:
-            delay = 0
-            try:
-                handle(st, argv, stdin)
-            except Exit as e:
-                result = e
+        wait(float(rule["hold"]), released if rule.get("release") else lambda: False)  # type: ignore[index]
+        with locked(path) as st:
+            result, delay = _act(st, None, handle, argv, stdin)
+    _finish(path, result, delay)
+
+
+def _call(prog: str, argv: list[str], stdin: str | None, record_stdin: bool) -> dict[str, Any]:
+    """The call's line in calls.jsonl."""
+    call = {
+        "prog": prog,
+        "argv": argv,
+        "env": {k: os.environ[k] for k in ENV_KEYS if k in os.environ},
+        "stdin": stdin is not None and stdin != "",
+        "argv0": sys.argv[0],
+        "stdin_sha": hashlib.sha256(stdin.encode()).hexdigest()[:16] if stdin else None,
+    }
+    if stdin and stdin.lstrip().startswith("{"):
+        try:  # which kind a create/apply sent: tests tell probe pods from real writes
+            call["stdin_kind"] = json.loads(stdin).get("kind")
+        except (ValueError, AttributeError):
+            pass
+    if record_stdin and stdin:
+        call["stdin_text"] = stdin
+    return call
+
+
+def _act(
+    st: dict[str, Any],
+    rule: dict[str, Any] | None,
+    handle: Callable[[dict[str, Any], list[str], str | None], None],
+    argv: list[str],
+    stdin: str | None,
+) -> tuple[Exit, float]:
+    """Under the lock: the failure a rule says, or what `handle` does; and how long to sleep after."""
+    if rule is not None:
+        return Exit(rule.get("code", 1), rule.get("stdout", ""), rule.get("stderr", "")), rule.get("sleep", 0)
+    try:
+        handle(st, argv, stdin)
+    except Exit as e:
+        return e, 0
+    return Exit(), 0
+
+
+def _finish(path: str, result: Exit, delay: float) -> None:
+    """After the lock: a rule's delay, a call that takes a while (`then`), a follower; the output."""
     if delay:
         detach()
         time.sleep(delay)

@@ -1,6 +1,6 @@
 """The fakes behave as processes whichever way they start (the zygote's client or the Python shim): what
 the plugin's proc.py relies on — exit codes, the three pipes, argv[0], environment and cwd, timeouts
-stopping them by signal, and a SIGKILLed child taking its fake with it."""
+stopping them by signal, and a SIGKILLed child taking its fake with it; and the client is compiled once."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -66,6 +67,19 @@ def test_stdin_argv0_environment_and_cwd_are_the_callers(any_fake, tmp_path) -> 
     assert shown.returncode == 0 and "version: 9.9.9" in shown.stdout, shown.stderr
 
 
+def test_a_variable_the_call_before_had_is_gone_from_the_next_and_back_after(any_fake) -> None:
+    """The zygote keeps the last call's environment between calls: a call with another one must not
+    see what the one before had set, nor miss it when it brings it again."""
+    seen = []
+    for ns in ("first", None, "first"):
+        env = {k: v for k, v in os.environ.items() if k != "HELM_NAMESPACE"}
+        env.update({"HELM_NAMESPACE": ns} if ns else {})
+        argv = ["kubectl", "get", "pods", "-n", "customer-managed", "-o", "json"]
+        subprocess.run(argv, env=env, capture_output=True, check=True)
+        seen.append(any_fake.calls("kubectl")[-1]["env"].get("HELM_NAMESPACE"))
+    assert seen == ["first", None, "first"]
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 def test_a_signal_to_the_child_ends_the_fake_and_the_child_dies_of_it(any_fake, sig) -> None:
     any_fake.hold("kubectl", r"^get ", 30)
@@ -106,3 +120,22 @@ def test_ignored_signal_stays_ignored_in_the_fake(any_fake) -> None:
     any_fake.release()
     out, err = p.communicate(timeout=10)
     assert p.returncode == 0 and b'"items"' in out, err
+
+
+def test_the_client_is_compiled_once_and_every_later_zygote_takes_it_compiled(tmp_path, monkeypatch) -> None:
+    from tests.fakes import fixture
+
+    cc = require_tool("cc")
+    compiled: list[Path] = []
+    real = fixture._compile
+    monkeypatch.setattr(fixture, "_compile", lambda *a: compiled.append(a[2]) or real(*a))
+    monkeypatch.setattr(fixture, "CLIENT_CACHE", tmp_path / "cache")
+    clients = []
+    for n in range(2):
+        (tmp_path / str(n)).mkdir()
+        clients.append(fixture._client(cc, tmp_path / str(n)))
+    assert len(compiled) == 1 and clients[0] == clients[1] and clients[0].parent == tmp_path / "cache"
+    assert oct((tmp_path / "cache").stat().st_mode & 0o777) == "0o700"
+    (tmp_path / "cache").chmod(0o777)  # not ours alone any more: not used
+    (tmp_path / "2").mkdir()
+    assert fixture._client(cc, tmp_path / "2") == tmp_path / "2" / "fake-client" and len(compiled) == 2

@@ -6,12 +6,13 @@ on PATH. It passes its stdin/stdout/stderr, argv, environment, cwd, umask and ig
 over a Unix socket, and ends as the zygote reports the fake ended.
 
 Most calls answer at once: the zygote runs them itself, with the caller's fds, environment, cwd, umask
-and argv for the duration (a fork per call was most of a call's cost). A call that is going to wait
-(a hold, a delay, a helm upgrade that takes its time, `logs --follow`: state.detach) forks there and
-goes on in a child that becomes the fake as `python -IS` would start it: its own session, fds 0-2,
-the caller's ignored signals. Signal bytes the client forwards after its request are sent to that
-child; EOF from the client (it was SIGKILLed, or its process group was) SIGKILLs it. Nothing waits
-before detaching, so a signal always finds a call either finished or in its own process.
+and argv for the duration (a fork per call was most of a call's cost; the environment stays until a
+call brings another). A call that is going to wait (a hold, a delay, a helm upgrade that takes its
+time, `logs --follow`: state.detach) forks there and goes on in a child that becomes the fake as
+`python -IS` would start it: its own session, fds 0-2, the caller's ignored signals. Signal bytes the
+client forwards after its request are sent to that child; EOF from the client (it was SIGKILLed, or
+its process group was) SIGKILLs it. Nothing waits before detaching, so a signal always finds a call
+either finished or in its own process.
 
 Single-threaded on purpose: fork() from a process with threads can leave a lock held in the child.
 The zygote ends when its stdin (a pipe from the pytest worker) reaches EOF, killing what still runs.
@@ -45,11 +46,22 @@ class Request:
         self.ignored = [int(s) for s in ignored.split(b",") if s]
         n = int(argc)
         self.argv = [os.fsdecode(a) for a in parts[5 : 5 + n]]
-        self.env = {}
-        for entry in parts[5 + n :]:
-            k, eq, v = entry.partition(b"=")
-            if eq:
-                self.env[os.fsdecode(k)] = os.fsdecode(v)
+        # the environment, most of a request, is nearly always the previous call's: decoded once
+        self.env_blob = payload[sum(len(p) + 1 for p in parts[: 5 + n]) :]
+        self.env = _ENV[1] if self.env_blob == _ENV[0] else _decode_env(parts[5 + n :])
+        _ENV[:] = [self.env_blob, self.env]
+
+
+_ENV: list = [None, None]  # [the last request's environment bytes, that environment decoded]
+
+
+def _decode_env(entries: list[bytes]) -> dict[str, str]:
+    env = {}
+    for entry in entries:
+        k, eq, v = entry.partition(b"=")
+        if eq:
+            env[os.fsdecode(k)] = os.fsdecode(v)
+    return env
 
 
 def read_request(conn: socket.socket) -> Request:
@@ -107,17 +119,18 @@ class Detached(BaseException):
 
 
 class Caller:
-    """The caller's process state for one call run here, put back afterwards."""
+    """The caller's process state for one call run here, put back afterwards (but the environment:
+    _environ)."""
 
     def __init__(self, req: Request) -> None:
         self.req = req
-        self.saved = (dict(os.environ), os.getcwd(), sys.argv, sys.stdin, sys.stdout, sys.stderr)
+        self.saved = (os.getcwd(), sys.argv, sys.stdin, sys.stdout, sys.stderr)
 
     def __enter__(self) -> Caller:
         req = self.req
         self.umask = os.umask(req.umask)
         try:
-            _environ(req.env)
+            _environ(req.env_blob, req.env)
             os.chdir(req.cwd)
             sys.argv = req.argv
             state.PID = req.peer
@@ -128,8 +141,7 @@ class Caller:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        env, cwd, argv, *stdio = self.saved
-        _environ(env)
+        cwd, argv, *stdio = self.saved
         os.chdir(cwd)
         os.umask(self.umask)
         sys.argv = argv
@@ -137,14 +149,23 @@ class Caller:
         state.PID = None
 
 
-def _environ(env: dict[str, str]) -> None:
-    """os.environ becomes `env`, touching only the variables that differ: clear() and update() put
-    every variable twice per call, most of what the zygote spent outside the fakes themselves."""
+_APPLIED: list = [None]  # the environment bytes os.environ was last made from
+
+
+def _environ(blob: bytes, env: dict[str, str]) -> None:
+    """os.environ becomes `env` (whose request bytes are `blob`), touching only the variables that
+    differ, and nothing when it is the environment of the call before: clear() and update() put every
+    variable twice per call, most of what the zygote spent outside the fakes themselves. It stays the
+    last caller's between calls (the fakes never change it, and the zygote itself reads none of it)."""
+    if blob == _APPLIED[0]:
+        return
+    _APPLIED[0] = None  # half applied, should this fail
     for k in [k for k in os.environ if k not in env]:
         del os.environ[k]
     for k, v in env.items():
         if os.environ.get(k) != v:
             os.environ[k] = v
+    _APPLIED[0] = blob
 
 
 def become_fake(req: Request) -> None:
