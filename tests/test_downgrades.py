@@ -366,6 +366,7 @@ def test_a_run_killed_while_the_chart_record_is_written_beside_helm_resumes_skip
     _age_lease(fake, 40)  # the killed run's lease has expired: a plain re-run takes it over
     fake.reset_calls()
     monkeypatch.setattr(pending, "clock", JumpingClock())
+    monkeypatch.setattr(pending, "POLL", 120.0)  # the jumps are long: a few looks to the deadline, not 300
 
     again = fake.cli(*ARGS)
 
