@@ -34,6 +34,10 @@ HELM_TIMEOUT = 600.0
 POLL_PROBE = 0.25  # a probe pod or a backup pod: short-lived, the plan waits on it
 POLL_PODS = 0.3  # deployments scaling down, a Job's pods going
 POLL_JOB = 0.5  # the downgrade Job's containers, a server becoming Ready
+# the Job's pod while its logs stream: each container's stream ending wakes the wait at once, so this is
+# the fallback (a container that cannot start, a stream that broke); each look is a kubectl start-up the
+# migrations' own CPU would otherwise share
+POLL_FOLLOWED = 2.0
 POLL_HELM = 2.0  # a pending helm release settling
 # The first second of a wait, and the second after a wake (waits.soon, waits.wait_until's wake): the
 # answer is most often near then, so look this often; later the step's own interval above.

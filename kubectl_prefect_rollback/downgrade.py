@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kubectl_prefect_rollback import costs, interrupt, kube, proc, servers, waits
-from kubectl_prefect_rollback.constants import DATABASES, DRAIN_LOGS, FROM_REVISION, POLL_JOB
+from kubectl_prefect_rollback.constants import DATABASES, DRAIN_LOGS, FROM_REVISION, POLL_FOLLOWED, POLL_JOB
 from kubectl_prefect_rollback.errors import DowngradeFailed
 from kubectl_prefect_rollback.output import Output, duration
 from kubectl_prefect_rollback.target import Target
@@ -184,7 +184,7 @@ def _wait_exit_codes(
         return None
 
     return waits.wait_until(
-        look, deadline=end, poll=POLL_JOB, wake=wake, expired=lambda: TimeoutError(pod_name)
+        look, deadline=end, poll=POLL_FOLLOWED, wake=wake, expired=lambda: TimeoutError(pod_name)
     )
 
 
