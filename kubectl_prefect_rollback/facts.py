@@ -196,10 +196,7 @@ def _chain(
 ) -> _Chain:
     """The reads that depend on each other, run beside the others: lease and history at once, then the
     target chart, its values and its rendering, then the target heads."""
-    lease_obj, history = proc.gather(
-        lambda: kube.get(t, "lease", leases.lease_name(rel.name)), lambda: helm.history(t, rel.name)
-    )
-    lease = leases.LeaseView(lease_obj) if lease_obj else None
+    lease, history = proc.gather(lambda: leases.read(t, rel.name), lambda: helm.history(t, rel.name))
     if opts.lock_check and lease is not None:  # a live holder is refused before anything is created
         leases.check_takeover(lease, to, force_unlock=opts.force_unlock, at=leases.now())
     # A run that stopped half way left its facts on the lease: the servers may be gone by now.

@@ -179,7 +179,7 @@ def from_server(
     if server is None:
         return None, ""
     source = f"pod {server.name}, container {server.container}"
-    known = records.cli_answer(dict(recorded or {}), rel.version, server.image, server.image_id)
+    known = records.cli_answer(recorded or {}, rel.version, server.image, server.image_id)
     if known is None:
         return read_chains(t, server, with_help=True), source
     log.debug(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from kubectl_prefect_rollback import kube, migrations, proc
@@ -109,7 +109,7 @@ class Entry(NamedTuple):
     cli: Cli | None = None  # the version's server image and its -y answer, when this run knows them
 
 
-def cli_answer(records: dict[str, dict[str, Any]], version: str, image: str, image_id: str) -> bool | None:
+def cli_answer(records: Mapping[str, dict[str, Any]], version: str, image: str, image_id: str) -> bool | None:
     """The -y answer recorded for `version`, if it was asked in this very image (same reference and
     digest); None: ask the image. Without a digest to compare nothing is trusted."""
     got = (records.get(key(version)) or {}).get("cli")
@@ -125,11 +125,11 @@ def heads(records: dict[str, dict[str, Any]], version: str) -> dict[str, str | N
     return {db: entry["heads"].get(db) for db in migrations.DATABASES}
 
 
-Entries = dict[str, Entry | tuple[dict[str, str | None], str]]
+Entries = dict[str, Entry]
 
 
 def write(t: Target, release: str, entries: Entries, seen: Seen | None = None) -> bool:
-    """Store {version: (heads, source[, cli])}; False when every one is already recorded as is.
+    """Store {version: Entry}; False when every one is already recorded as is.
 
     From `seen` (what the plan read) when given: no read of its own. If the ConfigMap changed since (a
     backup recorded in between, another run), the write conflicts and is done once more from a fresh read."""
@@ -167,7 +167,7 @@ def record(
 
 
 def _write(t: Target, release: str, entries: Entries, seen: Seen) -> bool:
-    todo = {v: e for v, e in ((v, Entry(*e)) for v, e in entries.items()) if _changes(seen.entries, v, e)}
+    todo = {v: e for v, e in entries.items() if _changes(seen.entries, v, e)}
     if not todo:
         return False
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

@@ -114,7 +114,8 @@ def execute(run: Run) -> Run:
             run.step("scale-down", lambda: _recording(run, recorded, lambda: _scale_down(run)))
         except BaseException:
             if recorded:  # it ended beside the failed scale-down: counted, before the step that failed
-                run.steps.insert(len(run.steps) - 1, StepResult("record", *_status_only(recorded[0])))
+                status, detail = recorded[0]
+                run.steps.insert(len(run.steps) - 1, StepResult("record", status, 0.0, detail))
             raise
         run.step("record", lambda: recorded[0])
         run.step("downgrade", lambda: _downgrade(run))
@@ -182,11 +183,6 @@ def _recording(
 
     done, _ = proc.gather(step, record)
     return done
-
-
-def _status_only(recorded: tuple[str, str]) -> tuple[str, float, str]:
-    status, detail = recorded
-    return status, 0.0, detail
 
 
 def _record(run: Run) -> tuple[str, str]:
