@@ -123,9 +123,11 @@ def apply(t: Target, doc: dict[str, Any]) -> dict[str, Any]:
     return _write(t, "apply", doc)
 
 
-def apply_dry_run(t: Target, doc: dict[str, Any]) -> dict[str, Any]:
-    """What the API server (admission and validation included) says to `doc`; nothing is stored."""
-    return _write(t, "apply", doc, "--dry-run=server")
+def create_dry_run(t: Target, doc: dict[str, Any]) -> dict[str, Any]:
+    """What the API server (admission and validation included) says to creating `doc`; nothing is
+    stored. A create, not an apply: an apply first reads the object and its namespace, two more
+    round trips. An object of that name raises Conflict."""
+    return _write(t, "create", doc, "--dry-run=server")
 
 
 def create(t: Target, doc: dict[str, Any], *, validated: bool = False) -> dict[str, Any]:

@@ -61,29 +61,30 @@ def render_target(
 
 
 def dry_run_jobs(t: Target, jobs: list[dict[str, Any]], *, for_rollback: bool) -> list[str | None]:
-    """`kubectl apply --dry-run=server` of every downgrade Job: admission and validation say no now,
+    """`kubectl create --dry-run=server` of every downgrade Job: admission and validation say no now,
     before the lock, the scale-down or any database is touched. Per Job: None when the API server
-    accepted it, else why it was not checked (a warning, or "" when our earlier Job is in the way)."""
+    accepted it, else why it was not checked (a warning, or "" when a Job of that name is in the way:
+    the downgrade step re-attaches or replaces it, and its write is validated then)."""
 
     def check(job: dict[str, Any]) -> str | None:
         name = job["metadata"]["name"]
         try:
-            kube.apply_dry_run(t, job)
+            kube.create_dry_run(t, job)
+            return None
+        except kube.Conflict as e:  # AlreadyExists, or an answer that names a conflict
+            err = " ".join(str(e).split())
+            if "AlreadyExists" in err:
+                return ""
         except proc.CommandError as e:
             err = " ".join(e.stderr.split())
-            if (
-                "field is immutable" in err
-            ):  # our Job of an earlier run is there: it is re-attached or replaced
-                return ""
             if "Forbidden" in err and not for_rollback:  # a read-only `plan` may not dry-run writes
                 return f"job/{name} not checked with --dry-run=server: {err[:200]}"
             if "Error from server" not in err:
                 raise  # the cluster did not answer: exit 1 naming the command
-            raise Refused(
-                f"job/{name} does not pass kubectl apply --dry-run=server: {err[:400]}",
-                hint="Nothing was changed. See `render` for the manifest.",
-            ) from None
-        return None
+        raise Refused(
+            f"job/{name} does not pass kubectl create --dry-run=server: {err[:400]}",
+            hint="Nothing was changed. See `render` for the manifest.",
+        )
 
     return proc.gather(*(lambda j=j: check(j) for j in jobs))
 

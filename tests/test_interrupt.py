@@ -140,13 +140,14 @@ def assert_rolled_back(fake) -> None:
 # step -> (the call held in flight: prog, match, nth; what to wait for before the signal). A held read
 # is stopped by the plugin; a held write is released once the plugin has taken the signal in (WRITES),
 # and must then finish. HOLD only bounds a hold that a broken plugin never ends.
+CREATE = r"^create (?!.*--dry-run)"  # a real create: the probe pod's is the 1st, the lease's the 2nd
 STEPS = {
     "plan-probe": (
         ("kubectl", r"^get .* pod customer-managed-probe-", 1),
         ("kubectl", "get", "pod", "-probe-"),
     ),
-    "lock": (("kubectl", r"^create ", 2), ("kubectl", "create")),
-    "record": (("kubectl", r"^create ", 3), ("kubectl", "create")),
+    "lock": (("kubectl", CREATE, 2), ("kubectl", "create")),
+    "record": (("kubectl", CREATE, 3), ("kubectl", "create")),
     "scale-down": (("kubectl", r"^scale .*--replicas=0", 1), ("kubectl", "scale", "--replicas=0")),
     "downgrade": (None, ("kubectl", "logs", "--follow")),
     "chart": (None, ("helm", "upgrade")),
@@ -168,7 +169,8 @@ def _ready(fake, step: str):
         return lambda: "helm_listening" in fake.state
     if step in ("lock", "record"):
         n = 2 if step == "lock" else 3
-        return lambda: sum(1 for c in fake.calls("kubectl") if c["argv"][0] == "create") >= n
+        creates = lambda: (c for c in fake.calls("kubectl") if c["argv"][0] == "create")  # noqa: E731
+        return lambda: sum(1 for c in creates() if "--dry-run=server" not in c["argv"]) >= n
     return called(fake, prog, *words)
 
 

@@ -63,7 +63,7 @@ EXPECTED = [
         "-",
         *NS,
     ],  # the whole target chart: it must render before anything changes
-    K + ["apply", *KNS, "--dry-run=server", *WRITE],  # the downgrade Job, checked by the API server
+    K + ["create", *KNS, "--dry-run=server", *WRITE],  # the downgrade Job, checked by the API server
     H
     + [
         "upgrade",
@@ -331,7 +331,7 @@ def upgrades(fake) -> int:
 @pytest.mark.parametrize(
     ("match", "skipped"),
     [
-        (r"^create .*--filename", []),  # the probe pod is the 1st create, the lease the 2nd
+        (r"^create (?!.*--dry-run).*--filename", []),  # the probe pod is the 1st create, the lease the 2nd
         (r"^scale .*customer-managed-ui", ["heads already recorded"]),  # recorded beside the scale-down
     ],
     ids=["lock", "scale-down"],
@@ -350,7 +350,7 @@ def test_resume_after_kubectl_failure(fake, match: str, skipped: list[str], requ
 def test_a_failed_record_write_warns_and_the_rollback_still_finishes(fake, tmp_path) -> None:
     """The heads are a cache for later plans (the lease holds them for a resume), written while the
     servers go down: failing then would only lengthen the outage, so it is said, never silent."""
-    fake.fail("kubectl", r"^create .*--filename", stderr="Unable to connect to the server: EOF", nth=3)
+    fake.fail("kubectl", r"^create ", kind="ConfigMap", stderr="Unable to connect to the server: EOF")
     report = tmp_path / "report.json"
     result = rollback(fake, "--report", str(report))
     assert result.exit_code == 0, result.stderr
@@ -367,7 +367,7 @@ def test_a_failed_record_write_warns_and_the_rollback_still_finishes(fake, tmp_p
 
 
 def test_a_run_stopped_after_a_failed_record_write_records_on_its_resume(fake) -> None:
-    fake.fail("kubectl", r"^create .*--filename", stderr="Unable to connect to the server: EOF", nth=3)
+    fake.fail("kubectl", r"^create ", kind="ConfigMap", stderr="Unable to connect to the server: EOF")
     fake.fail("helm", r"^upgrade ", stderr="Error: UPGRADE FAILED: timed out waiting for the condition")
     assert_clean_failure(rollback(fake), 5)
     assert fake.obj("configmap", RECORDS) is None
@@ -440,7 +440,8 @@ def _when_called(fake, called, look, prog: str = "kubectl"):
 def test_the_leftover_pods_are_listed_while_the_lease_is_written(fake) -> None:
     # one the plan saw (a concurrent plan's probe, running): they are listed again at the lock
     _probe_pod(fake, "customer-managed-probe-1-2-0-busy33", phase="Running", age=5)
-    fake.hold("kubectl", r"^create ", 30, nth=2, released=True)  # the lease (the probe pod is the 1st create)
+    # the lease (the probe pod's is the 1st real create)
+    fake.hold("kubectl", r"^create (?!.*--dry-run)", 30, nth=2, released=True)
     seen, done = _when_called(
         fake,
         lambda c: c["argv"][0] == "get" and LEFTOVERS in c["argv"] and "pods" in c["argv"],
@@ -605,7 +606,7 @@ def test_resume_after_scale_down_needs_no_server(fake) -> None:
     """A resumed run reads its facts from the lease: no server pod runs any more, and no probe is needed."""
     fake.fail(
         "kubectl",
-        r"^create ",
+        r"^create (?!.*--dry-run)",
         kind="Job",
         stderr="Error from server (InternalError): etcdserver: request timed out",
     )

@@ -72,7 +72,7 @@ def _doc_kind(stdin: bytes) -> str:
 
 def call_kind(tool: str, argv: list[str], stdin: bytes | None = None) -> str:
     """binary + verb + resource kind: `kubectl get lease`, `kubectl apply job`, `helm get hooks`; a
-    pre-flight dry run is a call of its own (`kubectl apply job --dry-run`)."""
+    pre-flight dry run is a call of its own (`kubectl create job --dry-run`)."""
     kind = _call_kind(tool, argv, stdin)
     dry = any(a == "--dry-run" or a.startswith("--dry-run=") and a != "--dry-run=none" for a in argv)
     return f"{kind} --dry-run" if dry else kind
