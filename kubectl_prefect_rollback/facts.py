@@ -196,7 +196,11 @@ def _chain(
 ) -> _Chain:
     """The reads that depend on each other, run beside the others: lease and history at once, then the
     target chart, its values and its rendering, then the target heads."""
-    lease, history = proc.gather(lambda: leases.read(t, rel.name), lambda: helm.history(t, rel.name))
+    lease, history, guess = proc.gather(
+        lambda: leases.read(t, rel.name),
+        lambda: helm.history(t, rel.name),
+        lambda: _values_before(t, rel, opts.target_values),
+    )
     if opts.lock_check and lease is not None:  # a live holder is refused before anything is created
         leases.check_takeover(lease, to, force_unlock=opts.force_unlock, at=leases.now())
     # A run that stopped half way left its facts on the lease: the servers may be gone by now.
@@ -207,14 +211,37 @@ def _chain(
         release.check_direction(rel.version, to, opts.force)
     meta = chart_meta if chart_meta is not None else charts.chart_metadata(t, chart, to)
     charts.verify_version(meta, chart, to, rel.chart)
-    values = target_values(t, rel.name, history, to, opts.target_values)
+    values = target_values(t, rel.name, history, to, opts.target_values, read=guess)
     rendered = preflight.render_target(t, rel, chart, to, values.text, values.files)
     target = None if resumed else target_heads(t, rel, to, chart, rendered, flags, recorded.entries)
     return _Chain(lease, history, recorded, resumed, values, target, rendered)
 
 
-def target_values(t: Target, name: str, history: list[Release], to: str, files: tuple[str, ...]) -> Values:
-    """The values the upgrade gets: the operator's files, else those of the last revision that ran `to`."""
+def _values_before(t: Target, rel: Release, files: tuple[str, ...]) -> tuple[int, dict[str, Any]] | None:
+    """The values of the revision before the running one, read beside the history: most rollbacks go
+    back to it, and then no read waits for the history (helm's start-up and two round trips on the
+    plan's longest path). A revision helm no longer keeps is no error: target_values decides."""
+    if files or rel.revision < 2:
+        return None
+    try:
+        return rel.revision - 1, helm.get_values(t, rel.name, revision=rel.revision - 1)
+    except proc.CommandError as e:
+        if "release: not found" in e.stderr:  # helm's words for a revision it does not hold
+            return None
+        raise
+
+
+def target_values(
+    t: Target,
+    name: str,
+    history: list[Release],
+    to: str,
+    files: tuple[str, ...],
+    *,
+    read: tuple[int, dict[str, Any]] | None = None,
+) -> Values:
+    """The values the upgrade gets: the operator's files, else those of the last revision that ran `to`
+    (`read`: a revision's values read already)."""
     if files:
         for f in files:
             preflight.check_values_file(f)
@@ -227,7 +254,10 @@ def target_values(t: Target, name: str, history: list[Release], to: str, files: 
         )
     import yaml
 
-    values = helm.get_values(t, name, revision=known.revision)
+    if read is not None and read[0] == known.revision:
+        values = read[1]
+    else:
+        values = helm.get_values(t, name, revision=known.revision)
     return Values(
         yaml.safe_dump(values, sort_keys=False), f"revision {known.revision}, the last that ran {to}", ()
     )

@@ -243,6 +243,45 @@ def test_a_y_answer_recorded_for_another_digest_is_asked_again_and_replaced(fake
     assert _recorded_cli(fake) == {"image": SERVER_1_3, "imageID": f"fake://{SERVER_1_3}", "yes": True}
 
 
+def test_the_values_of_the_revision_before_are_read_while_the_history_is(fake) -> None:
+    """Most rollbacks go back one revision: its values need not wait for `helm history`."""
+    fake.hold("helm", r"^history ", 5, released=True)
+    t0 = time.monotonic()
+    seen, done = _when_called(
+        fake, lambda c: c["argv"][:2] == ["get", "values"], lambda: time.monotonic() - t0, prog="helm"
+    )
+    result = rollback(fake)
+    done()
+    assert result.exit_code == 0, result.stderr
+    assert seen and seen[0] < 4, seen  # called while the history was held
+    reads = [c["argv"] for c in fake.calls("helm") if c["argv"][:2] == ["get", "values"]]
+    assert [a[a.index("--revision") + 1] for a in reads] == ["2"]  # read once: the one the upgrade needs
+
+
+def test_values_of_an_older_revision_that_ran_the_target_are_read_after_the_history(fake) -> None:
+    with fake.edit() as st:  # 1.2.0 ran at revision 1; revision 2 ran something else
+        hist = st["releases"]["customer-managed/customer-managed"]["history"]
+        hist[0].update(version="1.2.0", values={"postgres": {"password": "rev1-password"}})
+        hist[1].update(version="1.1.5")
+    result = rollback(fake)
+    assert result.exit_code == 0, result.stderr
+    assert "values    from revision 1, the last that ran 1.2.0" in result.stderr
+    reads = [c["argv"] for c in fake.calls("helm") if c["argv"][:2] == ["get", "values"]]
+    assert [a[a.index("--revision") + 1] for a in reads] == ["2", "1"]  # the guess, then the right one
+    last = fake.state["releases"]["customer-managed/customer-managed"]["history"][-1]
+    assert last["values"] == {"postgres": {"password": "rev1-password"}}
+
+
+def test_a_revision_before_that_helm_no_longer_holds_is_no_error(fake) -> None:
+    with fake.edit() as st:  # --history-max pruned revision 2: the target ran at revision 1
+        hist = st["releases"]["customer-managed/customer-managed"]["history"]
+        hist[0].update(version="1.2.0")
+        del hist[1]
+    result = rollback(fake)
+    assert result.exit_code == 0, result.stderr
+    assert "values    from revision 1, the last that ran 1.2.0" in result.stderr
+
+
 def test_values_only_on_stdin(fake) -> None:
     with fake.edit() as st:
         st["record_stdin"] = True
