@@ -11,11 +11,11 @@ from typing import Any, NamedTuple
 
 from kubectl_prefect_rollback import (
     charts,
+    destination,
     heads,
     helm,
     kube,
     leases,
-    manifests,
     migrations,
     preflight,
     probe,
@@ -26,13 +26,12 @@ from kubectl_prefect_rollback import (
     versions,
 )
 from kubectl_prefect_rollback.constants import (
-    DATABASES,
     DEFAULT_CHART,
     HELM_TIMEOUT,
     OURS_SELECTOR,
 )
 from kubectl_prefect_rollback.deployed import chart_replicas, deployed_texts, migration_jobs
-from kubectl_prefect_rollback.errors import BadInput, RollbackError
+from kubectl_prefect_rollback.destination import Values
 from kubectl_prefect_rollback.helm import Release
 from kubectl_prefect_rollback.target import Target
 
@@ -55,12 +54,6 @@ class Options:
     helm_timeout: float = HELM_TIMEOUT  # seconds; helm_argv.upgrade_argv writes the Go duration
     lock_check: bool = False  # rollback: refuse a lock held by another run before probing anything
     force_unlock: bool = False
-
-
-class Values(NamedTuple):
-    text: str | None  # YAML for `helm -f -`: secret, never printed
-    source: str
-    files: tuple[str, ...]  # the operator's own --target-values files
 
 
 @dataclass(frozen=True)
@@ -199,7 +192,7 @@ def _chain(
     lease, history, guess = proc.gather(
         lambda: leases.read(t, rel.name),
         lambda: helm.history(t, rel.name),
-        lambda: _values_before(t, rel, opts.target_values),
+        lambda: destination.values_before(t, rel, opts.target_values),
     )
     if opts.lock_check and lease is not None:  # a live holder is refused before anything is created
         leases.check_takeover(lease, to, force_unlock=opts.force_unlock, at=leases.now())
@@ -211,80 +204,9 @@ def _chain(
         release.check_direction(rel.version, to, opts.force)
     meta = chart_meta if chart_meta is not None else charts.chart_metadata(t, chart, to)
     charts.verify_version(meta, chart, to, rel.chart)
-    values = target_values(t, rel.name, history, to, opts.target_values, read=guess)
+    values = destination.target_values(t, rel.name, history, to, opts.target_values, read=guess)
     rendered = preflight.render_target(t, rel, chart, to, values.text, values.files)
-    target = None if resumed else target_heads(t, rel, to, chart, rendered, flags, recorded.entries)
-    return _Chain(lease, history, recorded, resumed, values, target, rendered)
-
-
-def _values_before(t: Target, rel: Release, files: tuple[str, ...]) -> tuple[int, dict[str, Any]] | None:
-    """The values of the revision before the running one, read beside the history: most rollbacks go
-    back to it, and then no read waits for the history (helm's start-up and two round trips on the
-    plan's longest path). A revision helm no longer keeps is no error: target_values decides."""
-    if files or rel.revision < 2:
-        return None
-    try:
-        return rel.revision - 1, helm.get_values(t, rel.name, revision=rel.revision - 1)
-    except proc.CommandError as e:
-        if "release: not found" in e.stderr:  # helm's words for a revision it does not hold
-            return None
-        raise
-
-
-def target_values(
-    t: Target,
-    name: str,
-    history: list[Release],
-    to: str,
-    files: tuple[str, ...],
-    *,
-    read: tuple[int, dict[str, Any]] | None = None,
-) -> Values:
-    """The values the upgrade gets: the operator's files, else those of the last revision that ran `to`
-    (`read`: a revision's values read already)."""
-    if files:
-        for f in files:
-            preflight.check_values_file(f)
-        return Values(None, "files " + ", ".join(files), files)
-    known = release.newest_revision_at(history, to)
-    if known is None:
-        raise BadInput(
-            f"no revision of {name}'s history ran chart {to}, so no values are known to work with it",
-            hint="Pass --target-values FILE (the values file you used with that release).",
-        )
-    import yaml
-
-    if read is not None and read[0] == known.revision:
-        values = read[1]
-    else:
-        values = helm.get_values(t, name, revision=known.revision)
-    return Values(
-        yaml.safe_dump(values, sort_keys=False), f"revision {known.revision}, the last that ran {to}", ()
+    target = (
+        None if resumed else destination.target_heads(t, rel, to, chart, rendered, flags, recorded.entries)
     )
-
-
-def target_heads(
-    t: Target,
-    rel: Release,
-    to: str,
-    chart: str,
-    rendered: str,
-    flags: dict[str, str],
-    recorded: dict[str, dict[str, Any]],
-) -> tuple[dict[str, str | None], str]:
-    """Flags, else the records ConfigMap, else a probe pod from the target chart's migration Job."""
-    if set(flags) >= {"nebula", "orion"}:
-        return {db: flags.get(db) for db in DATABASES}, "--*-revision flags"
-    known = records.heads(recorded, to)
-    if known:
-        return {**known, **flags}, f"configmap {records.name(rel.name)}"
-    jobs = manifests.migration_jobs(rendered, what=f"helm template {chart}")
-    if not jobs:
-        raise RollbackError(
-            f"chart {chart} renders no migration Job (`helm template {rel.name} {chart}` shows none), "
-            "so the target heads are unknown",
-            hint="Pass --nebula-revision, --orion-revision and --events-revision.",
-        )
-    name = f"{rel.name}-probe-{versions.dashed(to)}"
-    chains = probe.probe(t, jobs[0], name=name).chains
-    return {**heads.heads_of(chains), **flags}, f"a probe pod from chart {to}'s migration Job (its image)"
+    return _Chain(lease, history, recorded, resumed, values, target, rendered)
