@@ -82,13 +82,14 @@ def target_heads(
     rendered: str,
     flags: dict[str, str],
     recorded: dict[str, dict[str, Any]],
-) -> tuple[dict[str, str | None], str]:
-    """Flags, else the records ConfigMap, else a probe pod from the target chart's migration Job."""
+) -> tuple[dict[str, str | None], str, str]:
+    """(heads, where from, what the probe listed: servers.files_of, else ""): flags, else the records
+    ConfigMap, else a probe pod from the target chart's migration Job."""
     if set(flags) >= {"nebula", "orion"}:
-        return {db: flags.get(db) for db in DATABASES}, "--*-revision flags"
+        return {db: flags.get(db) for db in DATABASES}, "--*-revision flags", ""
     known = records.heads(recorded, to)
     if known:
-        return {**known, **flags}, f"configmap {records.name(rel.name)}"
+        return {**known, **flags}, f"configmap {records.name(rel.name)}", ""
     jobs = manifests.migration_jobs(rendered, what=f"helm template {chart}")
     if not jobs:
         raise RollbackError(
@@ -97,5 +98,6 @@ def target_heads(
             hint="Pass --nebula-revision, --orion-revision and --events-revision.",
         )
     name = f"{rel.name}-probe-{versions.dashed(to)}"
-    chains = probe.probe(t, jobs[0], name=name).chains
-    return {**heads.heads_of(chains), **flags}, f"a probe pod from chart {to}'s migration Job (its image)"
+    listed = probe.probe(t, jobs[0], name=name)
+    source = f"a probe pod from chart {to}'s migration Job (its image)"
+    return {**heads.heads_of(listed.chains), **flags}, source, "" if flags else listed.files

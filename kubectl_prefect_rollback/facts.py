@@ -82,6 +82,7 @@ class Facts:
     # listed only --selector's pods
     leftovers: tuple[dict[str, Any], ...] | None = None
     chart_replicas: Mapping[str, int] = field(default_factory=dict)  # replicas the target chart sets itself
+    target_files: str = ""  # what the probe of the target heads listed (servers.files_of); "" otherwise
 
 
 class _Chain(NamedTuple):
@@ -90,7 +91,7 @@ class _Chain(NamedTuple):
     recorded: records.Seen
     resumed: bool
     values: Values
-    target: tuple[dict[str, str | None], str] | None
+    target: tuple[dict[str, str | None], str, str] | None  # destination.target_heads
     rendered: str  # the target chart as `helm template` renders it with those values
 
 
@@ -133,7 +134,8 @@ def gather(t: Target, opts: Options) -> Facts:
         from_revision=from_revision,
         saved=saved,
         values=chain.values,
-        target_heads=chain.target,
+        target_heads=chain.target[:2] if chain.target else None,
+        target_files=chain.target[2] if chain.target else "",
         listing=listing,
         current_source=current_source,
         deployed_jobs=tuple(jobs),

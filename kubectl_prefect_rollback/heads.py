@@ -47,6 +47,7 @@ class Listing:
     yes_flag: bool | None = None  # None: not asked
     via: str = ""  # which way listed (sh+awk, sh+python …, python …)
     cli: records.Cli | None = None  # a server pod's image and its -y answer: the record step keeps it
+    files: str = ""  # the listed container's servers.files_of: equal ones list the same files
 
 
 def split(text: str, with_help: bool, source: str) -> Listing:

@@ -58,6 +58,7 @@ class Plan:
     checked_at: int = 0  # where the dry-run's warnings go among the others (preflight.check_plan)
     leftovers: tuple[dict[str, Any], ...] | None = None  # probe/backup pods of ours the plan saw (Facts)
     chart_replicas: Mapping[str, int] = field(default_factory=dict)  # Deployments the chart scales itself
+    target_files: str = ""  # the target heads are the listing of these files (Facts.target_files)
 
     @property
     def jobs(self) -> tuple[dict[str, Any], ...]:
@@ -120,6 +121,7 @@ def assemble(f: Facts, opts: Options) -> Plan:
         checked_at=checked_at,
         leftovers=f.leftovers,
         chart_replicas=f.chart_replicas,
+        target_files=f.target_files,
     )
 
 

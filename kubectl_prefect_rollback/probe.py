@@ -9,6 +9,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from kubectl_prefect_rollback import (
@@ -56,9 +57,9 @@ def probe(
     timeout = proc.limits.probe if timeout is None else timeout
     argvs = heads.ways((), with_help)
     for i, argv in enumerate(argvs):
-        text, failure = _probe_once(t, job, name, argv, timeout, with_help)
+        text, failure, files = _probe_once(t, job, name, argv, timeout, with_help)
         if failure is None:
-            return heads.split(text, with_help, source="kubectl logs (the probe pod)")
+            return replace(heads.split(text, with_help, source="kubectl logs (the probe pod)"), files=files)
         if i + 1 < len(argvs) and heads.missing_program(failure, argv[0]):
             log.debug(f"the probe image has no {argv[0]}; trying {argvs[i + 1][0]}")
             continue
@@ -75,8 +76,9 @@ def current(t: Target, rel: Release, jobs: list[dict[str, Any]]) -> tuple[Listin
 
 def _probe_once(
     t: Target, job: dict[str, Any], name: str, argv: tuple[str, ...], timeout: float, with_help: bool
-) -> tuple[str, str | None]:
-    """(logs, None) when the probe succeeded, else (logs, why it failed)."""
+) -> tuple[str, str | None, str]:
+    """(logs, None, what it listed: servers.files_of) when the probe succeeded, else (logs, why it
+    failed, "")."""
     # A random suffix: two plans at once (one of them about to be refused by the lock) must not
     # delete each other's probe.
     name = names.fit_name(f"{name}-{secrets.token_hex(3)}")
@@ -89,12 +91,13 @@ def _probe_once(
     try:
         kube.create(t, pod)
         with costs.waiting():
-            phase, message = _wait_finished(t, name, timeout)
-        text = kube.logs_text(t, name, pod["spec"]["containers"][0]["name"])
+            phase, message, seen = _wait_finished(t, name, timeout)
+        container = pod["spec"]["containers"][0]["name"]
+        text = kube.logs_text(t, name, container)
         if phase != "Succeeded":
             why = f"{message}\n{text}".strip()[-500:] or "(no output)"
-            return text, f"probe pod {name} ended {phase}: {why}"
-        return text, None
+            return text, f"probe pod {name} ended {phase}: {why}", ""
+        return text, None, servers.files_of(seen, container)
     finally:
         _delete_behind(t, name, said)
 
@@ -136,19 +139,18 @@ def _delete_probe(t: Target, name: str) -> None:
     undeleted.append(name)
 
 
-def _wait_finished(t: Target, name: str, timeout: float) -> tuple[str, str]:
-    """The final phase and the runtime's message (why a container did not start)."""
+def _wait_finished(t: Target, name: str, timeout: float) -> tuple[str, str, dict[str, Any]]:
+    """The final phase, the runtime's message (why a container did not start) and the pod as seen."""
     last = {"phase": "Pending"}
 
-    def look() -> tuple[str, str] | None:
+    def look() -> tuple[str, str, dict[str, Any]] | None:
         pod = kube.get(t, "pod", name) or {}
         status = pod.get("status") or {}
         last["phase"] = phase = status.get("phase", "Pending")
         if phase in ("Succeeded", "Failed"):
             states = [cs.get("state") or {} for cs in status.get("containerStatuses") or []]
-            return phase, " ".join(
-                str((s.get("terminated") or {}).get("message") or "") for s in states
-            ).strip()
+            message = " ".join(str((s.get("terminated") or {}).get("message") or "") for s in states)
+            return phase, message.strip(), pod
         for cs, reason in servers.cannot_start(pod):
             raise RollbackError(f"probe pod {name} cannot start: {reason} ({cs.get('image')})")
         return None

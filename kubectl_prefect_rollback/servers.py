@@ -9,6 +9,7 @@ from typing import Any
 
 from kubectl_prefect_rollback.constants import INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGED_BY_US
 from kubectl_prefect_rollback.errors import RollbackError
+from kubectl_prefect_rollback.listing import DEFAULT_ROOT
 
 # A container waiting for one of these never starts by itself: waiting longer only hides the cause.
 CANNOT_START = (
@@ -27,6 +28,7 @@ class ServerPod:
     image: str
     command: tuple[str, ...] = ()  # the container's command (a Python there runs a shell-less listing)
     image_id: str = ""  # the digest the kubelet reports for the container's image ("" before it runs)
+    files: str = ""  # what the listing would read there (files_of); "" when unknown
 
 
 def image_path(image: str) -> str:
@@ -60,6 +62,20 @@ def ready(pod: dict[str, Any]) -> bool:
     return status.get("phase") == "Running" and any(
         c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []
     )
+
+
+def files_of(pod: dict[str, Any], container: str) -> str:
+    """What the migration listing reads in this container, as an identity: its image's digest, as the
+    kubelet reports it, when no volume is mounted over or under the migrations root. Two containers
+    of equal identity list the same files. "" when that is not known (no digest yet, or a mount)."""
+    containers = (pod.get("spec") or {}).get("containers") or []
+    spec = next((c for c in containers if c.get("name") == container), {})
+    image_id = str((statuses(pod).get(container) or {}).get("imageID") or "")
+    for m in spec.get("volumeMounts") or []:
+        path = str(m.get("mountPath") or "").rstrip("/") + "/"
+        if path.startswith(DEFAULT_ROOT + "/") or (DEFAULT_ROOT + "/").startswith(path):
+            return ""
+    return image_id
 
 
 def statuses(pod: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -119,7 +135,7 @@ def find_server_pod(
     containers = chosen["spec"].get("containers") or []
     command = next((c.get("command") or [] for c in containers if c["name"] == cname), [])
     image_id = str((statuses(chosen).get(cname) or {}).get("imageID") or "")
-    return ServerPod(name, cname, image, tuple(command), image_id)
+    return ServerPod(name, cname, image, tuple(command), image_id, files_of(chosen, cname))
 
 
 def _check_container(pods: list[dict[str, Any]], container: str | None) -> None:

@@ -92,8 +92,8 @@ EXPECTED = [
     K + ["get", *KNS, "deployments,jobs", "--output", "json"],
     # verify's; none after helm alone, as the chart sets the replicas itself
     K + ["get", *KNS, "deployments,pods", "--output", "json"],
-    # the plan's listing (which also asks the CLI about -y), then verify's
-    K + ["exec", *NS, "<server-pod>", "--container", "server", "--", "sh", "-c", "<listing-script>"],
+    # the plan's listing (which also asks the CLI about -y); verify's exec is spared, as the server runs
+    # the image digest the target heads were probed in (test_verify_lists_the_heads_when_…)
     K + ["exec", *NS, "<server-pod>", "--container", "server", "--", "sh", "-c", "<listing-script>"],
     K + ["create", *KNS, *WRITE],  # the probe pod: validated
     K + ["create", *KNS, *OWN],
@@ -143,8 +143,8 @@ def test_full_rollback_exact_argv(fake) -> None:
     # the exec always runs the real listing script, never -i/-t
     execs = [c["argv"] for c in fake.calls("kubectl") if c["argv"][0] == "exec"]
     listings = [a for a in execs if migrations.HEADER in a[-1]]
-    assert len(listings) == 2 and all(a[-1].startswith(migrations.listing_script()) for a in listings)
-    assert [HELP in a[-1] for a in listings] == [True, False]  # one exec lists and asks about -y
+    assert len(listings) == 1 and all(a[-1].startswith(migrations.listing_script()) for a in listings)
+    assert [HELP in a[-1] for a in listings] == [True]  # one exec lists and asks about -y
     assert not any(flag in a for a in execs for flag in ("-i", "-t", "--stdin", "--tty"))
     # the world afterwards
     rel = fake.state["releases"]["customer-managed/customer-managed"]["history"][-1]
@@ -220,7 +220,8 @@ def test_the_y_answer_recorded_for_this_image_spares_the_plan_asking_the_cli(fak
     fake.reset_calls()
     result = rollback(fake, "-v")
     assert result.exit_code == 0, result.stderr
-    assert [HELP in a for a in _listings(fake)] == [False, False]  # the plan's listing and verify's
+    # the plan's listing; verify needs none: the server runs the image 1.2.0's heads were probed in
+    assert [HELP in a for a in _listings(fake)] == [False]
     assert "answered True before (records configmap); not asked" in result.stderr
     assert _job_has_yes(fake)
 
@@ -238,7 +239,7 @@ def test_a_y_answer_recorded_for_another_digest_is_asked_again_and_replaced(fake
         cm["data"]["1.3.0"] = json.dumps(entry)
     fake.reset_calls()
     assert rollback(fake).exit_code == 0
-    assert [HELP in a for a in _listings(fake)] == [True, False]
+    assert [HELP in a for a in _listings(fake)] == [True]
     assert _job_has_yes(fake)  # what the image says now, not what was recorded for the other one
     assert _recorded_cli(fake) == {"image": SERVER_1_3, "imageID": f"fake://{SERVER_1_3}", "yes": True}
 
@@ -629,6 +630,8 @@ def test_helm_upgrade_failure_exit_5_then_resume_skips_downgrade(fake) -> None:
 
 
 def test_verify_failure_exit_6_then_resume(fake) -> None:
+    with fake.edit() as st:  # the probe saw another digest of 1.2.0's tag: verify lists the server's heads
+        st["probe_image_id"] = "fake://registry.local/cloud/server@sha256:0ther"
     # the second exec (verify, in a 1.2.0 server) reports the 1.3.0 heads: the downgrade did not stick
     stale = listing_path("1.3.0").read_text()
     fake.fail("kubectl", r"^exec .*customer-managed-server-.*rollback-listing", nth=2, code=0, stdout=stale)
@@ -639,6 +642,33 @@ def test_verify_failure_exit_6_then_resume(fake) -> None:
     assert "skipping: release already deployed at prefect-cloud 1.2.0" in result.stderr
     assert upgrades(fake) == 0
     assert not any(c["argv"][0] == "scale" and c["argv"][-1] == "--replicas=0" for c in fake.calls("kubectl"))
+
+
+def test_verify_lists_the_heads_when_the_server_runs_another_digest_than_the_probe(fake) -> None:
+    with fake.edit() as st:
+        st["probe_image_id"] = "fake://registry.local/cloud/server@sha256:0ther"
+    result = rollback(fake)
+    assert result.exit_code == 0, result.stderr
+    assert len(_listings(fake)) == 2  # the plan's, and verify's in the new server
+    assert "ready, heads match" in result.stderr
+    assert "(same image digest as the probe)" not in result.stderr
+
+
+def test_verify_spares_the_listing_when_the_server_runs_the_probed_image(fake) -> None:
+    result = rollback(fake)
+    assert result.exit_code == 0, result.stderr
+    assert len(_listings(fake)) == 1  # the plan's only
+    assert "heads match (same image digest as the probe)" in result.stderr
+
+
+def test_verify_lists_the_heads_when_a_volume_is_mounted_over_the_migrations(fake) -> None:
+    with fake.edit() as st:  # the servers mount something over the code: their files may differ
+        deploy = st["objects"]["customer-managed/deployment/customer-managed-server"]
+        mount = {"name": "patch", "mountPath": "/prefect_cloud/src/prefect_cloud/nebula"}
+        deploy["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] = [mount]
+    result = rollback(fake)
+    assert result.exit_code == 0, result.stderr
+    assert len(_listings(fake)) == 2
 
 
 def test_resume_after_scale_down_needs_no_server(fake) -> None:
@@ -755,6 +785,16 @@ def test_hung_exec_is_bounded_by_probe_timeout(fake) -> None:
         "kubectl exec" in result.stderr
         and "did not finish within 0.3s (--probe-timeout 300ms)" in result.stderr
     )
+
+
+def test_hung_verify_exec_is_bounded_by_verify_timeout(fake) -> None:
+    with fake.edit() as st:  # another digest than the probe's: verify lists the server's heads
+        st["probe_image_id"] = "fake://registry.local/cloud/server@sha256:0ther"
+    fake.hold("kubectl", r"^exec ", 30, nth=2)
+    # what is left of --verify-timeout after the ready wait, but at least one --request-timeout
+    result = rollback(fake, "--verify-timeout", "1s", "--request-timeout", "1s")
+    assert_clean_failure(result, 6)
+    assert "kubectl exec" in result.stderr and "--verify-timeout 1s" in result.stderr, result.stderr
 
 
 def test_report_file_is_0600_even_over_an_older_file(fake, tmp_path) -> None:

@@ -105,3 +105,39 @@ def test_a_container_still_creating_can_start() -> None:
 def test_statuses_include_init_containers() -> None:
     p = {"status": {"initContainerStatuses": [{"name": "i"}], "containerStatuses": [{"name": "c"}]}}
     assert set(servers.statuses(p)) == {"i", "c"}
+
+
+def _pod(mounts: list[str], image_id: str = "docker://sha256:abc") -> dict:
+    container = {
+        "name": "server",
+        "image": "r/server:1",
+        "volumeMounts": [{"name": "v", "mountPath": m} for m in mounts],
+    }
+    status = {"containerStatuses": [{"name": "server", "imageID": image_id}]}
+    return {"spec": {"containers": [container]}, "status": status}
+
+
+@pytest.mark.parametrize(
+    ("mounts", "image_id", "files"),
+    [
+        ([], "docker://sha256:abc", "docker://sha256:abc"),
+        (
+            ["/data", "/prefect_cloud_data", "/prefect_cloud/src/prefect_cloud_x"],
+            "docker://sha256:abc",
+            "docker://sha256:abc",
+        ),
+        (["/prefect_cloud/src/prefect_cloud/nebula/migrations"], "docker://sha256:abc", ""),  # under the root
+        (["/prefect_cloud/src/prefect_cloud"], "docker://sha256:abc", ""),  # the root itself
+        (["/prefect_cloud/"], "docker://sha256:abc", ""),  # over it
+        (["/"], "docker://sha256:abc", ""),
+        ([], "", ""),  # no digest yet: unknown
+    ],
+)
+def test_the_files_a_listing_reads_are_known_by_digest_only_without_a_mount_over_them(
+    mounts, image_id, files
+) -> None:
+    assert servers.files_of(_pod(mounts, image_id), "server") == files
+
+
+def test_a_container_that_is_not_there_has_no_known_files() -> None:
+    assert servers.files_of(_pod([]), "other") == ""
