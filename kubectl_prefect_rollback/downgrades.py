@@ -61,9 +61,10 @@ def read(t: Target, jobs: Sequence[DowngradeJob]) -> Seen:
     """Each Job as the cluster has it now, in one call for all (the namespace's Jobs, by name: a Job of
     that name not labelled as ours is seen too, and replaced as left by another rollback).
 
-    Read after the lock was taken, it still holds when the Jobs start (rollback reads it during the
-    scale-down wait): under the lock only this run makes or deletes our Jobs, and a Job seen running
-    that has ended since is judged by its exit codes all the same when we attach to it."""
+    Read while the lock is taken (rollback reads it beside the lease write), it still holds when the
+    Jobs start: under the lock only this run makes or deletes our Jobs (a lock another run took since
+    the plan fails our write), and a Job seen running that has ended since is judged by its exit codes
+    all the same when we attach to it."""
     by_name = {j["metadata"]["name"]: j for j in kube.list_(t, "jobs")}
     return {j.name: by_name.get(j.name) for j in jobs}
 
@@ -111,7 +112,7 @@ def run_jobs(
     seen: Seen | None = None,
 ) -> str:
     """Run every downgrade Job to its end; "<db> exit 0, …" for all of them, else DowngradeFailed (4)
-    naming each Job and database. `seen`: the Jobs as read during the scale-down wait (read here if
+    naming each Job and database. `seen`: the Jobs as read beside the lock's lease write (read here if
     not), which decides per Job: skip (succeeded), attach (running), create, or refuse (failed)."""
     if seen is None or set(seen) != {j.name for j in jobs}:
         seen = read(t, jobs)

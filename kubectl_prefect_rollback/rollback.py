@@ -59,7 +59,7 @@ class Run:
     started: float = field(default_factory=time.monotonic)
     lock_state: str = ""  # after a failure: what the lock looks like now
     backups: list[dict[str, Any]] = field(default_factory=list)  # taken before the lock (backup.py)
-    jobs_seen: downgrades.Seen | None = None  # the downgrade Jobs as read during the scale-down wait
+    jobs_seen: downgrades.Seen | None = None  # the downgrade Jobs as read beside the lock write
 
     def step(self, name: str, fn: Callable[[], tuple[str, str]]) -> None:
         """Run one step; fn returns (status, detail) where status is "done" or "skipped"."""
@@ -159,10 +159,17 @@ def _lock(run: Run) -> tuple[str, str]:
     # One made since belongs to a run alive then (a concurrent plan deletes its own; a young running
     # probe would stay anyway) and is the next run's to sweep, like one made just after any list.
     # This run's own probe pods are younger than that list: the sweep never meets them.
-    if p.leftovers == ():
-        took_over, pods = acquire(), None
-    else:  # listed while the lease is written: one round trip, not two
-        took_over, pods = proc.gather(acquire, lambda: probe.ours(run.t, warn=run.out.warn))
+    reads: dict[str, Callable[[], Any]] = {}
+    if p.leftovers != ():
+        reads["pods"] = lambda: probe.ours(run.t, warn=run.out.warn)
+    # The downgrade Jobs, read while the lease is written, for the downgrade step: the scale-down's wait
+    # then lists Deployments alone (one round trip per look in the window, not two). Only a run holding
+    # the lock makes or deletes them, and a lock taken by another run since the plan fails this write.
+    if p.jobs:
+        reads["jobs"] = lambda: downgrades.read(run.t, p.downgrades)
+    took_over, *got = proc.gather(acquire, *reads.values())
+    read = dict(zip(reads, got, strict=True))
+    pods, run.jobs_seen = read.get("pods"), read.get("jobs")
     run.keeper.start_renewing()
     detail = f"lock {'taken over from an unfinished run' if took_over else 'taken'}: lease {p.lock_name}"
     gone = probe.clean_leftovers(run.t, pods) if pods is not None else []
@@ -206,18 +213,9 @@ def _scale_down(run: Run) -> tuple[str, str]:
     if not todo:
         return "skipped", "deployments already scaled down"
     proc.gather(*(lambda n=name: kube.scale(run.t, "deployment", n, 0) for name in todo))
-    jobs = bool(run.plan.jobs) and run.keeper.state("downgrade") != "done"
-    with costs.waiting():  # the Jobs' state is read in the same calls: the downgrade starts without a read
-        listed = waits.scaled_down(run.t, todo, also="jobs" if jobs else None)
-    run.jobs_seen = _read_jobs(run, listed) if jobs else None
+    with costs.waiting():
+        waits.scaled_down(run.t, todo)
     return "done", "scaled down " + ", ".join(f"{n} ({live[n]}→0)" for n in todo)
-
-
-def _read_jobs(run: Run, listed: list[dict[str, Any]]) -> downgrades.Seen:
-    """The downgrade Jobs as the last look of the scale-down wait saw them (the namespace's Jobs, by
-    name, as downgrades.read has them), for the downgrade step. Read under the lock: still true then."""
-    by_name = {j["metadata"]["name"]: j for j in listed if j.get("kind") == "Job"}
-    return {j.name: by_name.get(j.name) for j in run.plan.downgrades}
 
 
 def _downgrade(run: Run) -> tuple[str, str]:

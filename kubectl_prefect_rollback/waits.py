@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from kubectl_prefect_rollback import interrupt, kube
 from kubectl_prefect_rollback.constants import POLL_PODS, POLL_SOON, SOON_FOR
@@ -92,27 +92,19 @@ class Drain:
         return [th for th in threads if th.is_alive()]
 
 
-def scaled_down(
-    t: Target, names: list[str], timeout: float = 300, *, also: str | None = None
-) -> list[dict[str, Any]]:
-    """Old servers must be gone before the downgrade: they migrate the database up when they start.
-
-    `also`: another kind ("jobs") listed in the same `kubectl get deployments,jobs`, one process per
-    look instead of two; its items as the last look saw them are returned (else [])."""
+def scaled_down(t: Target, names: list[str], timeout: float = 300) -> None:
+    """Old servers must be gone before the downgrade: they migrate the database up when they start."""
     left: list[str] = []
-    kinds = f"deployments,{also}" if also else "deployments"
 
-    def look() -> list[dict[str, Any]] | None:
-        items = kube.list_(t, kinds)
-        deployments = [i for i in items if i.get("kind") == "Deployment"] if also else items
+    def look() -> bool | None:
         left[:] = [
             d["metadata"]["name"]
-            for d in deployments
+            for d in kube.list_(t, "deployments")
             if d["metadata"]["name"] in names and int((d.get("status") or {}).get("replicas") or 0) > 0
         ]
-        return [i for i in items if i.get("kind") != "Deployment"] if not left else None
+        return True if not left else None
 
-    return wait_until(
+    wait_until(
         look,
         deadline=deadline(timeout),
         poll=soon(POLL_PODS),

@@ -88,8 +88,9 @@ EXPECTED = [
     K + ["get", *KNS, "lease", LEASE, *GET],
     K + ["get", *KNS, "configmaps", "--selector", LEFTOVERS, "--output", "json"],
     K + ["get", *KNS, "pods,deployments", "--output", "json"],  # the plan's: one call for both
-    # the scale-down wait, with the Jobs' state for the downgrade step: one call for both
-    K + ["get", *KNS, "deployments,jobs", "--output", "json"],
+    # the downgrade Jobs' state, read beside the lease write for the downgrade step; the scale-down wait
+    K + ["get", *KNS, "jobs", "--output", "json"],
+    K + ["get", *KNS, "deployments", "--output", "json"],
     # verify's; none after helm alone, as the chart sets the replicas itself
     K + ["get", *KNS, "deployments,pods", "--output", "json"],
     # the plan's listing (which also asks the CLI about -y); verify's exec is spared, as the server runs
@@ -544,8 +545,14 @@ def test_a_record_written_ahead_that_no_longer_covers_helm_is_replaced_before_he
 
 
 def deployment_reads(fake) -> int:
-    """Reads of the Deployments alone: the chart step's, after helm (the others come with pods or Jobs)."""
-    return sum(1 for c in fake.calls("kubectl") if c["argv"][0] == "get" and "deployments" in c["argv"])
+    """Reads of the Deployments alone after helm upgrade: the chart step's (verify's come with pods)."""
+    calls = fake.calls()
+    upgrade = next(i for i, c in enumerate(calls) if c["prog"] == "helm" and c["argv"][0] == "upgrade")
+    return sum(
+        1
+        for c in calls[upgrade:]
+        if c["prog"] == "kubectl" and c["argv"][0] == "get" and "deployments" in c["argv"]
+    )
 
 
 def chart_without_replicas(fake, version: str = "1.2.0") -> None:

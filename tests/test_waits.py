@@ -111,21 +111,17 @@ def test_a_drain_bounds_all_its_joins_together_and_names_the_threads_still_alive
     hang.set()
 
 
-def test_scaled_down_lists_another_kind_in_the_same_call_and_returns_it_from_the_last_look(
-    monkeypatch,
-) -> None:
+def test_scaled_down_looks_at_the_deployments_until_none_named_has_pods(monkeypatch) -> None:
     from kubectl_prefect_rollback import kube
     from kubectl_prefect_rollback.target import Target
 
-    def deployment(replicas: int) -> dict:
-        return {"kind": "Deployment", "metadata": {"name": "server"}, "status": {"replicas": replicas}}
+    def deployment(name: str, replicas: int) -> dict:
+        return {"kind": "Deployment", "metadata": {"name": name}, "status": {"replicas": replicas}}
 
-    job = {"kind": "Job", "metadata": {"name": "downgrade"}}
-    looks = iter([[deployment(1), job], [deployment(0), job, {**job, "metadata": {"name": "other"}}]])
+    looks = iter(
+        [[deployment("server", 1), deployment("other", 2)], [deployment("server", 0), deployment("other", 2)]]
+    )
     kinds = []
     monkeypatch.setattr(kube, "list_", lambda t, kind, selector=None: kinds.append(kind) or next(looks))
-    got = waits.scaled_down(Target("ns"), ["server"], also="jobs")
-    assert kinds == ["deployments,jobs"] * 2 and [j["metadata"]["name"] for j in got] == [
-        "downgrade",
-        "other",
-    ]
+    waits.scaled_down(Target("ns"), ["server"])
+    assert kinds == ["deployments"] * 2  # one kind, one round trip per look; "other" is not ours to wait for
