@@ -83,13 +83,14 @@ def target_heads(
     flags: dict[str, str],
     recorded: dict[str, dict[str, Any]],
 ) -> tuple[dict[str, str | None], str, str]:
-    """(heads, where from, what the probe listed: servers.files_of, else ""): flags, else the records
-    ConfigMap, else a probe pod from the target chart's migration Job."""
+    """(heads, where from, what they were listed from: servers.files_of, else ""): flags, else the
+    records ConfigMap, else a probe pod from the target chart's migration Job."""
     if set(flags) >= {"nebula", "orion"}:
         return {db: flags.get(db) for db in DATABASES}, "--*-revision flags", ""
     known = records.heads(recorded, to)
     if known:
-        return {**known, **flags}, f"configmap {records.name(rel.name)}", ""
+        listed = "" if flags else records.files(recorded, to)
+        return {**known, **flags}, f"configmap {records.name(rel.name)}", listed
     jobs = manifests.migration_jobs(rendered, what=f"helm template {chart}")
     if not jobs:
         raise RollbackError(

@@ -146,6 +146,7 @@ def read_chains(
             lambda argv: kube.exec_(t, server.name, server.container, argv, timeout=timeout, bound=bound),
         )
     listed = split(out, with_help, source=f"kubectl exec {server.name} --container {server.container}")
+    listed = replace(listed, files=server.files)
     if listed.yes_flag is None or not server.image_id:
         return listed
     return replace(listed, cli=records.Cli(server.image, server.image_id, listed.yes_flag))

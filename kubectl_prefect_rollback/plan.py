@@ -59,6 +59,7 @@ class Plan:
     leftovers: tuple[dict[str, Any], ...] | None = None  # probe/backup pods of ours the plan saw (Facts)
     chart_replicas: Mapping[str, int] = field(default_factory=dict)  # Deployments the chart scales itself
     target_files: str = ""  # the target heads are the listing of these files (Facts.target_files)
+    current_files: str = ""  # the current heads are the listing of these (heads.Listing.files)
 
     @property
     def jobs(self) -> tuple[dict[str, Any], ...]:
@@ -122,6 +123,7 @@ def assemble(f: Facts, opts: Options) -> Plan:
         leftovers=f.leftovers,
         chart_replicas=f.chart_replicas,
         target_files=f.target_files,
+        current_files="" if f.resumed or f.listing is None else f.listing.files,
     )
 
 

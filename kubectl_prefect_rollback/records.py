@@ -107,6 +107,7 @@ class Entry(NamedTuple):
     heads: dict[str, str | None]
     source: str
     cli: Cli | None = None  # the version's server image and its -y answer, when this run knows them
+    files: str = ""  # the heads were listed from these files (servers.files_of): verify compares
 
 
 def cli_answer(records: Mapping[str, dict[str, Any]], version: str, image: str, image_id: str) -> bool | None:
@@ -116,6 +117,12 @@ def cli_answer(records: Mapping[str, dict[str, Any]], version: str, image: str, 
     if not image_id or not isinstance(got, dict) or not isinstance(got.get("yes"), bool):
         return None
     return got["yes"] if (got.get("image"), got.get("imageID")) == (image, image_id) else None
+
+
+def files(records: Mapping[str, dict[str, Any]], version: str) -> str:
+    """What the recorded heads of `version` were listed from (servers.files_of); "" when unknown."""
+    got = (records.get(key(version)) or {}).get("files")
+    return got if isinstance(got, str) else ""
 
 
 def heads(records: dict[str, dict[str, Any]], version: str) -> dict[str, str | None] | None:
@@ -177,13 +184,15 @@ def _write(t: Target, release: str, entries: Entries, seen: Seen) -> bool:
 
 
 def _changes(records: dict[str, dict[str, Any]], version: str, e: Entry) -> bool:
-    if heads(records, version) != e.heads:
+    if heads(records, version) != e.heads or (e.files and files(records, version) != e.files):
         return True
     return e.cli is not None and (records.get(key(version)) or {}).get("cli") != e.cli.doc()
 
 
 def _doc(e: Entry, stamp: str) -> dict[str, Any]:
     doc: dict[str, Any] = {"heads": e.heads, "source": e.source, "recorded": stamp}
+    if e.files:
+        doc["files"] = e.files
     return {**doc, "cli": e.cli.doc()} if e.cli else doc
 
 

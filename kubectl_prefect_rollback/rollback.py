@@ -195,9 +195,11 @@ def _recording(
 def _record(run: Run) -> tuple[str, str]:
     """From the ConfigMap the plan read; a failure warns and the rollback goes on (records.record)."""
     p = run.plan
-    entries = {p.from_version: records.Entry(p.heads("current"), p.current_source, p.current_cli)}
+    entries = {
+        p.from_version: records.Entry(p.heads("current"), p.current_source, p.current_cli, p.current_files)
+    }
     if "probe" in p.target_source:
-        entries[p.to_version] = records.Entry(p.heads("target"), p.target_source)
+        entries[p.to_version] = records.Entry(p.heads("target"), p.target_source, files=p.target_files)
     return records.record(run.t, p.release.name, entries, p.records, warn=run.out.warn)
 
 

@@ -75,10 +75,10 @@ def test_a_recorded_y_answer_of_another_shape_is_not_trusted() -> None:
         assert records.cli_answer(entries, "1.3.0", CLI["image"], CLI["imageID"]) is None
 
 
-def _written(monkeypatch, cm) -> list[dict]:
+def _written(monkeypatch, cm, write=None) -> list[dict]:
     stored: list[dict] = []
     monkeypatch.setattr(records, "_store", lambda t, release, obj, data: stored.append(data))
-    records.write(None, "r", WRITE, records.seen(cm))  # type: ignore[arg-type]
+    records.write(None, "r", write or WRITE, records.seen(cm))  # type: ignore[arg-type]
     return [{k: json.loads(v) for k, v in d.items()} for d in stored]
 
 
@@ -102,3 +102,25 @@ def test_the_y_answer_is_written_with_the_heads_and_an_entry_gains_it_once(monke
         "data": {"1.3.0": json.dumps(first["1.3.0"])},
     }
     assert _written(monkeypatch, same) == []
+
+
+def test_the_files_the_heads_were_listed_from_are_kept_and_an_entry_listed_elsewhere_is_rewritten(
+    monkeypatch,
+) -> None:
+    listed = {"1.2.0": records.Entry(HEADS, "a probe pod", files="docker://sha256:aaa")}
+    [first] = _written(monkeypatch, None, listed)
+    assert first["1.2.0"]["files"] == "docker://sha256:aaa"
+    cm = {"metadata": {"name": "r-prefect-rollback-revisions"}, "data": {"1.2.0": json.dumps(first["1.2.0"])}}
+    assert records.files(records.parse(cm), "1.2.0") == "docker://sha256:aaa"
+    assert _written(monkeypatch, cm, listed) == []  # as recorded: nothing written
+    # the same heads listed from another digest (a re-pushed tag): the entry names the new files
+    again = {"1.2.0": records.Entry(HEADS, "a probe pod", files="docker://sha256:bbb")}
+    assert [d["1.2.0"]["files"] for d in _written(monkeypatch, cm, again)] == ["docker://sha256:bbb"]
+    # heads listed where the files are not known: the entry keeps no files of another listing
+    unknown = {"1.2.0": records.Entry({**HEADS, "events": "3b5402bd348f"}, "a probe pod")}
+    assert ["files" in d["1.2.0"] for d in _written(monkeypatch, cm, unknown)] == [False]
+
+
+@pytest.mark.parametrize("value", ['{"heads": {}, "files": 7}', '{"heads": {}}'])
+def test_recorded_files_of_another_shape_are_unknown(value: str) -> None:
+    assert records.files(records.parse({"data": {"1.2.0": value}}), "1.2.0") == ""

@@ -218,6 +218,8 @@ def test_the_y_answer_recorded_for_this_image_spares_the_plan_asking_the_cli(fak
     saved = fake.cli("revisions", "--save")  # while 1.3.0 runs, as after its upgrade
     assert saved.exit_code == 0 and "heads of 1.3.0 and its image's -y answer recorded" in saved.stderr
     assert [HELP in a for a in _listings(fake)] == [True]
+    saved_entry = json.loads(fake.obj("configmap", RECORDS)["data"]["1.3.0"])
+    assert saved_entry["files"] == f"fake://{SERVER_1_3}"  # what the heads were listed from
     fake.reset_calls()
     result = rollback(fake, "-v")
     assert result.exit_code == 0, result.stderr
@@ -676,6 +678,53 @@ def test_verify_lists_the_heads_when_a_volume_is_mounted_over_the_migrations(fak
     result = rollback(fake)
     assert result.exit_code == 0, result.stderr
     assert len(_listings(fake)) == 2
+
+
+def _record_target(fake, files: str | None) -> None:
+    """1.2.0's heads in the records ConfigMap (labelled ours: plans list it so), as a rollback's probe
+    or `revisions --save` leaves them: listed from `files` (None: recorded by an older plugin)."""
+    heads = {"nebula": "9c1e02b7d4aa", "orion": "5be81c0d2f34", "events": "3b5402bd348f"}
+    entry = {"heads": heads, "source": "a probe pod", **({"files": files} if files else {})}
+    with fake.edit() as st:
+        st["rv"] += 1
+        st["objects"][f"customer-managed/configmap/{RECORDS}"] = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": RECORDS,
+                "namespace": "customer-managed",
+                "resourceVersion": str(st["rv"]),
+                "labels": {"app.kubernetes.io/managed-by": "kubectl-prefect-rollback"},
+            },
+            "data": {"1.2.0": json.dumps(entry)},
+        }
+
+
+def test_a_rollback_records_the_files_its_probe_listed_the_target_heads_from(fake) -> None:
+    assert rollback(fake).exit_code == 0
+    entry = json.loads(fake.obj("configmap", RECORDS)["data"]["1.2.0"])
+    assert entry["files"] == "fake://registry.local/cloud/server:1.2.0"  # the probe pod's image digest
+
+
+@pytest.mark.parametrize(
+    ("files", "listings"),
+    [
+        ("fake://registry.local/cloud/server:1.2.0", 1),  # the plan's only
+        ("fake://registry.local/cloud/server@sha256:0ld", 2),  # the tag was pushed again since
+        (None, 2),  # recorded by an older plugin: not known
+    ],
+    ids=["same-digest", "other-digest", "unknown"],
+)
+def test_recorded_target_heads_spare_verify_the_listing_only_for_the_files_they_were_listed_from(
+    fake, files: str | None, listings: int
+) -> None:
+    _record_target(fake, files)
+    result = rollback(fake)
+    assert result.exit_code == 0, result.stderr
+    assert f"target from configmap {RECORDS}" in result.stderr
+    assert not any(c.get("stdin_kind") == "Pod" for c in fake.calls("kubectl"))  # no probe pod
+    assert len(_listings(fake)) == listings
+    assert ("heads match (same image digest as the probe)" in result.stderr) == (listings == 1)
 
 
 def test_resume_after_scale_down_needs_no_server(fake) -> None:

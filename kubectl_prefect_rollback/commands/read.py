@@ -58,7 +58,7 @@ def revisions(
     chains = listing.chains
     target = (to, _target_heads(cfg, rel, to)) if to else None
     if save:
-        entry = records.Entry(heads.heads_of(chains), f"pod {server.name}", listing.cli)
+        entry = records.Entry(heads.heads_of(chains), f"pod {server.name}", listing.cli, listing.files)
         records.write(t, rel.name, {rel.version: entry})
         said = " and its image's -y answer" if listing.cli else ""
         cfg.out.ok(f"heads of {rel.version}{said} recorded in configmap {records.name(rel.name)}")
