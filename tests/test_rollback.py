@@ -496,6 +496,16 @@ def test_the_leftover_pods_are_listed_while_the_lease_is_written(fake) -> None:
     assert seen == [None]  # listed while the held lease write had not happened yet
 
 
+def test_a_failed_read_of_the_jobs_beside_the_lease_write_stops_before_the_scale_down(fake) -> None:
+    fake.fail("kubectl", r"^get .* jobs ", stderr="Unable to connect to the server: EOF")
+    result = rollback(fake)
+    assert_clean_failure(result, 1)
+    assert "Unable to connect to the server: EOF" in result.stderr
+    assert not any(c["argv"][0] == "scale" for c in fake.calls("kubectl"))  # nothing changed
+    assert fake.obj("lease", LEASE)["spec"]["holderIdentity"] == ""  # free for the re-run
+    assert finish(fake).exit_code == 0
+
+
 def test_the_records_are_written_while_the_servers_scale_down(fake) -> None:
     fake.hold("kubectl", r"^scale .*customer-managed-server.*--replicas=0", 30, released=True)
     seen, done = _when_called(
