@@ -148,9 +148,16 @@ def gather(t: Target, opts: Options) -> Facts:
     )
 
 
-def _release(
-    t: Target, opts: Options, to: str
-) -> tuple[Release, list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+class _Namespace(NamedTuple):
+    """What the plan's first reads saw (facts._release)."""
+
+    release: Release
+    pods: list[dict[str, Any]]
+    deployments: list[dict[str, Any]]
+    ours: list[dict[str, Any]]  # our records ConfigMaps
+
+
+def _release(t: Target, opts: Options, to: str) -> _Namespace:
     """The release (pending-* refused), with what needs no release name read beside `helm list`: the
     namespace's pods (the server execs start as soon as the release is known), its Deployments, and our
     records ConfigMaps (by label: the listing exec already knows whether the image's -y answer is kept)."""
@@ -168,7 +175,7 @@ def _release(
         )
         pods, live = kube.by_kind(both, "Pod"), kube.by_kind(both, "Deployment")
     release.refuse_pending(t, rel, to)  # our own interrupted upgrade passes: the chart step repairs it
-    return rel, pods, live, cms
+    return _Namespace(rel, pods, live, cms)
 
 
 def _origin(rel: Release, chain: _Chain) -> tuple[str, int, Mapping[str, Mapping[str, str | None]] | None]:

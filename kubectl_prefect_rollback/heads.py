@@ -146,10 +146,9 @@ def read_chains(
             lambda argv: kube.exec_(t, server.name, server.container, argv, timeout=timeout, bound=bound),
         )
     listed = split(out, with_help, source=f"kubectl exec {server.name} --container {server.container}")
-    listed = replace(listed, files=server.files)
-    if listed.yes_flag is None or not server.image_id:
-        return listed
-    return replace(listed, cli=records.Cli(server.image, server.image_id, listed.yes_flag))
+    asked = listed.yes_flag is not None and server.image_id  # an answer is kept only with a digest
+    cli = records.Cli(server.image, server.image_id, bool(listed.yes_flag)) if asked else None
+    return replace(listed, files=server.files, cli=cli)
 
 
 def _exec_bound(timeout: float | None, bound: str) -> tuple[float, str]:
