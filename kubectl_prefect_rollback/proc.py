@@ -66,14 +66,21 @@ def gather(*calls: Callable[[], Any]) -> list[Any]:
     """Run independent commands at once (each call starts its own processes); results in order.
 
     Reads that do not depend on each other cost one round trip instead of several; the first
-    failure is raised once all have finished, so nothing is left running behind our back.
+    failure is raised once all have finished, so nothing is left running behind our back. The last
+    call runs in this thread once the others were handed to the pool: a thread fewer to start.
     """
     if len(calls) <= 1:
         return [c() for c in calls]
-    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import Future, ThreadPoolExecutor
 
-    with interrupt.busy(), ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        futures = [pool.submit(c) for c in calls]
+    with interrupt.busy(), ThreadPoolExecutor(max_workers=len(calls) - 1) as pool:
+        futures = [pool.submit(c) for c in calls[:-1]]
+        here: Future = Future()
+        try:
+            here.set_result(calls[-1]())
+        except BaseException as e:  # noqa: BLE001  (told below, as a worker's failure is)
+            here.set_exception(e)
+        futures.append(here)
         interrupt.wait_all(futures)  # not the pool's untimed join: it would sleep through a signal
     # a signal stops every worker at its next call: report that, not a worker's secondary error
     for f in futures:
