@@ -79,12 +79,12 @@ def running_helm() -> list[int]:
 
 def wait(p: subprocess.Popen, stdin: str | None, timeout: float, mode: str) -> tuple[str, str, bool, bool]:
     """(stdout, stderr, stopped by a signal, timed out): wait for the child while watching for a signal
-    and the bound. Own pipe threads, because communicate() with a timeout stops feeding stdin after its
-    first timeout."""
+    and the bound, serving its pipes meanwhile. Not communicate(): with a timeout it stops feeding
+    stdin after its first timeout."""
     streams = pipes.Text(p, stdin)
     deadline = time.monotonic() + timeout
     forwarded_at: float | None = None
-    with _exits(p) as ended:
+    with _exits(p, streams) as ended:
         while not ended(interrupt.CHECK):
             now = time.monotonic()
             if interrupt.halted() and forwarded_at is None:
@@ -119,23 +119,28 @@ def _on_signal(p: subprocess.Popen, mode: str, now: float) -> float | None:
 
 
 @contextlib.contextmanager
-def _exits(p: subprocess.Popen) -> Iterator[Callable[[float], bool]]:
-    """ended(seconds): True once the child exited (reaped), else after `seconds`. Through a pidfd
-    where there is one (Linux 5.3+): poll() wakes the moment the child exits, where Popen.wait(timeout)
-    sleeps up to 50 ms between looks, each call paying for that."""
+def _exits(p: subprocess.Popen, streams: pipes.Text | None = None) -> Iterator[Callable[[float], bool]]:
+    """ended(seconds): True once the child exited (reaped), else after `seconds` or sooner (`streams`
+    had output to take). Through a pidfd where there is one (Linux 5.3+): poll() wakes the moment the
+    child exits, where Popen.wait(timeout) sleeps up to 50 ms between looks, each call paying for that.
+    Without one, a child whose pipes are open is looked at after each of their events (or `seconds`)."""
     try:
         fd: int | None = os.pidfd_open(p.pid)
     except (AttributeError, OSError):  # not Linux, or an old kernel
         fd = None
 
     def ended(seconds: float) -> bool:
-        if fd is None:
+        if p.poll() is not None:
+            return True
+        if streams is not None and (fd is not None or streams.open):
+            streams.pump(seconds, fd)
+        elif fd is None:
             try:
                 p.wait(timeout=seconds)
             except subprocess.TimeoutExpired:
                 return False
             return True
-        if p.poll() is None:
+        else:
             poller = select.poll()
             poller.register(fd, select.POLLIN)
             poller.poll(seconds * 1000)

@@ -1,14 +1,18 @@
-"""A child's pipes fed and drained on threads, so no pipe fills up and blocks the child.
+"""A child's pipes fed and drained, so no pipe fills up and blocks the child.
 
-Text for proc.run (stdout and stderr kept whole: kubectl and helm answers are small), bytes for
-proc.pipe (streamed chunk by chunk, only the tail of stderr kept: a dump of gigabytes costs CHUNK).
+Text for proc.run (stdout and stderr kept whole: kubectl and helm answers are small; served by poll()
+from the waiting thread), bytes for proc.pipe (on threads, streamed chunk by chunk, only the tail of
+stderr kept: a dump of gigabytes costs CHUNK).
 Nothing here starts or stops a process; children.py waits for it, proc.py made it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import select
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -16,6 +20,7 @@ if TYPE_CHECKING:
     import subprocess
 
 CHUNK = 1 << 20  # bytes per read/write while piping: memory stays flat whatever the size
+READ = 1 << 16  # bytes per read/write of a Text child's pipes: a pipe's capacity
 STDERR_TAIL = 64 * 1024  # bytes of a piping child's stderr kept for its error
 
 
@@ -31,34 +36,98 @@ def _join(threads: list[threading.Thread]) -> None:
 
 
 class Text:
-    """stdin fed, stdout and stderr drained, each by a thread."""
+    """stdin fed, stdout and stderr drained by the thread that waits for the child (children.wait), with
+    one poll() over the three pipes: no thread per pipe (starting and joining two or three threads cost
+    more CPU than the rest of a kubectl call). Decoded and newline-translated as Popen(text=True) would."""
 
     def __init__(self, p: subprocess.Popen, stdin: str | None) -> None:
-        self._out: list[str] = []
-        self._err: list[str] = []
-        threads = [
-            threading.Thread(target=self._drain, args=(p.stdout, self._out), daemon=True),
-            threading.Thread(target=self._drain, args=(p.stderr, self._err), daemon=True),
-        ]
+        self._p = p
+        self._poller = select.poll()
+        self._got: dict[int, list[bytes]] = {}  # fd -> chunks, while that pipe is open
+        self._chunks: dict[int, list[bytes]] = {}
+        for f in (p.stdout, p.stderr):
+            fd = f.fileno()  # type: ignore[union-attr]
+            self._got[fd] = self._chunks[fd] = []
+            self._poller.register(fd, select.POLLIN)
+        self._feed: tuple[int, memoryview] | None = None
         if stdin is not None:
-            threads.append(threading.Thread(target=self._feed, args=(p.stdin, stdin), daemon=True))
-        self._threads = _start(threads)
+            fd = p.stdin.fileno()  # type: ignore[union-attr]
+            os.set_blocking(fd, False)
+            data = stdin.encode(p.stdin.encoding, p.stdin.errors)  # type: ignore[union-attr]
+            self._feed = (fd, memoryview(data))
+            self._poller.register(fd, select.POLLOUT)
+            if not data:
+                self._close_stdin()
+
+    @property
+    def open(self) -> bool:
+        """A pipe is still being read or fed."""
+        return bool(self._got) or self._feed is not None
+
+    def pump(self, seconds: float, wake: int | None = None) -> None:
+        """Serve the pipes for up to `seconds`, returning at their first event (or `wake` becoming
+        readable: the child's pidfd)."""
+        if wake is not None:
+            self._poller.register(wake, select.POLLIN)
+        try:
+            events = self._poller.poll(seconds * 1000)
+        finally:
+            if wake is not None:
+                self._poller.unregister(wake)
+        for fd, _ in events:
+            if fd in self._got:
+                self._read(fd)
+            elif self._feed is not None and fd == self._feed[0]:
+                self._write()
+
+    def _read(self, fd: int) -> None:
+        try:
+            chunk = os.read(fd, READ)
+        except OSError:
+            chunk = b""
+        if chunk:
+            self._got[fd].append(chunk)
+        else:  # EOF: every writer closed it
+            self._poller.unregister(fd)
+            del self._got[fd]
+
+    def _write(self) -> None:
+        fd, rest = self._feed  # type: ignore[misc]
+        try:
+            n = os.write(fd, rest[:READ])
+        except BlockingIOError:
+            return
+        except OSError:  # BrokenPipe: the child exited without reading
+            n = len(rest)
+        self._feed = (fd, rest[n:])
+        if not self._feed[1]:
+            self._close_stdin()
+
+    def _close_stdin(self) -> None:
+        self._poller.unregister(self._feed[0])  # type: ignore[index]
+        self._feed = None
+        with contextlib.suppress(OSError, ValueError):
+            self._p.stdin.close()  # type: ignore[union-attr]
+
+    def collect(self, bound: float = 5.0) -> tuple[str, str]:
+        """stdout and stderr once both reached EOF, or what came within `bound` seconds: a grandchild
+        holding a pipe open must not hang us."""
+        deadline = time.monotonic() + bound
+        while self._got and (left := deadline - time.monotonic()) > 0:
+            self.pump(left)
+        if self._feed is not None:
+            self._close_stdin()
+        p = self._p
+        out, err = (self._text(f, self._chunks[f.fileno()]) for f in (p.stdout, p.stderr))  # type: ignore[union-attr]
+        for f in (p.stdout, p.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                f.close()  # type: ignore[union-attr]
+        return out, err
 
     @staticmethod
-    def _drain(f: Any, into: list[str]) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            into.append(f.read())
-
-    @staticmethod
-    def _feed(f: Any, data: str) -> None:
-        with contextlib.suppress(OSError, ValueError):  # BrokenPipe: the child exited without reading
-            f.write(data)
-        with contextlib.suppress(OSError, ValueError):
-            f.close()
-
-    def collect(self) -> tuple[str, str]:
-        _join(self._threads)
-        return "".join(self._out), "".join(self._err)
+    def _text(f: Any, chunks: list[bytes]) -> str:
+        text = b"".join(chunks).decode(f.encoding, f.errors)
+        return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 class Binary:

@@ -52,7 +52,7 @@ def child_env() -> dict[str, str]:
     LD_LIBRARY_PATH_ORIG; exec credential plugins (gcloud, aws) break if they inherit the bundle.
     """
     env = dict(os.environ)
-    if getattr(sys, "frozen", False) or "LD_LIBRARY_PATH_ORIG" in env:
+    if _bundled():
         for var in ("LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH"):
             orig = env.pop(f"{var}_ORIG", None)
             if orig is not None:
@@ -62,18 +62,30 @@ def child_env() -> dict[str, str]:
     return env
 
 
+def _bundled() -> bool:
+    """Under a PyInstaller bootloader: the environment is ours to fix before a child gets it."""
+    return getattr(sys, "frozen", False) or "LD_LIBRARY_PATH_ORIG" in os.environ
+
+
 def gather(*calls: Callable[[], Any]) -> list[Any]:
     """Run independent commands at once (each call starts its own processes); results in order.
 
     Reads that do not depend on each other cost one round trip instead of several; the first
-    failure is raised once all have finished, so nothing is left running behind our back.
+    failure is raised once all have finished, so nothing is left running behind our back. The last
+    call runs in this thread once the others were handed to the pool: a thread fewer to start.
     """
     if len(calls) <= 1:
         return [c() for c in calls]
-    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import Future, ThreadPoolExecutor
 
-    with interrupt.busy(), ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        futures = [pool.submit(c) for c in calls]
+    with interrupt.busy(), ThreadPoolExecutor(max_workers=len(calls) - 1) as pool:
+        futures = [pool.submit(c) for c in calls[:-1]]
+        here: Future = Future()
+        try:
+            here.set_result(calls[-1]())
+        except BaseException as e:  # noqa: BLE001  (told below, as a worker's failure is)
+            here.set_exception(e)
+        futures.append(here)
         interrupt.wait_all(futures)  # not the pool's untimed join: it would sleep through a signal
     # a signal stops every worker at its next call: report that, not a worker's secondary error
     for f in futures:
@@ -130,7 +142,9 @@ def _spawn(cmd: Sequence[str], *, stdin: bool, merge: bool, binary: bool = False
             stderr=subprocess.STDOUT if merge else subprocess.PIPE,
             text=not binary,
             errors=None if binary else "replace",
-            env=child_env(),
+            # otherwise the child inherits ours as it is: building and encoding a copy per child cost a
+            # third of Popen's own CPU
+            env=child_env() if _bundled() else None,
             start_new_session=True,
         )
     except FileNotFoundError:

@@ -10,6 +10,7 @@ naming the first importer of anything that failed.
 
 from __future__ import annotations
 
+import dis
 import importlib
 import importlib.util
 import sys
@@ -70,19 +71,22 @@ def _code_objects(code: CodeType) -> Iterator[CodeType]:
             yield from _code_objects(const)
 
 
+_IMPORT_NAME = bytes([dis.opmap["IMPORT_NAME"]])
+
+
 def imports_of(module: str) -> set[str]:
     """Absolute module names an import statement anywhere in `module` asks for.
 
     `from a import b` yields `a` and `a.b`; b may be a submodule or just a name defined in a, and
     the check accepts either (see _importable)."""
-    import dis
-
     spec = importlib.util.find_spec(module)
     code = spec.loader.get_code(module) if spec and spec.loader else None
     if code is None:
         return set()
     names: set[str] = set()
     for obj in _code_objects(code):
+        if _IMPORT_NAME not in obj.co_code[::2]:  # opcodes sit at even offsets: most functions import
+            continue  # nothing, and disassembling each of them was most of the check's time
         consts: list[object] = []
         for ins in dis.get_instructions(obj):
             if ins.opname == "LOAD_CONST":

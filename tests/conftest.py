@@ -27,6 +27,17 @@ def plugin_handlers():
         interrupt.reset()
 
 
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """-v echoes every command (commands.config._echo_commands sets the proc logger to DEBUG, once per
+    process in real life): put it back, or every later test in this worker redacts and echoes each argv
+    it runs to a stderr long gone (a tenth of the in-process CPU)."""
+    import logging
+
+    log = logging.getLogger("kubectl_prefect_rollback.proc")
+    log.setLevel(logging.NOTSET)
+    log.handlers = []
+
+
 @pytest.fixture(autouse=True)
 def probe_deletes_joined():
     """Every command joins the probe-pod deletes it left running behind its plan (warn_probes): one

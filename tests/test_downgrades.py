@@ -9,6 +9,7 @@ downgrade pod Running and ends them only once the wanted ones run side by side.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -54,20 +55,27 @@ def _plugins(fake, plugin_server: str) -> None:
 def split_jobs(fake, containers: dict[str, list[str]]) -> None:
     """The deployed release's migration Job split into one Job per entry: Job name suffix -> the
     names of the chart's containers it runs (a container name repeated gets a `2` for the copy)."""
+    hooks = _split_hooks(tuple((suffix, tuple(names)) for suffix, names in containers.items()))
+    with fake.edit() as st:
+        st["releases"]["customer-managed/customer-managed"]["history"][-1]["hooks"] = hooks
+        st["job"]["running"] = True  # every downgrade pod stays Running until the kubelet below ends it
+
+
+@functools.cache
+def _split_hooks(containers: tuple[tuple[str, tuple[str, ...]], ...]) -> str:
+    """split_jobs' hooks text, made once per split in a worker (the YAML round trips were a tenth of
+    this file's CPU)."""
     text = (DATA / "release" / "db-migration-job.yaml").read_text().replace("@VERSION@", "1.3.0")
     base = yaml.safe_load(text)
     by_name = {c["name"]: c for c in base["spec"]["template"]["spec"]["containers"]}
     docs = []
-    for suffix, names in containers.items():
+    for suffix, names in containers:
         job = yaml.safe_load(text)
         job["metadata"]["name"] = f"customer-managed-{suffix}-db-migrations"
         picked = [dict(by_name[n.rstrip("2")], name=n) for n in names]
         job["spec"]["template"]["spec"]["containers"] = picked
         docs.append("---\n# Source: prefect-cloud/templates/db-migration-job.yaml\n" + yaml.safe_dump(job))
-    hooks = "".join(docs) + (DATA / "release" / "hooks.yaml").read_text()
-    with fake.edit() as st:
-        st["releases"]["customer-managed/customer-managed"]["history"][-1]["hooks"] = hooks
-        st["job"]["running"] = True  # every downgrade pod stays Running until the kubelet below ends it
+    return "".join(docs) + (DATA / "release" / "hooks.yaml").read_text()
 
 
 def three_jobs(fake) -> None:

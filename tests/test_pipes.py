@@ -1,26 +1,56 @@
-"""pipes: a child's pipes fed and drained on threads, tried on in-memory streams (no process needed)."""
+"""pipes: a child's pipes fed and drained; Text on real children (it polls their pipes), Binary on
+in-memory streams (no process needed)."""
 
 from __future__ import annotations
 
 import io
+import subprocess
 from types import SimpleNamespace
 
 from kubectl_prefect_rollback import pipes
 
 
-class Kept(io.StringIO):
-    """A stdin that remembers what was written once it is closed."""
-
-    def close(self) -> None:
-        self.kept = self.getvalue()
-        super().close()
+def _text_child(script: str) -> subprocess.Popen:
+    """A child as proc.run starts one: text pipes, stdin included, its own session."""
+    return subprocess.Popen(
+        ["/bin/sh", "-c", script],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+    )
 
 
 def test_text_feeds_stdin_and_collects_stdout_and_stderr_whole() -> None:
-    stdin = Kept()
-    child = SimpleNamespace(stdout=io.StringIO("out\n" * 1000), stderr=io.StringIO("err"), stdin=stdin)
-    assert pipes.Text(child, "secret values").collect() == ("out\n" * 1000, "err")
-    assert stdin.kept == "secret values" and stdin.closed
+    """More than a pipe holds each way, so feeding has to go on while draining: a child echoing its
+    stdin back blocks on a full stdout until it is read."""
+    data = "secret values\n" * 20_000  # 280 kB: four times a pipe's capacity
+    child = _text_child("cat; printf err >&2")
+    assert pipes.Text(child, data).collect() == (data, "err")
+    assert child.wait(timeout=5) == 0 and child.stdin.closed and child.stdout.closed
+
+
+def test_text_translates_newlines_and_replaces_undecodable_bytes_as_text_mode_does() -> None:
+    child = _text_child(r"printf 'a\r\nb\rc\377\n'")
+    assert pipes.Text(child, None).collect() == ("a\nb\nc\ufffd\n", "")
+    child.wait(timeout=5)
+
+
+def test_text_stops_waiting_for_a_pipe_a_grandchild_holds_open_at_its_bound() -> None:
+    import os
+    import signal
+    import time
+
+    child = _text_child("(sleep 5 &) ; echo done")
+    t0 = time.monotonic()
+    try:
+        assert pipes.Text(child, None).collect(bound=0.3) == ("done\n", "")
+        assert time.monotonic() - t0 < 2
+    finally:
+        os.killpg(child.pid, signal.SIGKILL)  # the sleep still holds the pipes
+        child.wait(timeout=5)
 
 
 def test_binary_streams_stdout_in_chunks_and_keeps_only_the_tail_of_stderr() -> None:

@@ -58,12 +58,16 @@ class Exit(Exception):
         self.then = then  # runs after the state lock is released (a call that takes a while)
 
 
-# path -> (the state file's text, its object marshalled) as this process last read it: a call finds
-# the text unchanged most of the time, and marshal.loads is several times cheaper than json.loads
-_seen: dict[str, tuple[str, bytes]] = {}
+# path -> (the state file's text, its object marshalled, that object) as this process last read or
+# wrote it: a call finds the text unchanged most of the time, and then takes the object as it is
+_seen: dict[str, tuple[str, bytes, dict[str, Any]]] = {}
 # marshal format 2 has no back-references, so equal objects marshal to equal bytes; 3 and later mark
 # objects by their reference counts, and a state read back unchanged would seldom compare equal
 MARSHAL = 2
+# Whether a call may be handed the object the previous call left (the zygote, state.main's calls: each
+# is done with it when its lock is released), or gets a fresh copy (a test's Fake.edit, which might
+# keep a part of it past its block). A fresh copy (marshal.loads) was a fifth of a zygote call's CPU.
+SHARED = False
 
 
 @contextmanager
@@ -76,22 +80,25 @@ def locked(path: str) -> Iterator[dict[str, Any]]:
         try:
             with open(path) as f:
                 text = f.read()
-            seen = _seen.pop(path, None)
-            fresh = seen is None or seen[0] != text
-            blob = marshal.dumps(json.loads(text), MARSHAL) if fresh else seen[1]  # type: ignore[index]
-            st = marshal.loads(blob)  # a fresh object each time: nothing a caller kept can leak in
+            seen = _seen.pop(path, None)  # gone should the caller raise: its object may be half changed
+            if seen is None or seen[0] != text:
+                st = json.loads(text)
+                blob = marshal.dumps(st, MARSHAL)
+            else:
+                blob = seen[1]
+                st = seen[2] if SHARED else marshal.loads(blob)
             yield st
-            if marshal.dumps(st, MARSHAL) == blob:  # unchanged, without encoding it
-                _seen[path] = (text, blob)
+            now = marshal.dumps(st, MARSHAL)
+            if now == blob:  # unchanged, without encoding it
+                _seen[path] = (text, blob, st)
                 return
             new = json.dumps(st)
-            if new == text:
-                _seen[path] = (text, blob)
-            else:
+            if new != text:
                 tmp = f"{path}.{os.getpid()}"
                 with open(tmp, "w") as f:
                     f.write(new)
                 os.replace(tmp, path)
+            _seen[path] = (new, now, st)  # the next call reads what it wrote: no json.loads
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
 

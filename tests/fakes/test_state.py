@@ -46,6 +46,19 @@ def test_a_changed_state_is_written_back_and_read_as_written(world) -> None:
         assert st["objects"]["a"]["n"] == 2
 
 
+def test_in_the_zygote_a_call_takes_the_object_left_unless_the_call_before_raised(world, monkeypatch) -> None:
+    monkeypatch.setattr(state, "SHARED", True)
+    with state.locked(str(world)) as first:
+        pass
+    with state.locked(str(world)) as st:
+        assert st is first  # no copy: nothing of it outlives a call
+    with pytest.raises(RuntimeError), state.locked(str(world)) as st:
+        st["objects"]["a"]["n"] = 5
+        raise RuntimeError("the fake failed half way through its change")
+    with state.locked(str(world)) as st:
+        assert st["objects"]["a"]["n"] == 1, "a failed call's half-made change leaked into the next"
+
+
 def _run(monkeypatch, argv: list[str]) -> tuple[int, int]:
     """state.main over a handle that counts itself; (locks taken, exit code)."""
     locks = []

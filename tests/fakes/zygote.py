@@ -340,6 +340,7 @@ class Zygote:
 
 
 def main() -> None:
+    state.SHARED = True  # each call is done with the state once its lock is released (state.locked)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C stops pytest, which closes our stdin
     Zygote(sys.argv[1]).serve()
 
