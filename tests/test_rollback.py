@@ -548,6 +548,8 @@ def test_a_record_written_ahead_that_no_longer_covers_helm_is_replaced_before_he
     # the run reached helm later than the lock's record allowed for: helm may not outlive what it says
     monkeypatch.setattr(chart_step, "AHEAD", -4000.0)
     fake.hold("kubectl", r"^replace ", 0.3)  # helm started beside it would find the record written ahead
+    # helm waits for the look (a busy machine may run the watcher late): the look sees helm's start
+    fake.hold("helm", r"^upgrade ", 30, released=True)
     seen, done = _when_called(fake, _upgrade_started, lambda: _chart_record(fake), prog="helm")
     result = rollback(fake)
     done()
