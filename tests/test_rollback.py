@@ -428,18 +428,7 @@ def test_the_record_step_writes_from_the_plans_read_and_a_change_since_is_kept(f
 
     def then_a_backup_is_recorded(*args, **kwargs):
         plan = checked(*args, **kwargs)
-        with fake.edit() as st:
-            st["rv"] += 1
-            st["objects"][f"customer-managed/configmap/{RECORDS}"] = {
-                "apiVersion": "v1",
-                "kind": "ConfigMap",
-                "metadata": {
-                    "name": RECORDS,
-                    "namespace": "customer-managed",
-                    "resourceVersion": str(st["rv"]),
-                },
-                "data": {"latest-backup": "{}"},
-            }
+        _put_records(fake, {"latest-backup": "{}"}, labels={})
         return plan
 
     monkeypatch.setattr(preflight, "check_plan", then_a_backup_is_recorded)
@@ -697,6 +686,11 @@ def _record_target(fake, files: str | None) -> None:
     or `revisions --save` leaves them: listed from `files` (None: recorded by an older plugin)."""
     heads = {"nebula": "9c1e02b7d4aa", "orion": "5be81c0d2f34", "events": "3b5402bd348f"}
     entry = {"heads": heads, "source": "a probe pod", **({"files": files} if files else {})}
+    _put_records(fake, {"1.2.0": json.dumps(entry)})
+
+
+def _put_records(fake, data: dict[str, str], labels: dict[str, str] | None = None) -> None:
+    """The records ConfigMap as another run wrote it (labelled ours unless `labels` says otherwise)."""
     with fake.edit() as st:
         st["rv"] += 1
         st["objects"][f"customer-managed/configmap/{RECORDS}"] = {
@@ -706,9 +700,11 @@ def _record_target(fake, files: str | None) -> None:
                 "name": RECORDS,
                 "namespace": "customer-managed",
                 "resourceVersion": str(st["rv"]),
-                "labels": {"app.kubernetes.io/managed-by": "kubectl-prefect-rollback"},
+                "labels": {"app.kubernetes.io/managed-by": "kubectl-prefect-rollback"}
+                if labels is None
+                else labels,
             },
-            "data": {"1.2.0": json.dumps(entry)},
+            "data": data,
         }
 
 
