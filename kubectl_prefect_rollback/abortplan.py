@@ -79,6 +79,11 @@ class AbortPlan:
         return dict(self.rb.heads_from)
 
     @property
+    def target_files(self) -> str:
+        """Not known for the from-heads (the lease keeps heads, not where they were listed): verify lists."""
+        return ""
+
+    @property
     def lock_name(self) -> str:
         return leases.lease_name(self.release.name)
 

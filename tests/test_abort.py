@@ -124,3 +124,40 @@ def test_verify_expects_the_from_version_and_the_from_heads() -> None:
     p = _plan()
     assert p.to_version == "1.3.0" and p.heads("target") == H13
     assert p.deployments == (("customer-managed-server", 2),)
+
+
+def test_verify_takes_an_abort_plan_and_lists_the_heads_as_nothing_says_where_they_were_listed(
+    monkeypatch,
+) -> None:
+    """verify.verify reads a Plan; an AbortPlan stands in for it (abort.py's verify step)."""
+    from dataclasses import replace
+
+    from kubectl_prefect_rollback import heads, kube, verify
+    from kubectl_prefect_rollback.target import Target
+
+    p = _plan()
+    image = "registry.local/cloud/server:1.3.0"
+    containers = [{"name": "server", "image": image}]
+    deployment = {"kind": "Deployment", "metadata": {"name": "customer-managed-server"}}
+    deployment["spec"] = {"template": {"spec": {"containers": containers}}}
+    pod = {
+        "kind": "Pod",
+        "metadata": {"name": "customer-managed-server-1"},
+        "spec": {"containers": containers},
+    }
+    pod["status"] = {
+        "phase": "Running",
+        "conditions": [{"type": "Ready", "status": "True"}],
+        "containerStatuses": [{"name": "server", "imageID": "docker://sha256:abc"}],
+    }
+    monkeypatch.setattr(
+        helm, "list_releases", lambda t: [replace(p.release, status="deployed", version="1.3.0")]
+    )
+    monkeypatch.setattr(kube, "list_", lambda t, kinds, selector=None: [deployment, pod])
+    listed: list[str] = []
+    monkeypatch.setattr(
+        heads, "read_chains", lambda t, server, **kw: listed.append(server.name) or heads.Listing({})
+    )
+    monkeypatch.setattr(heads, "heads_of", lambda chains: dict(H13))
+    said = verify.verify(Target("customer-managed"), p, timeout=5)  # type: ignore[arg-type]
+    assert said.endswith("heads match") and listed == ["customer-managed-server-1"]
