@@ -75,7 +75,7 @@ def verify(t: Target, plan: Plan, *, timeout: float) -> str:
     ready = f"verified: deployed {plan.to_version}, {server.image.rsplit('/', 1)[-1]} ready, heads match"
     if plan.target_files and server.files == plan.target_files:
         # the target heads were listed from these very files (same image digest, no mount over them)
-        return f"{ready} (same image digest as the probe)"
+        return f"{ready} (the image digest the target heads were listed in)"
     left = max(deadline - time.monotonic(), proc.limits.request)
     listing = heads.read_chains(t, server, timeout=left, bound=f"--verify-timeout {timeout:g}s")
     got = heads.heads_of(listing.chains)

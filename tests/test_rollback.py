@@ -661,14 +661,14 @@ def test_verify_lists_the_heads_when_the_server_runs_another_digest_than_the_pro
     assert result.exit_code == 0, result.stderr
     assert len(_listings(fake)) == 2  # the plan's, and verify's in the new server
     assert "ready, heads match" in result.stderr
-    assert "(same image digest as the probe)" not in result.stderr
+    assert "(the image digest the target heads were listed in)" not in result.stderr
 
 
 def test_verify_spares_the_listing_when_the_server_runs_the_probed_image(fake) -> None:
     result = rollback(fake)
     assert result.exit_code == 0, result.stderr
     assert len(_listings(fake)) == 1  # the plan's only
-    assert "heads match (same image digest as the probe)" in result.stderr
+    assert "heads match (the image digest the target heads were listed in)" in result.stderr
 
 
 def test_verify_lists_the_heads_when_a_volume_is_mounted_over_the_migrations(fake) -> None:
@@ -732,7 +732,8 @@ def test_recorded_target_heads_spare_verify_the_listing_only_for_the_files_they_
     assert f"target from configmap {RECORDS}" in result.stderr
     assert not any(c.get("stdin_kind") == "Pod" for c in fake.calls("kubectl"))  # no probe pod
     assert len(_listings(fake)) == listings
-    assert ("heads match (same image digest as the probe)" in result.stderr) == (listings == 1)
+    spared = "heads match (the image digest the target heads were listed in)" in result.stderr
+    assert spared == (listings == 1)
 
 
 def test_resume_after_scale_down_needs_no_server(fake) -> None:
